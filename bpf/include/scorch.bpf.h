@@ -1,0 +1,28 @@
+/* Helpers shared by scorch's BPF programs. */
+#ifndef SCORCH_BPF_H
+#define SCORCH_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+#ifndef EEXIST
+#define EEXIST 17
+#endif
+
+/* Bump one per-CPU counter; the daemon sums the CPUs. */
+static __always_inline void scorch_count(void *counters, __u32 index)
+{
+  __u64 *slot = bpf_map_lookup_elem(counters, &index);
+  if (slot)
+    *slot += 1;
+}
+
+/* Kernel threads have no user address space, so no user stack to walk. */
+static __always_inline int scorch_current_has_user_stack(void)
+{
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  return BPF_CORE_READ(task, mm) != NULL;
+}
+
+#endif

@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: GPL-2.0
+/* On-CPU sampling: a perf_event (cpu-clock) program counting samples per process and stack pair. */
+#include "scorch.bpf.h"
+#include "oncpu.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* The daemon drains one generation while the program fills the other (see OnCpuProbe::drain). */
+volatile __u32 active_generation = 0;
+
+struct filter_map {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, SCORCH_FILTER_MAX_ENTRIES);
+  __type(key, struct scorch_filter_key);
+  __type(value, __u8);
+};
+
+struct counts_map {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, SCORCH_ONCPU_MAX_ENTRIES);
+  __type(key, struct scorch_oncpu_key);
+  __type(value, struct scorch_oncpu_value);
+};
+
+struct stack_map {
+  __uint(type, BPF_MAP_TYPE_STACK_TRACE);
+  __uint(max_entries, SCORCH_ONCPU_STACK_ENTRIES);
+  __uint(key_size, sizeof(__u32));
+  __uint(value_size, SCORCH_MAX_STACK_DEPTH * sizeof(__u64));
+};
+
+struct filter_map filter SEC(".maps");
+struct counts_map counts0 SEC(".maps"), counts1 SEC(".maps");
+struct stack_map stacks0 SEC(".maps"), stacks1 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, SCORCH_CNT_MAX);
+  __type(key, __u32);
+  __type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline int wanted(__u32 tgid, __u64 period)
+{
+  struct scorch_filter_key fk = {.tgid = tgid, .period_ns = period};
+  if (bpf_map_lookup_elem(&filter, &fk))
+    return 1;
+  fk.tgid = SCORCH_PID_ANY;
+  return bpf_map_lookup_elem(&filter, &fk) != NULL;
+}
+
+static __always_inline __s32 stack_id(void *ctx, void *stacks, __u64 flags)
+{
+  long id = bpf_get_stackid(ctx, stacks, flags);
+  if (id >= 0)
+    return (__s32)id;
+  scorch_count(&counters, id == -EEXIST ? SCORCH_CNT_STACK_COLLISION : SCORCH_CNT_STACK_ERROR);
+  return SCORCH_NO_STACK;
+}
+
+/* A sample that interrupted user mode has no kernel stack to walk. */
+static __always_inline int sampled_in_kernel(struct bpf_perf_event_data *ctx)
+{
+#if defined(__TARGET_ARCH_x86)
+  /* The verifier allows only 8-byte loads of the context's registers; cs is a 2-byte field. */
+  __u64 cs = *(volatile __u64 *)((char *)&ctx->regs + __builtin_offsetof(struct pt_regs, cs));
+  return (cs & 3) == 0;
+#elif defined(__TARGET_ARCH_arm64)
+  return (ctx->regs.pstate & 0xf) != 0; /* EL0t is 0 */
+#else
+  return 1;
+#endif
+}
+
+static __always_inline void record(struct bpf_perf_event_data *ctx, void *counts, void *stacks,
+                                   __u32 tgid, __u64 period)
+{
+  struct scorch_oncpu_key key = {.tgid = tgid, .period_ns = period};
+  key.kernel_stack_id = sampled_in_kernel(ctx) ? stack_id(ctx, stacks, 0) : SCORCH_NO_STACK;
+  key.user_stack_id = scorch_current_has_user_stack()
+                          ? stack_id(ctx, stacks, BPF_F_USER_STACK)
+                          : SCORCH_NO_STACK;
+
+  struct scorch_oncpu_value *val = bpf_map_lookup_elem(counts, &key);
+  if (val) {
+    __sync_fetch_and_add(&val->count, 1);
+    return;
+  }
+  struct scorch_oncpu_value init = {.count = 1};
+  bpf_get_current_comm(init.comm, sizeof(init.comm));
+  long err = bpf_map_update_elem(counts, &key, &init, BPF_NOEXIST);
+  if (err == -EEXIST) {
+    /* Another CPU inserted the same key between our lookup and update. */
+    val = bpf_map_lookup_elem(counts, &key);
+    if (val)
+      __sync_fetch_and_add(&val->count, 1);
+  } else if (err) {
+    scorch_count(&counters, SCORCH_CNT_MAP_FULL);
+  }
+}
+
+SEC("perf_event")
+int scorch_oncpu(struct bpf_perf_event_data *ctx)
+{
+  __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+  __u64 period = ctx->sample_period;
+
+  if (!wanted(tgid, period)) {
+    scorch_count(&counters, SCORCH_CNT_FILTERED);
+    return 0;
+  }
+  scorch_count(&counters, SCORCH_CNT_SAMPLES);
+  if (active_generation & 1)
+    record(ctx, &counts1, &stacks1, tgid, period);
+  else
+    record(ctx, &counts0, &stacks0, tgid, period);
+  return 0;
+}

@@ -1,0 +1,55 @@
+/* Types shared by oncpu.bpf.c and the daemon: fixed-width only. */
+#ifndef SCORCH_ONCPU_H
+#define SCORCH_ONCPU_H
+
+#ifndef SCORCH_MAX_STACK_DEPTH
+#define SCORCH_MAX_STACK_DEPTH 127
+#endif
+#ifndef SCORCH_ONCPU_MAX_ENTRIES
+#define SCORCH_ONCPU_MAX_ENTRIES 40960
+#endif
+#ifndef SCORCH_ONCPU_STACK_ENTRIES
+#define SCORCH_ONCPU_STACK_ENTRIES 16384
+#endif
+#ifndef SCORCH_FILTER_MAX_ENTRIES
+#define SCORCH_FILTER_MAX_ENTRIES 4096
+#endif
+
+#define SCORCH_COMM_LEN 16
+/* Filter key pid meaning "every process" for one sampling period. */
+#define SCORCH_PID_ANY 0xffffffffu
+/* Stack id when no stack was taken (kernel thread has no user stack). */
+#define SCORCH_NO_STACK (-1)
+
+/* Which sampler wants which process: {tgid or SCORCH_PID_ANY, sampling period}. */
+struct scorch_filter_key {
+  __u32 tgid;
+  __u32 pad;
+  __u64 period_ns;
+};
+
+/* One aggregation bucket: samples of one process at one pair of stacks for one period. */
+struct scorch_oncpu_key {
+  __u32 tgid;
+  __s32 user_stack_id;
+  __s32 kernel_stack_id;
+  __u32 pad;
+  __u64 period_ns;
+};
+
+struct scorch_oncpu_value {
+  __u64 count;
+  char comm[SCORCH_COMM_LEN];
+};
+
+/* Per-CPU counters the daemon reports (index into the drops array). */
+enum scorch_oncpu_counter {
+  SCORCH_CNT_SAMPLES = 0,     /* samples of processes someone asked for */
+  SCORCH_CNT_FILTERED,        /* samples nobody asked for, dropped early */
+  SCORCH_CNT_STACK_COLLISION, /* bpf_get_stackid: -EEXIST */
+  SCORCH_CNT_STACK_ERROR,     /* bpf_get_stackid: other errors */
+  SCORCH_CNT_MAP_FULL,        /* counts map update failed */
+  SCORCH_CNT_MAX,
+};
+
+#endif

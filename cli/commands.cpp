@@ -1,0 +1,370 @@
+#include "cli/commands.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <charconv>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "cli/client.h"
+#include "export/flamegraph.h"
+#include "export/folded.h"
+#include "export/json.h"
+#include "export/json_writer.h"
+#include "export/text_table.h"
+
+namespace scorch::cli {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::atomic<int> g_interrupts{0};
+
+void on_sigint(int) { g_interrupts.fetch_add(1); }
+
+int usage_error(const std::string& message, const char* usage) {
+  std::cerr << "scorch: " << message << "\n" << usage;
+  return 2;
+}
+
+bool parse_u32(std::string_view s, uint32_t& out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size() && !s.empty();
+}
+
+bool ends_with(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string format_seconds(uint64_t ms) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1fs", static_cast<double>(ms) / 1000.0);
+  return buf;
+}
+
+std::string drops_summary(const DropCounters& d) {
+  std::string s;
+  auto add = [&](uint64_t v, const char* what) {
+    if (v == 0) return;
+    if (!s.empty()) s += ", ";
+    s += std::to_string(v) + " " + what;
+  };
+  add(d.stack_collisions, "stack collisions");
+  add(d.stack_errors, "stack walk errors");
+  add(d.map_full, "map full");
+  add(d.lost_stacks, "lost stacks");
+  return s.empty() ? "none" : s;
+}
+
+void write_drops_json(JsonWriter& w, const DropCounters& d) {
+  w.key("drops").begin_object();
+  w.key("samples").value(d.samples);
+  w.key("stack_collisions").value(d.stack_collisions);
+  w.key("stack_errors").value(d.stack_errors);
+  w.key("map_full").value(d.map_full);
+  w.key("lost_stacks").value(d.lost_stacks);
+  w.end_object();
+}
+
+// Reads frames until one that is not progress arrives; shows progress on a terminal.
+Result<Frame> await_reply(Client& client, bool show_progress, const std::string& label) {
+  bool stop_sent = false;
+  bool progress_shown = false;
+  while (true) {
+    if (g_interrupts.load() >= 2) return Error{"wait for the profile", "interrupted twice", EINTR, {}};
+    if (g_interrupts.load() == 1 && !stop_sent) {
+      stop_sent = true;
+      if (auto r = client.send(proto::MsgType::kStopRequest, proto::encode(proto::StopRequest{})); !r) return r.error();
+    }
+    auto got = client.receive(200ms);
+    if (!got) return got.error();
+    if (!*got) continue;
+    Frame f = std::move(**got);
+    if (f.type == proto::MsgType::kProgress) {
+      auto p = proto::decode_progress(f.payload);
+      if (p && show_progress) {
+        std::string line = "\rscorch: " + label + ": " + format_seconds(p->elapsed_ms);
+        if (p->duration_ms) line += " / " + format_seconds(p->duration_ms);
+        line += ", " + std::to_string(p->samples) + " samples" + (stop_sent ? " (stopping)" : "") + "   ";
+        std::cerr << line << std::flush;
+        progress_shown = true;
+      }
+      continue;
+    }
+    if (progress_shown) std::cerr << "\n";
+    return f;
+  }
+}
+
+Result<void> write_file(const std::string& path, const std::string& content) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return make_errno_error("write " + path, errno);
+    out << content;
+    out.flush();
+    if (!out) return make_errno_error("write " + path, errno);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    int e = errno;
+    std::remove(tmp.c_str());
+    return make_errno_error("write " + path, e);
+  }
+  return {};
+}
+
+// Refuse early, before profiling for minutes, when the output could not be written.
+Result<void> check_writable(const std::string& path) {
+  std::filesystem::path p(path);
+  std::string dir = p.has_parent_path() ? p.parent_path().string() : ".";
+  if (::access(dir.c_str(), W_OK) != 0) return make_errno_error("write " + path, errno);
+  return {};
+}
+
+constexpr const char* kProfileUsage =
+    "usage: scorch profile [-p PID]... [-d SECONDS] [-F HZ] [-o FILE]\n"
+    "\n"
+    "  -p, --pid PID        profile this process (repeat or comma-separate; default: whole system, root only)\n"
+    "  -d, --duration SECS  stop after this long (default: until Ctrl-C)\n"
+    "  -F, --frequency HZ   samples per second per CPU (default 99, at most 10000)\n"
+    "  -o, --output FILE    .svg: interactive flamegraph; .folded: folded stacks; .json: JSON;\n"
+    "                       anything else: text table (default: table on stdout)\n";
+
+}  // namespace
+
+void print_error(const Error& e) {
+  std::cerr << "scorch: " << e.message() << "\n";
+  if (!e.hint.empty()) std::cerr << "HINT: " << e.hint << "\n";
+}
+
+int cmd_profile(const GlobalOptions& g, const std::vector<std::string>& args) {
+  proto::ProfileRequest req;
+  std::string output;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](std::string& out) {
+      if (i + 1 >= args.size()) return false;
+      out = args[++i];
+      return true;
+    };
+    std::string v;
+    if (a == "-h" || a == "--help") {
+      std::cout << kProfileUsage;
+      return 0;
+    } else if (a == "-p" || a == "--pid") {
+      if (!value(v)) return usage_error(a + " needs a PID", kProfileUsage);
+      std::stringstream ss(v);
+      std::string item;
+      while (std::getline(ss, item, ',')) {
+        uint32_t pid = 0;
+        if (!parse_u32(item, pid) || pid == 0 || pid > proto::kMaxPid)
+          return usage_error("'" + item + "' is not a PID", kProfileUsage);
+        req.pids.push_back(pid);
+      }
+    } else if (a == "-d" || a == "--duration") {
+      if (!value(v)) return usage_error(a + " needs seconds", kProfileUsage);
+      char* end = nullptr;
+      double secs = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end || !(secs > 0) || secs * 1000 > static_cast<double>(proto::kMaxDurationMs))
+        return usage_error("'" + v + "' is not a duration in seconds", kProfileUsage);
+      req.duration_ms = static_cast<uint64_t>(std::llround(secs * 1000));
+      if (req.duration_ms == 0) req.duration_ms = 1;
+    } else if (a == "-F" || a == "--frequency") {
+      if (!value(v)) return usage_error(a + " needs a frequency", kProfileUsage);
+      if (!parse_u32(v, req.frequency_hz) || req.frequency_hz == 0 || req.frequency_hz > proto::kMaxFrequencyHz)
+        return usage_error("-F takes 1.." + std::to_string(proto::kMaxFrequencyHz) + " Hz, not '" + v + "'",
+                           kProfileUsage);
+    } else if (a == "-o" || a == "--output") {
+      if (!value(output)) return usage_error(a + " needs a file", kProfileUsage);
+    } else {
+      return usage_error("unknown option '" + a + "' for profile", kProfileUsage);
+    }
+  }
+  if (req.pids.size() > proto::kMaxPids) return usage_error("too many PIDs", kProfileUsage);
+  if (!output.empty()) {
+    if (auto r = check_writable(output); !r) {
+      print_error(r.error());
+      return 1;
+    }
+  }
+
+  auto client = Client::connect(g.socket_path);
+  if (!client) {
+    print_error(client.error());
+    return 1;
+  }
+  if (auto r = client->send(proto::MsgType::kProfileRequest, proto::encode(req)); !r) {
+    print_error(r.error());
+    return 1;
+  }
+  std::string label = req.pids.empty() ? "profiling all processes" : "profiling PID " + std::to_string(req.pids[0]);
+  if (req.pids.size() > 1) label += " and " + std::to_string(req.pids.size() - 1) + " more";
+
+  struct sigaction sa {};
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  auto reply = await_reply(*client, ::isatty(STDERR_FILENO) != 0, label);
+  if (!reply) {
+    print_error(reply.error());
+    return 1;
+  }
+  if (reply->type == proto::MsgType::kErrorReply) {
+    auto e = proto::decode_error_reply(reply->payload);
+    print_error(e ? to_error(*e) : e.error());
+    return 1;
+  }
+  if (reply->type != proto::MsgType::kProfileResult) {
+    print_error(Error{"read profile from scorchd", std::string("unexpected ") + proto::type_name(reply->type), EPROTO, {}});
+    return 1;
+  }
+  auto profile = proto::decode_profile(reply->payload);
+  if (!profile) {
+    print_error(profile.error());
+    return 1;
+  }
+  Profile& p = *profile;
+
+  std::string rendered;
+  if (ends_with(output, ".svg")) {
+    FlameOptions fo;
+    fo.title = "scorch on-CPU flamegraph";
+    fo.subtitle = (p.pids.empty() ? std::string("all processes") : label.substr(std::string("profiling ").size())) +
+                  ", " + format_seconds(p.duration_ns / 1'000'000) + ", " +
+                  std::to_string(p.period_ns ? 1'000'000'000 / p.period_ns : 0) + " Hz";
+    rendered = render_flamegraph_svg(p, fo);
+  } else if (ends_with(output, ".folded")) {
+    rendered = render_folded(p);
+  } else if (ends_with(output, ".json") || (output.empty() && g.json)) {
+    rendered = render_json(p);
+  } else {
+    rendered = render_top_table(p, 25);
+  }
+  if (output.empty()) {
+    std::cout << rendered;
+    if (!rendered.empty() && rendered.back() != '\n') std::cout << "\n";
+  } else if (auto r = write_file(output, rendered); !r) {
+    print_error(r.error());
+    return 1;
+  }
+
+  for (const auto& n : p.notes) std::cerr << "scorch: note: " << n << "\n";
+  if (g.json && !output.empty()) {
+    JsonWriter w;
+    w.begin_object();
+    w.key("output").value(output);
+    w.key("total").value(p.total());
+    w.key("duration_ns").value(p.duration_ns);
+    write_drops_json(w, p.drops);
+    w.end_object();
+    std::cout << w.str() << "\n";
+  } else {
+    std::cerr << "scorch: " << (output.empty() ? std::string("profiled") : "wrote " + output) << ": " << p.total()
+              << " samples in " << format_seconds(p.duration_ns / 1'000'000) << "; drops: " << drops_summary(p.drops)
+              << "\n";
+  }
+  if (p.total() == 0) std::cerr << "scorch: note: no samples: the target never ran on a CPU while profiled\n";
+  return 0;
+}
+
+int cmd_status(const GlobalOptions& g, const std::vector<std::string>& args) {
+  for (const auto& a : args) {
+    if (a == "-h" || a == "--help") {
+      std::cout << "usage: scorch status\n";
+      return 0;
+    }
+    return usage_error("unknown option '" + a + "' for status", "usage: scorch status\n");
+  }
+  auto client = Client::connect(g.socket_path);
+  if (!client) {
+    print_error(client.error());
+    return 1;
+  }
+  if (auto r = client->send(proto::MsgType::kStatusRequest, proto::encode(proto::StatusRequest{})); !r) {
+    print_error(r.error());
+    return 1;
+  }
+  auto got = client->receive(10s);
+  if (!got) {
+    print_error(got.error());
+    return 1;
+  }
+  if (!*got) {
+    print_error(Error{"read status from scorchd", "no answer within 10 s", ETIMEDOUT, {}});
+    return 1;
+  }
+  if ((*got)->type == proto::MsgType::kErrorReply) {
+    auto e = proto::decode_error_reply((*got)->payload);
+    print_error(e ? to_error(*e) : e.error());
+    return 1;
+  }
+  auto st = proto::decode_status_reply((*got)->payload);
+  if (!st) {
+    print_error(st.error());
+    return 1;
+  }
+  if (g.json) {
+    JsonWriter w;
+    w.begin_object();
+    w.key("version").value(st->version);
+    w.key("pid").value(st->daemon_pid);
+    w.key("uptime_ms").value(st->uptime_ms);
+    w.key("socket").value(g.socket_path);
+    w.key("features").begin_array();
+    for (const auto& f : st->features) {
+      w.begin_object().key("name").value(f.name).key("available").value(f.available).key("detail").value(f.detail);
+      w.end_object();
+    }
+    w.end_array();
+    w.key("sessions").begin_array();
+    for (const auto& s : st->sessions) {
+      w.begin_object().key("id").value(s.id).key("uid").value(s.uid).key("pids").begin_array();
+      for (uint32_t pid : s.pids) w.value(pid);
+      w.end_array();
+      w.key("frequency_hz").value(s.frequency_hz).key("elapsed_ms").value(s.elapsed_ms);
+      w.key("duration_ms").value(s.duration_ms).key("samples").value(s.samples).end_object();
+    }
+    w.end_array();
+    write_drops_json(w, st->drops);
+    w.key("symbol_cache_bytes").value(st->symbol_cache_bytes);
+    w.end_object();
+    std::cout << w.str() << "\n";
+    return 0;
+  }
+  std::cout << "scorchd " << st->version << " (pid " << st->daemon_pid << ", up " << format_seconds(st->uptime_ms)
+            << ") on " << g.socket_path << "\n\nkernel features:\n";
+  for (const auto& f : st->features) {
+    std::string name = f.name;
+    name.resize(std::max<size_t>(name.size(), 18), ' ');
+    std::cout << "  " << name << (f.available ? "yes  " : "no   ") << f.detail << "\n";
+  }
+  std::cout << "\nsessions: " << st->sessions.size() << "\n";
+  for (const auto& s : st->sessions) {
+    std::string who;
+    if (s.pids.empty()) {
+      who = "all processes";
+    } else {
+      who = "PID";
+      for (uint32_t pid : s.pids) who += " " + std::to_string(pid);
+    }
+    std::cout << "  #" << s.id << " uid " << s.uid << ": " << who << ", " << s.frequency_hz << " Hz, "
+              << format_seconds(s.elapsed_ms);
+    if (s.duration_ms) std::cout << " / " << format_seconds(s.duration_ms);
+    std::cout << ", " << s.samples << " samples\n";
+  }
+  std::cout << "\nsamples since start: " << st->drops.samples << "\ndrops since start: " << drops_summary(st->drops)
+            << "\nsymbol cache: " << st->symbol_cache_bytes / 1024 << " KiB\n";
+  for (const auto& n : st->notes) std::cout << "note: " << n << "\n";
+  return 0;
+}
+
+}  // namespace scorch::cli

@@ -1,0 +1,57 @@
+#include "export/json.h"
+
+#include "export/json_writer.h"
+
+namespace scorch {
+
+std::string render_json(const Profile& profile) {
+  JsonWriter w;
+  w.begin_object();
+  w.key("measure").value(profile.measure);
+  w.key("unit").value(profile.unit);
+  w.key("period_ns").value(profile.period_ns);
+  w.key("duration_ns").value(profile.duration_ns);
+
+  w.key("pids").begin_array();
+  for (uint32_t pid : profile.pids) w.value(pid);
+  w.end_array();
+
+  w.key("total").value(profile.total());
+
+  w.key("drops").begin_object();
+  w.key("samples").value(profile.drops.samples);
+  w.key("stack_collisions").value(profile.drops.stack_collisions);
+  w.key("stack_errors").value(profile.drops.stack_errors);
+  w.key("map_full").value(profile.drops.map_full);
+  w.key("lost_stacks").value(profile.drops.lost_stacks);
+  w.end_object();
+
+  w.key("notes").begin_array();
+  for (const std::string& note : profile.notes) w.value(note);
+  w.end_array();
+
+  w.key("stacks").begin_array();
+  for (const StackCount& stack : profile.stacks) {
+    w.begin_object();
+    w.key("pid").value(stack.pid);
+    w.key("comm").value(stack.comm);
+    w.key("count").value(stack.count);
+    w.key("frames").begin_array();
+    for (const Frame& frame : stack.frames) {
+      w.begin_object();
+      w.key("name").value(frame.name);
+      w.key("kernel").value(frame.kernel);
+      w.end_object();
+    }
+    w.end_array();
+    w.end_object();
+  }
+  w.end_array();
+
+  w.end_object();
+  std::string out = w.take();
+  out += '\n';
+  return out;
+}
+
+}  // namespace scorch

@@ -1,0 +1,130 @@
+#include "export/text_table.h"
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+#include <map>
+#include <set>
+#include <utility>
+
+namespace scorch {
+
+namespace {
+
+/// A FunctionStat plus the index of the last stack that counted toward its total.
+struct StatEntry {
+  FunctionStat stat;
+  size_t last_stack = std::numeric_limits<size_t>::max();
+};
+
+std::string percent(uint64_t part, uint64_t whole) {
+  const double value = whole == 0 ? 0.0 : 100.0 * static_cast<double>(part) / static_cast<double>(whole);
+  char buf[32];
+  const auto res = std::to_chars(buf, buf + sizeof(buf), value, std::chars_format::fixed, 1);
+  return std::string(buf, res.ptr);
+}
+
+std::string pad_left(const std::string& text, size_t width) {
+  if (text.size() >= width) return text;
+  return std::string(width - text.size(), ' ') + text;
+}
+
+std::string plural(uint64_t n, const std::string& singular, const std::string& plural_form) {
+  return std::to_string(n) + " " + (n == 1 ? singular : plural_form);
+}
+
+/// Names come from the profiled programs: keep control characters (terminal escapes) out of the output.
+std::string printable(const std::string& name) {
+  std::string out = name;
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = '?';
+  }
+  return out;
+}
+
+std::string drops_line(const DropCounters& drops) {
+  const std::pair<uint64_t, const char*> fields[] = {
+      {drops.stack_collisions, "stack collisions"},
+      {drops.stack_errors, "stack errors"},
+      {drops.map_full, "map full"},
+      {drops.lost_stacks, "lost stacks"},
+  };
+  std::string line;
+  for (const auto& [count, what] : fields) {
+    if (count == 0) continue;
+    line += line.empty() ? "Dropped: " : ", ";
+    line += std::to_string(count) + " " + what;
+  }
+  if (line.empty()) return line;
+  if (drops.samples != 0) line += " (of " + std::to_string(drops.samples) + " samples seen)";
+  line += '\n';
+  return line;
+}
+
+}  // namespace
+
+std::vector<FunctionStat> function_stats(const Profile& profile) {
+  std::map<std::pair<std::string, bool>, StatEntry> entries;
+  for (size_t i = 0; i < profile.stacks.size(); ++i) {
+    const StackCount& stack = profile.stacks[i];
+    for (const Frame& frame : stack.frames) {
+      StatEntry& entry = entries[{frame.name, frame.kernel}];
+      if (entry.last_stack != i) {  // count each function once per stack, however deep the recursion
+        entry.last_stack = i;
+        entry.stat.total += stack.count;
+      }
+    }
+    if (!stack.frames.empty()) {
+      const Frame& leaf = stack.frames.back();
+      entries[{leaf.name, leaf.kernel}].stat.self += stack.count;
+    }
+  }
+
+  std::vector<FunctionStat> stats;
+  stats.reserve(entries.size());
+  for (auto& [key, entry] : entries) {
+    entry.stat.name = key.first;
+    entry.stat.kernel = key.second;
+    stats.push_back(std::move(entry.stat));
+  }
+  std::sort(stats.begin(), stats.end(), [](const FunctionStat& a, const FunctionStat& b) {
+    if (a.self != b.self) return a.self > b.self;
+    if (a.total != b.total) return a.total > b.total;
+    if (a.name != b.name) return a.name < b.name;
+    return a.kernel < b.kernel;
+  });
+  return stats;
+}
+
+std::string render_top_table(const Profile& profile, size_t limit) {
+  const uint64_t total = profile.total();
+  std::string out;
+  if (total == 0) {
+    out += "No samples recorded.\n";
+    out += drops_line(profile.drops);
+    return out;
+  }
+
+  std::set<uint32_t> pids;
+  for (const StackCount& stack : profile.stacks) pids.insert(stack.pid);
+  out += "Total: " + std::to_string(total) + " " + profile.unit + " from " +
+         plural(pids.size(), "process", "processes") + "\n";
+
+  const std::vector<FunctionStat> stats = function_stats(profile);
+  const size_t rows = limit == 0 ? stats.size() : std::min(limit, stats.size());
+  out += pad_left("SELF%", 6) + "  " + pad_left("TOTAL%", 6) + "  " + pad_left("SAMPLES", 10) + "  FUNCTION\n";
+  for (size_t i = 0; i < rows; ++i) {
+    const FunctionStat& stat = stats[i];
+    out += pad_left(percent(stat.self, total), 6) + "  " + pad_left(percent(stat.total, total), 6) + "  " +
+           pad_left(std::to_string(stat.self), 10) + "  " + printable(stat.name) + (stat.kernel ? " [k]" : "") + "\n";
+  }
+  if (rows < stats.size()) {
+    out += '(';
+    out += plural(stats.size() - rows, "more function", "more functions");
+    out += ")\n";
+  }
+  out += drops_line(profile.drops);
+  return out;
+}
+
+}  // namespace scorch

@@ -1,0 +1,31 @@
+#pragma once
+/// Text exporter: per-function self/total statistics and a "perf report"-like top table for terminals.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "export/profile.h"
+
+namespace scorch {
+
+/// How much of the profile one function (name + kernel flag) accounts for.
+struct FunctionStat {
+  std::string name;
+  bool kernel = false;
+  uint64_t self = 0;   // counts of stacks whose leaf is this function
+  uint64_t total = 0;  // counts of stacks containing it at least once (recursion counted once)
+};
+
+/// Statistics for every function that appears in a frame, sorted by self desc, total desc, name, user before kernel.
+/// Stacks without frames contribute to no function.
+std::vector<FunctionStat> function_stats(const Profile& profile);
+
+/// A header line (total and number of processes), then "SELF%  TOTAL%  SAMPLES  FUNCTION" rows for the
+/// first `limit` functions of function_stats (0: all), percentages of the profile total with one decimal,
+/// SAMPLES the self count, kernel functions suffixed " [k]". An empty profile prints "No samples recorded."
+/// instead. Ends with a "Dropped: ..." line if any DropCounters field other than `samples` is non-zero.
+std::string render_top_table(const Profile& profile, size_t limit);
+
+}  // namespace scorch

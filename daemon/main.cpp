@@ -1,0 +1,151 @@
+// scorchd: loads the BPF programs, serves profiles over a Unix socket. All logic lives in the libraries.
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <utility>  // before Asio: Boost 1.74 awaitable.hpp uses std::exchange without it
+
+#include <boost/asio.hpp>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <iostream>
+#include <string>
+
+#include "common/log.h"
+#include "common/unique_fd.h"
+#include "probes/features.h"
+#include "probes/oncpu_probe.h"
+#include "server/server.h"
+#include "session/profiler.h"
+#include "symbolize/symbolizer.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: scorchd [--socket PATH] [--socket-mode MODE] [-v] [--version]\n"
+    "\n"
+    "  --socket PATH       control socket (default $SCORCH_SOCKET or /run/scorch/scorchd.sock)\n"
+    "  --socket-mode MODE  octal permissions of the socket (default 0666: every user may connect;\n"
+    "                      what each may profile is decided from its credentials)\n"
+    "  -v, --verbose       debug logs, including libbpf's\n"
+    "  --version           print the version and exit\n";
+
+void fail(const scorch::Error& e) {
+  std::cerr << "scorchd: " << e.message() << "\n";
+  if (!e.hint.empty()) std::cerr << "HINT: " << e.hint << "\n";
+}
+
+// Type=notify: tell systemd we are ready, without linking libsystemd.
+void notify_systemd_ready() {
+  const char* path = std::getenv("NOTIFY_SOCKET");
+  if (!path || !*path) return;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path, sizeof(addr.sun_path) - 1);
+  if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';
+  scorch::UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return;
+  const char msg[] = "READY=1";
+  ::sendto(fd.get(), msg, sizeof(msg) - 1, 0, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  scorch::ServerOptions options;
+  if (const char* env = std::getenv("SCORCH_SOCKET"); env && *env) options.socket_path = env;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](const char* name) -> std::string {
+      if (i + 1 >= argc) {
+        std::cerr << "scorchd: " << name << " needs a value\n" << kUsage;
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--socket") {
+      options.socket_path = value("--socket");
+    } else if (a == "--socket-mode") {
+      std::string m = value("--socket-mode");
+      char* end = nullptr;
+      unsigned long mode = std::strtoul(m.c_str(), &end, 8);
+      if (m.empty() || *end || mode > 0777) {
+        std::cerr << "scorchd: --socket-mode takes octal permissions like 0660, not '" << m << "'\n";
+        return 2;
+      }
+      options.socket_mode = static_cast<unsigned>(mode);
+    } else if (a == "-v" || a == "--verbose") {
+      scorch::log::set_verbose(true);
+    } else if (a == "--version") {
+      std::cout << "scorchd " << options.version << "\n";
+      return 0;
+    } else if (a == "-h" || a == "--help") {
+      std::cout << kUsage;
+      return 0;
+    } else {
+      std::cerr << "scorchd: unknown argument '" << a << "'\n" << kUsage;
+      return 2;
+    }
+  }
+
+  std::signal(SIGPIPE, SIG_IGN);
+  scorch::log::set_program("scorchd");
+  scorch::log::route_libbpf();
+
+  auto features = scorch::Features::probe();
+  for (const auto& line : features.report()) scorch::log::debug("feature " + line);
+  for (const auto& f : features.all())
+    if (!f.available) scorch::log::info("unavailable: " + f.name + ": " + f.detail);
+  if (!features.has(scorch::Feature::kPerfEventProg) || !features.has(scorch::Feature::kPerfSoftware)) {
+    const auto& f = features.get(features.has(scorch::Feature::kPerfEventProg) ? scorch::Feature::kPerfSoftware
+                                                                                : scorch::Feature::kPerfEventProg);
+    fail(scorch::Error{"start on-CPU profiling", f.name + ": " + f.detail, ENOTSUP,
+                       ::geteuid() != 0 ? "run scorchd as root" : ""});
+    return 1;
+  }
+
+  auto probe = scorch::OnCpuProbe::load();
+  if (!probe) {
+    fail(probe.error());
+    return 1;
+  }
+  scorch::Symbolizer symbolizer;
+  scorch::Profiler profiler(**probe, symbolizer);
+
+  boost::asio::io_context io;
+  scorch::Server server(io, options, features, profiler, symbolizer);
+  if (auto r = server.listen(); !r) {
+    fail(r.error());
+    return 1;
+  }
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  boost::asio::steady_timer grace(io);
+  std::chrono::steady_clock::time_point deadline;
+  std::function<void(boost::system::error_code)> wait_for_clients = [&](boost::system::error_code e) {
+    if (e) return;
+    if (server.idle() || std::chrono::steady_clock::now() >= deadline) {
+      io.stop();
+      return;
+    }
+    grace.expires_after(std::chrono::milliseconds(20));
+    grace.async_wait(wait_for_clients);
+  };
+  signals.async_wait([&](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    scorch::log::info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", detaching");
+    server.stop();
+    // Clients get up to 3 s to receive their results; then we go regardless.
+    deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    wait_for_clients({});
+  });
+
+  scorch::log::info("listening on " + options.socket_path + " (on-CPU program id " +
+                    std::to_string((*probe)->program_id()) + ")");
+  notify_systemd_ready();
+  io.run();
+  scorch::log::info("stopped");
+  return 0;
+}

@@ -1,0 +1,214 @@
+#include "probes/oncpu_probe.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+#include <unordered_map>
+
+#include "common/log.h"
+#include "common/unique_fd.h"
+#include "oncpu.h"
+#include "oncpu.skel.h"
+#include "probes/cpus.h"
+
+namespace scorch {
+namespace {
+
+static_assert(sizeof(scorch_filter_key) == 16);
+static_assert(sizeof(scorch_oncpu_key) == 24);
+static_assert(sizeof(scorch_oncpu_value) == 24);
+static_assert(SCORCH_CNT_MAX <= 8);
+
+int open_cpu_clock(uint32_t cpu, uint64_t period_ns) {
+  perf_event_attr attr{};
+  attr.size = sizeof(attr);
+  attr.type = PERF_TYPE_SOFTWARE;
+  attr.config = PERF_COUNT_SW_CPU_CLOCK;
+  attr.sample_period = period_ns;  // cpu-clock counts nanoseconds: a fixed period in ns
+  return static_cast<int>(::syscall(SYS_perf_event_open, &attr, -1, static_cast<int>(cpu), -1, PERF_FLAG_FD_CLOEXEC));
+}
+
+// Reads every key of a map first, so deleting while walking cannot skip entries.
+template <typename Key>
+std::vector<Key> all_keys(int fd) {
+  std::vector<Key> keys;
+  Key key{}, next{};
+  const Key* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    keys.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  return keys;
+}
+
+}  // namespace
+
+void OnCpuProbe::SkelDeleter::operator()(oncpu_bpf* s) const { oncpu_bpf__destroy(s); }
+void OnCpuProbe::LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
+
+Result<std::unique_ptr<OnCpuProbe>> OnCpuProbe::load() {
+  std::unique_ptr<OnCpuProbe> probe(new OnCpuProbe());
+  probe->skel_.reset(oncpu_bpf__open());
+  if (!probe->skel_) return make_errno_error("open BPF object oncpu", errno);
+  int err = oncpu_bpf__load(probe->skel_.get());
+  if (err) return make_errno_error("load BPF program oncpu", -err, "run scorchd as root (CAP_BPF and CAP_PERFMON)");
+  if (!probe->skel_->bss) return Error{"map .bss of oncpu", "kernel does not support mmap-able maps", ENOTSUP, {}};
+  return probe;
+}
+
+OnCpuProbe::~OnCpuProbe() {
+  samplers_.clear();  // links first: detach before the program goes away
+  skel_.reset();
+}
+
+Result<void> OnCpuProbe::add_sampler(uint64_t period_ns) {
+  auto it = samplers_.find(period_ns);
+  if (it != samplers_.end()) {
+    ++it->second.refs;
+    return {};
+  }
+  auto cpus = online_cpus();
+  if (!cpus) return cpus.error();
+  Sampler sampler;
+  std::string skipped;
+  for (uint32_t cpu : *cpus) {
+    UniqueFd fd(open_cpu_clock(cpu, period_ns));
+    if (!fd.valid()) {
+      int e = errno;
+      if (e == ENODEV) {  // went offline since we read the list: degrade, don't die
+        skipped += " " + std::to_string(cpu);
+        continue;
+      }
+      return make_errno_error("open cpu-clock perf event on CPU " + std::to_string(cpu), e,
+                              e == EACCES || e == EPERM ? "scorchd needs root (CAP_PERFMON)" : "");
+    }
+    bpf_link* link = bpf_program__attach_perf_event(skel_->progs.scorch_oncpu, fd.get());
+    if (!link) return make_errno_error("attach on-CPU program to CPU " + std::to_string(cpu), errno);
+    fd.release();  // the link owns the perf event now
+    sampler.links.emplace_back(link);
+  }
+  if (!skipped.empty()) log::warning("CPUs went offline while attaching, not sampled:" + skipped);
+  if (sampler.links.empty()) return Error{"attach on-CPU sampler", "no online CPU could be sampled", ENODEV, {}};
+  sampler.refs = 1;
+  log::debug("on-CPU sampler period " + std::to_string(period_ns) + " ns on " + std::to_string(sampler.links.size()) +
+             " CPUs");
+  samplers_.emplace(period_ns, std::move(sampler));
+  return {};
+}
+
+void OnCpuProbe::remove_sampler(uint64_t period_ns) {
+  auto it = samplers_.find(period_ns);
+  if (it != samplers_.end() && --it->second.refs == 0) samplers_.erase(it);
+}
+
+Result<void> OnCpuProbe::add_filter(uint32_t tgid, uint64_t period_ns) {
+  auto key_pair = std::make_pair(tgid, period_ns);
+  int& refs = filter_refs_[key_pair];
+  if (refs++ > 0) return {};
+  scorch_filter_key key{};
+  key.tgid = tgid;
+  key.period_ns = period_ns;
+  uint8_t one = 1;
+  if (bpf_map__update_elem(skel_->maps.filter, &key, sizeof(key), &one, sizeof(one), BPF_ANY) != 0) {
+    int e = errno;
+    filter_refs_.erase(key_pair);
+    return make_errno_error("add PID " + std::to_string(tgid) + " to the kernel filter", e,
+                            e == E2BIG ? "too many PIDs profiled at once" : "");
+  }
+  return {};
+}
+
+void OnCpuProbe::remove_filter(uint32_t tgid, uint64_t period_ns) {
+  auto it = filter_refs_.find({tgid, period_ns});
+  if (it == filter_refs_.end() || --it->second > 0) return;
+  filter_refs_.erase(it);
+  scorch_filter_key key{};
+  key.tgid = tgid;
+  key.period_ns = period_ns;
+  bpf_map__delete_elem(skel_->maps.filter, &key, sizeof(key), 0);
+}
+
+Result<void> OnCpuProbe::drain(const std::function<void(const RawSample&)>& fn) {
+  uint32_t old = skel_->bss->active_generation & 1;
+  skel_->bss->active_generation = old ^ 1;
+  int counts_fd = bpf_map__fd(old ? skel_->maps.counts1 : skel_->maps.counts0);
+  int stacks_fd = bpf_map__fd(old ? skel_->maps.stacks1 : skel_->maps.stacks0);
+
+  std::unordered_map<int32_t, std::vector<uint64_t>> stacks;
+  auto stack = [&](int32_t id) -> const std::vector<uint64_t>& {
+    static const std::vector<uint64_t> none;
+    if (id < 0) return none;
+    auto [it, inserted] = stacks.try_emplace(id);
+    if (inserted) {
+      uint64_t ips[SCORCH_MAX_STACK_DEPTH] = {};
+      if (bpf_map_lookup_elem(stacks_fd, &id, ips) == 0) {
+        for (uint64_t ip : ips) {
+          if (ip == 0) break;
+          it->second.push_back(ip);
+        }
+      } else {
+        ++lost_stacks_;  // a straggler from two generations ago: its stack was cleared
+      }
+    }
+    return it->second;
+  };
+
+  for (const auto& key : all_keys<scorch_oncpu_key>(counts_fd)) {
+    scorch_oncpu_value value{};
+    if (bpf_map_lookup_and_delete_elem(counts_fd, &key, &value) != 0) {
+      if (bpf_map_lookup_elem(counts_fd, &key, &value) != 0) continue;
+      bpf_map_delete_elem(counts_fd, &key);
+    }
+    RawSample s;
+    s.tgid = key.tgid;
+    s.period_ns = key.period_ns;
+    s.comm = std::string_view(value.comm, strnlen(value.comm, sizeof(value.comm)));
+    s.count = value.count;
+    s.user_ips = stack(key.user_stack_id);
+    s.kernel_ips = stack(key.kernel_stack_id);
+    fn(s);
+  }
+  for (int32_t id : all_keys<int32_t>(stacks_fd)) bpf_map_delete_elem(stacks_fd, &id);
+  return {};
+}
+
+std::array<uint64_t, 8> OnCpuProbe::read_counters() const {
+  std::array<uint64_t, 8> sums{};
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return sums;
+  std::vector<uint64_t> per_cpu(static_cast<size_t>(ncpu));
+  int fd = bpf_map__fd(skel_->maps.counters);
+  for (uint32_t i = 0; i < SCORCH_CNT_MAX; ++i) {
+    if (bpf_map_lookup_elem(fd, &i, per_cpu.data()) != 0) continue;
+    for (uint64_t v : per_cpu) sums[i] += v;
+  }
+  return sums;
+}
+
+DropCounters OnCpuProbe::counters() const {
+  auto c = read_counters();
+  DropCounters d;
+  d.samples = c[SCORCH_CNT_SAMPLES];
+  d.stack_collisions = c[SCORCH_CNT_STACK_COLLISION];
+  d.stack_errors = c[SCORCH_CNT_STACK_ERROR];
+  d.map_full = c[SCORCH_CNT_MAP_FULL];
+  d.lost_stacks = lost_stacks_;
+  return d;
+}
+
+uint64_t OnCpuProbe::filtered() const { return read_counters()[SCORCH_CNT_FILTERED]; }
+
+uint32_t OnCpuProbe::program_id() const {
+  bpf_prog_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(bpf_program__fd(skel_->progs.scorch_oncpu), &info, &len) != 0) return 0;
+  return info.id;
+}
+
+}  // namespace scorch

@@ -1,0 +1,80 @@
+#pragma once
+/// OnCpuProbe: the loaded on-CPU sampling program, its per-CPU perf events, filter and maps.
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "export/profile.h"
+
+struct oncpu_bpf;
+struct bpf_link;
+
+namespace scorch {
+
+/// One drained aggregation bucket with its stacks read out (leaf first, as the kernel gives them).
+struct RawSample {
+  uint32_t tgid = 0;
+  uint64_t period_ns = 0;
+  std::string_view comm;
+  uint64_t count = 0;
+  std::span<const uint64_t> user_ips;
+  std::span<const uint64_t> kernel_ips;
+};
+
+class OnCpuProbe {
+ public:
+  /// Opens and loads the BPF object; nothing samples until add_sampler().
+  static Result<std::unique_ptr<OnCpuProbe>> load();
+  ~OnCpuProbe();
+  OnCpuProbe(const OnCpuProbe&) = delete;
+  OnCpuProbe& operator=(const OnCpuProbe&) = delete;
+
+  /// Starts (or shares) cpu-clock perf events with this period on every online CPU.
+  Result<void> add_sampler(uint64_t period_ns);
+  void remove_sampler(uint64_t period_ns);
+  size_t sampler_count() const { return samplers_.size(); }
+
+  /// Lets samples of tgid (kPidAny: every process) at this period through the kernel filter.
+  Result<void> add_filter(uint32_t tgid, uint64_t period_ns);
+  void remove_filter(uint32_t tgid, uint64_t period_ns);
+  static constexpr uint32_t kPidAny = 0xffffffffu;
+
+  /// Switches the program to the other map generation, then reads and clears the old one.
+  Result<void> drain(const std::function<void(const RawSample&)>& fn);
+
+  /// Kernel counters summed over CPUs plus stacks the daemon found gone.
+  DropCounters counters() const;
+  uint64_t filtered() const;
+  /// Program ids, so tests and status can check what is loaded.
+  uint32_t program_id() const;
+
+ private:
+  OnCpuProbe() = default;
+  std::array<uint64_t, 8> read_counters() const;
+
+  struct SkelDeleter {
+    void operator()(oncpu_bpf* s) const;
+  };
+  struct LinkDeleter {
+    void operator()(bpf_link* l) const;
+  };
+  using LinkPtr = std::unique_ptr<bpf_link, LinkDeleter>;
+  struct Sampler {
+    int refs = 0;
+    std::vector<LinkPtr> links;
+  };
+
+  std::unique_ptr<oncpu_bpf, SkelDeleter> skel_;
+  std::map<uint64_t, Sampler> samplers_;
+  std::map<std::pair<uint32_t, uint64_t>, int> filter_refs_;
+  uint64_t lost_stacks_ = 0;
+};
+
+}  // namespace scorch

@@ -1,0 +1,353 @@
+#include "proto/protocol.h"
+
+#include <unordered_map>
+
+#include "proto/wire.h"
+
+namespace scorch::proto {
+namespace {
+
+constexpr size_t kMaxString = 64 * 1024;
+constexpr uint32_t kMaxFrames = 1024;
+constexpr uint32_t kMaxStacks = 8 * 1024 * 1024;
+constexpr uint32_t kMaxStrings = 16 * 1024 * 1024;
+constexpr uint32_t kMaxListItems = 4096;
+constexpr uint32_t kKernelBit = 0x80000000u;
+
+Error decode_error(const char* what, const std::string& why) {
+  return Error{std::string("decode ") + what, why, EPROTO, {}};
+}
+
+template <typename T>
+Result<T> finish(wire::Reader& r, const char* what, T value) {
+  if (!r.finish()) return decode_error(what, r.why());
+  return value;
+}
+
+void put_drops(wire::Writer& w, const DropCounters& d) {
+  w.u64(d.samples);
+  w.u64(d.stack_collisions);
+  w.u64(d.stack_errors);
+  w.u64(d.map_full);
+  w.u64(d.lost_stacks);
+}
+
+DropCounters get_drops(wire::Reader& r) {
+  DropCounters d;
+  d.samples = r.u64();
+  d.stack_collisions = r.u64();
+  d.stack_errors = r.u64();
+  d.map_full = r.u64();
+  d.lost_stacks = r.u64();
+  return d;
+}
+
+void put_pids(wire::Writer& w, const std::vector<uint32_t>& pids) {
+  w.u32(static_cast<uint32_t>(pids.size()));
+  for (uint32_t p : pids) w.u32(p);
+}
+
+std::vector<uint32_t> get_pids(wire::Reader& r) {
+  uint32_t n = r.count(kMaxPids, 4);
+  std::vector<uint32_t> pids;
+  pids.reserve(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t p = r.u32();
+    if (p == 0 || p > kMaxPid) r.fail("pid " + std::to_string(p) + " out of range");
+    pids.push_back(p);
+  }
+  return pids;
+}
+
+void put_strings(wire::Writer& w, const std::vector<std::string>& v) {
+  w.u32(static_cast<uint32_t>(v.size()));
+  for (const auto& s : v) w.str(s);
+}
+
+std::vector<std::string> get_strings(wire::Reader& r) {
+  uint32_t n = r.count(kMaxListItems, 4);
+  std::vector<std::string> v;
+  for (uint32_t i = 0; i < n && !r.failed(); ++i) v.push_back(r.str(kMaxString));
+  return v;
+}
+
+}  // namespace
+
+bool is_known_type(uint16_t type) {
+  switch (static_cast<MsgType>(type)) {
+    case MsgType::kStatusRequest:
+    case MsgType::kProfileRequest:
+    case MsgType::kStopRequest:
+    case MsgType::kStatusReply:
+    case MsgType::kProgress:
+    case MsgType::kProfileResult:
+    case MsgType::kErrorReply:
+      return true;
+  }
+  return false;
+}
+
+const char* type_name(MsgType type) {
+  switch (type) {
+    case MsgType::kStatusRequest: return "status request";
+    case MsgType::kProfileRequest: return "profile request";
+    case MsgType::kStopRequest: return "stop request";
+    case MsgType::kStatusReply: return "status reply";
+    case MsgType::kProgress: return "progress";
+    case MsgType::kProfileResult: return "profile result";
+    case MsgType::kErrorReply: return "error reply";
+  }
+  return "unknown";
+}
+
+HeaderCheck decode_header(std::span<const uint8_t, kHeaderSize> bytes, uint32_t max_payload) {
+  wire::Reader r(bytes);
+  HeaderCheck c;
+  uint32_t magic = r.u32();
+  c.header.version = r.u16();
+  uint16_t type = r.u16();
+  c.header.length = r.u32();
+  uint32_t flags = r.u32();
+  c.header.type = static_cast<MsgType>(type);
+  if (magic != kMagic) {
+    c.problem = HeaderProblem::kBadMagic;
+    c.reason = "not a scorch frame (bad magic)";
+  } else if (c.header.version != kVersion) {
+    c.problem = HeaderProblem::kBadVersion;
+    c.reason = "protocol version " + std::to_string(c.header.version) + " not supported (this side speaks " +
+               std::to_string(kVersion) + ")";
+  } else if (!is_known_type(type)) {
+    c.problem = HeaderProblem::kBadType;
+    c.reason = "unknown message type " + std::to_string(type);
+  } else if (flags != 0) {
+    c.problem = HeaderProblem::kBadFlags;
+    c.reason = "reserved header flags set";
+  } else if (c.header.length > max_payload) {
+    c.problem = HeaderProblem::kTooLarge;
+    c.reason = "frame of " + std::to_string(c.header.length) + " bytes exceeds the limit of " +
+               std::to_string(max_payload);
+  }
+  return c;
+}
+
+std::vector<uint8_t> encode_frame(MsgType type, std::span<const uint8_t> payload) {
+  wire::Writer w;
+  w.u32(kMagic);
+  w.u16(kVersion);
+  w.u16(static_cast<uint16_t>(type));
+  w.u32(static_cast<uint32_t>(payload.size()));
+  w.u32(0);
+  auto& out = w.bytes();
+  out.insert(out.end(), payload.begin(), payload.end());
+  return std::move(out);
+}
+
+// ---- requests ----
+
+std::vector<uint8_t> encode(const StatusRequest&) { return {}; }
+std::vector<uint8_t> encode(const StopRequest&) { return {}; }
+
+Result<StatusRequest> decode_status_request(std::span<const uint8_t> payload) {
+  wire::Reader r(payload);
+  return finish(r, "status request", StatusRequest{});
+}
+
+Result<StopRequest> decode_stop_request(std::span<const uint8_t> payload) {
+  wire::Reader r(payload);
+  return finish(r, "stop request", StopRequest{});
+}
+
+std::vector<uint8_t> encode(const ProfileRequest& m) {
+  wire::Writer w;
+  put_pids(w, m.pids);
+  w.u32(m.frequency_hz);
+  w.u64(m.duration_ms);
+  return std::move(w.bytes());
+}
+
+Result<ProfileRequest> decode_profile_request(std::span<const uint8_t> payload) {
+  wire::Reader r(payload);
+  ProfileRequest m;
+  m.pids = get_pids(r);
+  m.frequency_hz = r.u32();
+  m.duration_ms = r.u64();
+  if (!r.failed() && (m.frequency_hz == 0 || m.frequency_hz > kMaxFrequencyHz))
+    r.fail("frequency " + std::to_string(m.frequency_hz) + " Hz out of range 1.." +
+           std::to_string(kMaxFrequencyHz));
+  if (!r.failed() && m.duration_ms > kMaxDurationMs) r.fail("duration too long");
+  return finish(r, "profile request", std::move(m));
+}
+
+// ---- replies ----
+
+std::vector<uint8_t> encode(const StatusReply& m) {
+  wire::Writer w;
+  w.str(m.version);
+  w.u32(m.daemon_pid);
+  w.u64(m.uptime_ms);
+  w.u32(static_cast<uint32_t>(m.features.size()));
+  for (const auto& f : m.features) {
+    w.str(f.name);
+    w.u8(f.available ? 1 : 0);
+    w.str(f.detail);
+  }
+  w.u32(static_cast<uint32_t>(m.sessions.size()));
+  for (const auto& s : m.sessions) {
+    w.u64(s.id);
+    w.u32(s.uid);
+    put_pids(w, s.pids);
+    w.u32(s.frequency_hz);
+    w.u64(s.elapsed_ms);
+    w.u64(s.duration_ms);
+    w.u64(s.samples);
+  }
+  put_drops(w, m.drops);
+  w.u64(m.symbol_cache_bytes);
+  put_strings(w, m.notes);
+  return std::move(w.bytes());
+}
+
+Result<StatusReply> decode_status_reply(std::span<const uint8_t> payload) {
+  wire::Reader r(payload);
+  StatusReply m;
+  m.version = r.str(kMaxString);
+  m.daemon_pid = r.u32();
+  m.uptime_ms = r.u64();
+  uint32_t nf = r.count(kMaxListItems, 9);
+  for (uint32_t i = 0; i < nf && !r.failed(); ++i) {
+    FeatureStatus f;
+    f.name = r.str(kMaxString);
+    f.available = r.u8() != 0;
+    f.detail = r.str(kMaxString);
+    m.features.push_back(std::move(f));
+  }
+  uint32_t ns = r.count(kMaxListItems, 44);
+  for (uint32_t i = 0; i < ns && !r.failed(); ++i) {
+    SessionInfo s;
+    s.id = r.u64();
+    s.uid = r.u32();
+    s.pids = get_pids(r);
+    s.frequency_hz = r.u32();
+    s.elapsed_ms = r.u64();
+    s.duration_ms = r.u64();
+    s.samples = r.u64();
+    m.sessions.push_back(std::move(s));
+  }
+  m.drops = get_drops(r);
+  m.symbol_cache_bytes = r.u64();
+  m.notes = get_strings(r);
+  return finish(r, "status reply", std::move(m));
+}
+
+std::vector<uint8_t> encode(const Progress& m) {
+  wire::Writer w;
+  w.u64(m.elapsed_ms);
+  w.u64(m.duration_ms);
+  w.u64(m.samples);
+  return std::move(w.bytes());
+}
+
+Result<Progress> decode_progress(std::span<const uint8_t> payload) {
+  wire::Reader r(payload);
+  Progress m;
+  m.elapsed_ms = r.u64();
+  m.duration_ms = r.u64();
+  m.samples = r.u64();
+  return finish(r, "progress", m);
+}
+
+std::vector<uint8_t> encode(const ErrorReply& m) {
+  wire::Writer w;
+  w.str(m.what);
+  w.str(m.reason);
+  w.str(m.hint);
+  w.i32(m.err);
+  return std::move(w.bytes());
+}
+
+Result<ErrorReply> decode_error_reply(std::span<const uint8_t> payload) {
+  wire::Reader r(payload);
+  ErrorReply m;
+  m.what = r.str(kMaxString);
+  m.reason = r.str(kMaxString);
+  m.hint = r.str(kMaxString);
+  m.err = r.i32();
+  return finish(r, "error reply", std::move(m));
+}
+
+// A profile's frame names repeat across stacks: they travel once, in a string table.
+std::vector<uint8_t> encode(const Profile& p) {
+  std::vector<std::string> table;
+  std::unordered_map<std::string, uint32_t> index;
+  auto intern = [&](const std::string& s) {
+    auto [it, inserted] = index.try_emplace(s, static_cast<uint32_t>(table.size()));
+    if (inserted) table.push_back(s);
+    return it->second;
+  };
+  wire::Writer body;
+  body.u32(static_cast<uint32_t>(p.stacks.size()));
+  for (const auto& s : p.stacks) {
+    body.u32(s.pid);
+    body.u32(intern(s.comm));
+    body.u64(s.count);
+    body.u32(static_cast<uint32_t>(s.frames.size()));
+    for (const auto& f : s.frames) body.u32(intern(f.name) | (f.kernel ? kKernelBit : 0));
+  }
+
+  wire::Writer w;
+  w.str(p.measure);
+  w.str(p.unit);
+  w.u64(p.period_ns);
+  w.u64(p.duration_ns);
+  put_pids(w, p.pids);
+  put_drops(w, p.drops);
+  put_strings(w, p.notes);
+  w.u32(static_cast<uint32_t>(table.size()));
+  for (const auto& s : table) w.str(s);
+  auto& out = w.bytes();
+  out.insert(out.end(), body.bytes().begin(), body.bytes().end());
+  return std::move(out);
+}
+
+Result<Profile> decode_profile(std::span<const uint8_t> payload) {
+  wire::Reader r(payload);
+  Profile p;
+  p.measure = r.str(256);
+  p.unit = r.str(256);
+  p.period_ns = r.u64();
+  p.duration_ns = r.u64();
+  p.pids = get_pids(r);
+  p.drops = get_drops(r);
+  p.notes = get_strings(r);
+  uint32_t nstr = r.count(kMaxStrings, 4);
+  std::vector<std::string> table;
+  table.reserve(nstr);
+  for (uint32_t i = 0; i < nstr && !r.failed(); ++i) table.push_back(r.str(kMaxString));
+  uint32_t nstacks = r.count(kMaxStacks, 20);
+  p.stacks.reserve(nstacks);
+  auto lookup = [&](uint32_t idx) -> const std::string* {
+    if (idx >= table.size()) {
+      r.fail("string index " + std::to_string(idx) + " out of range");
+      return nullptr;
+    }
+    return &table[idx];
+  };
+  for (uint32_t i = 0; i < nstacks && !r.failed(); ++i) {
+    StackCount s;
+    s.pid = r.u32();
+    const std::string* comm = lookup(r.u32());
+    s.count = r.u64();
+    uint32_t nframes = r.count(kMaxFrames, 4);
+    if (comm) s.comm = *comm;
+    s.frames.reserve(nframes);
+    for (uint32_t j = 0; j < nframes && !r.failed(); ++j) {
+      uint32_t v = r.u32();
+      const std::string* name = lookup(v & ~kKernelBit);
+      if (name) s.frames.push_back(Frame{*name, (v & kKernelBit) != 0});
+    }
+    p.stacks.push_back(std::move(s));
+  }
+  return finish(r, "profile result", std::move(p));
+}
+
+}  // namespace scorch::proto

@@ -1,0 +1,34 @@
+#pragma once
+/// Access: who is on the other end of the socket, and what that user may profile.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "common/result.h"
+
+namespace scorch {
+
+/// The peer's credentials as the kernel reports them (SO_PEERCRED).
+struct PeerCred {
+  uint32_t pid = 0;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+};
+
+Result<PeerCred> peer_credentials(int socket_fd);
+
+/// A process's real, effective and saved uids (from /proc/PID/status).
+struct ProcessUids {
+  uint32_t real = 0, effective = 0, saved = 0;
+};
+/// nullopt when the process does not exist.
+using UidLookup = std::function<std::optional<ProcessUids>(uint32_t pid)>;
+std::optional<ProcessUids> read_process_uids(uint32_t pid);
+
+/// Root may profile anything; another user only its own processes (all three uids its own,
+/// as ptrace requires) and never the whole system. Unknown PIDs are refused for everyone.
+Result<void> authorize_profile(uint32_t uid, const std::vector<uint32_t>& pids, const UidLookup& lookup);
+
+}  // namespace scorch

@@ -1,0 +1,169 @@
+#include "session/profiler.h"
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "common/log.h"
+#include "symbolize/symbolizer.h"
+
+namespace scorch {
+
+uint64_t period_for_hz(uint32_t hz) { return hz == 0 ? 0 : 1'000'000'000ull / hz; }
+
+bool process_alive(uint32_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  if (!in) return false;
+  std::string line;
+  std::getline(in, line);
+  size_t paren = line.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= line.size()) return false;
+  char state = line[paren + 2];
+  return state != 'Z' && state != 'X';
+}
+
+Profiler::Profiler(OnCpuProbe& probe, Symbolizer& symbolizer) : probe_(probe), symbolizer_(symbolizer) {}
+
+Profiler::~Profiler() {
+  for (const auto& [id, s] : sessions_) release(*s);
+}
+
+Result<uint64_t> Profiler::start(const SessionSpec& spec) {
+  // Whatever the kernel holds now predates this session: hand it to the sessions that exist.
+  drain();
+
+  auto s = std::make_unique<Session>();
+  s->id = next_id_++;
+  s->spec = spec;
+  s->period_ns = period_for_hz(spec.frequency_hz);
+  s->pids.insert(spec.pids.begin(), spec.pids.end());
+
+  std::vector<uint32_t> added;
+  auto undo = [&] {
+    for (uint32_t t : added) probe_.remove_filter(t, s->period_ns);
+  };
+  if (s->pids.empty()) {
+    if (auto r = probe_.add_filter(OnCpuProbe::kPidAny, s->period_ns); !r) return r.error();
+    added.push_back(OnCpuProbe::kPidAny);
+  }
+  for (uint32_t pid : s->pids) {
+    if (auto r = probe_.add_filter(pid, s->period_ns); !r) {
+      undo();
+      return r.error();
+    }
+    added.push_back(pid);
+  }
+  if (auto r = probe_.add_sampler(s->period_ns); !r) {
+    undo();
+    return r.error();
+  }
+  s->started = Clock::now();
+  s->drops_at_start = probe_.counters();
+  uint64_t id = s->id;
+  sessions_.emplace(id, std::move(s));
+  return id;
+}
+
+void Profiler::release(const Session& s) {
+  probe_.remove_sampler(s.period_ns);
+  if (s.pids.empty()) probe_.remove_filter(OnCpuProbe::kPidAny, s.period_ns);
+  for (uint32_t pid : s.pids) probe_.remove_filter(pid, s.period_ns);
+}
+
+void Profiler::add(Session& s, uint32_t pid, std::string_view comm, const std::vector<Frame>& frames,
+                   uint64_t count) {
+  std::string key = std::to_string(pid);
+  key.push_back('\0');
+  key.append(comm);
+  for (const auto& f : frames) {
+    key.push_back(f.kernel ? '\2' : '\1');
+    key.append(f.name);
+  }
+  auto [it, inserted] = s.index.try_emplace(std::move(key), s.stacks.size());
+  if (inserted) s.stacks.push_back(StackCount{pid, std::string(comm), frames, 0});
+  s.stacks[it->second].count += count;
+  s.samples += count;
+}
+
+void Profiler::drain() {
+  if (sessions_.empty() && probe_.sampler_count() == 0) return;
+  std::vector<Session*> matching;
+  std::vector<Frame> frames;
+  auto result = probe_.drain([&](const RawSample& raw) {
+    matching.clear();
+    for (auto& [id, s] : sessions_)
+      if (s->period_ns == raw.period_ns && (s->pids.empty() || s->pids.count(raw.tgid))) matching.push_back(s.get());
+    if (matching.empty()) return;
+
+    // Root first: user frames outermost..leaf, then kernel entry..leaf. Return addresses point
+    // after the call, so they are looked up one byte earlier. The user leaf is the sampled IP
+    // itself unless the sample hit the kernel (then it is where user mode will resume).
+    frames.clear();
+    std::vector<uint64_t> user(raw.user_ips.rbegin(), raw.user_ips.rend());
+    for (size_t i = 0; i < user.size(); ++i)
+      if (i + 1 < user.size() || !raw.kernel_ips.empty()) user[i] -= 1;
+    for (auto& name : symbolizer_.symbolize_user(raw.tgid, user)) frames.push_back(Frame{std::move(name), false});
+    size_t nk = raw.kernel_ips.size();
+    for (size_t i = 0; i < nk; ++i) {
+      uint64_t ip = raw.kernel_ips[nk - 1 - i];
+      frames.push_back(Frame{symbolizer_.symbolize_kernel(i + 1 < nk ? ip - 1 : ip), true});
+    }
+    if (frames.empty()) frames.push_back(Frame{"[no stack]", false});
+    for (Session* s : matching) add(*s, raw.tgid, raw.comm, frames, raw.count);
+  });
+  if (!result) log::warning(result.error().message());
+}
+
+Profile Profiler::finish(uint64_t id) {
+  drain();
+  auto it = sessions_.find(id);
+  Profile p;
+  if (it == sessions_.end()) return p;
+  Session& s = *it->second;
+  p.measure = "cpu";
+  p.unit = "samples";
+  p.period_ns = s.period_ns;
+  p.duration_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - s.started).count());
+  p.pids = s.spec.pids;
+  p.stacks = std::move(s.stacks);
+  DropCounters now = probe_.counters();
+  p.drops.samples = s.samples;
+  p.drops.stack_collisions = now.stack_collisions - s.drops_at_start.stack_collisions;
+  p.drops.stack_errors = now.stack_errors - s.drops_at_start.stack_errors;
+  p.drops.map_full = now.map_full - s.drops_at_start.map_full;
+  p.drops.lost_stacks = now.lost_stacks - s.drops_at_start.lost_stacks;
+  if (p.drops.stack_collisions + p.drops.stack_errors + p.drops.map_full + p.drops.lost_stacks > 0)
+    p.notes.push_back("drop counters are system-wide for the time this profile ran");
+  for (uint32_t pid : s.pids)
+    if (!process_alive(pid)) p.notes.push_back("process " + std::to_string(pid) + " exited during the profile");
+  release(s);
+  sessions_.erase(it);
+  return p;
+}
+
+bool Profiler::done(uint64_t id) const {
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return true;
+  const Session& s = *it->second;
+  if (s.spec.duration.count() > 0 && Clock::now() - s.started >= s.spec.duration) return true;
+  if (s.pids.empty()) return false;
+  for (uint32_t pid : s.pids)
+    if (process_alive(pid)) return false;
+  return true;
+}
+
+std::vector<SessionView> Profiler::sessions() const {
+  std::vector<SessionView> v;
+  for (const auto& [id, s] : sessions_)
+    v.push_back(SessionView{id, s->spec,
+                            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - s->started),
+                            s->samples});
+  return v;
+}
+
+uint64_t Profiler::samples(uint64_t id) const {
+  auto it = sessions_.find(id);
+  return it == sessions_.end() ? 0 : it->second->samples;
+}
+
+}  // namespace scorch

@@ -1,0 +1,84 @@
+#pragma once
+/// Profiler: on-CPU sessions of many clients sharing one loaded program, drained and symbolized here.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/result.h"
+#include "export/profile.h"
+#include "probes/oncpu_probe.h"
+
+namespace scorch {
+
+class Symbolizer;
+
+/// What one client asked for.
+struct SessionSpec {
+  std::vector<uint32_t> pids;  // empty: whole system
+  uint32_t frequency_hz = 99;
+  std::chrono::milliseconds duration{0};  // 0: until finished by the caller
+  uint32_t uid = 0;                       // who asked (for status)
+};
+
+/// A running session as status shows it.
+struct SessionView {
+  uint64_t id = 0;
+  SessionSpec spec;
+  std::chrono::milliseconds elapsed{0};
+  uint64_t samples = 0;
+};
+
+class Profiler {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  Profiler(OnCpuProbe& probe, Symbolizer& symbolizer);
+  ~Profiler();
+
+  /// Starts sampling for spec; samples taken before this call never reach the session.
+  Result<uint64_t> start(const SessionSpec& spec);
+  /// Moves what the kernel aggregated into every matching session (call periodically).
+  void drain();
+  /// Ends a session: a last drain, then its profile. The session is gone afterwards.
+  Profile finish(uint64_t id);
+
+  /// Duration over, or every target process gone.
+  bool done(uint64_t id) const;
+  std::vector<SessionView> sessions() const;
+  uint64_t samples(uint64_t id) const;
+  DropCounters drops() const { return probe_.counters(); }
+
+ private:
+  struct Session {
+    uint64_t id = 0;
+    SessionSpec spec;
+    uint64_t period_ns = 0;
+    std::set<uint32_t> pids;
+    Clock::time_point started;
+    DropCounters drops_at_start;
+    uint64_t samples = 0;
+    std::unordered_map<std::string, size_t> index;  // stack identity -> stacks position
+    std::vector<StackCount> stacks;
+  };
+  void add(Session& s, uint32_t pid, std::string_view comm, const std::vector<Frame>& frames, uint64_t count);
+  void release(const Session& s);
+
+  OnCpuProbe& probe_;
+  Symbolizer& symbolizer_;
+  std::map<uint64_t, std::unique_ptr<Session>> sessions_;
+  uint64_t next_id_ = 1;
+};
+
+/// Sampling period for a frequency, in ns (what the kernel filter and counts are keyed by).
+uint64_t period_for_hz(uint32_t hz);
+
+/// True while /proc/PID exists and is not a zombie.
+bool process_alive(uint32_t pid);
+
+}  // namespace scorch

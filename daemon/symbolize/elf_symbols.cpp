@@ -1,0 +1,273 @@
+#include "symbolize/elf_symbols.h"
+
+#include <gelf.h>
+#include <libelf.h>
+
+#include <algorithm>
+#include <cstring>
+#include <tuple>
+
+#include "symbolize/file_io.h"
+
+namespace scorch {
+
+namespace {
+
+/// Calls elf_end on destruction.
+struct ElfCloser {
+  void operator()(Elf* elf) const { elf_end(elf); }
+};
+using ElfHandle = std::unique_ptr<Elf, ElfCloser>;
+
+/// A symbol as read from a table, before aliases at one address are merged.
+struct RawSymbol {
+  uint64_t address = 0;
+  uint64_t size = 0;
+  uint64_t section_end = 0;  // end address of the symbol's section, 0 when unknown
+  int binding_rank = 0;      // 0 global, 1 weak, 2 local
+  std::string name;
+};
+
+bool init_libelf() {
+  static const bool ok = elf_version(EV_CURRENT) != EV_NONE;
+  return ok;
+}
+
+Error elf_error(const std::string& name) {
+  return Error{"load symbols from " + name, elf_errmsg(-1), 0, {}};
+}
+
+size_t leading_underscores(const std::string& name) {
+  size_t n = 0;
+  while (n < name.size() && name[n] == '_') {
+    ++n;
+  }
+  return n;
+}
+
+// Orders by address; among aliases the preferred name comes first: fewer leading underscores ("getpid"
+// before "__getpid", though glibc makes the former weak), then global before weak before local, then
+// shorter, then alphabetical.
+bool raw_symbol_less(const RawSymbol& a, const RawSymbol& b) {
+  auto key = [](const RawSymbol& s) {
+    return std::make_tuple(s.address, leading_underscores(s.name), s.binding_rank, s.name.size());
+  };
+  auto ka = key(a);
+  auto kb = key(b);
+  if (ka != kb) {
+    return ka < kb;
+  }
+  return a.name < b.name;
+}
+
+int binding_rank(unsigned char info) {
+  switch (GELF_ST_BIND(info)) {
+    case STB_GLOBAL:
+      return 0;
+    case STB_WEAK:
+      return 1;
+    default:
+      return 2;
+  }
+}
+
+void read_symbol_table(Elf* elf, Elf_Scn* scn, const GElf_Shdr& shdr, std::vector<RawSymbol>& out) {
+  if (shdr.sh_entsize == 0) {
+    return;
+  }
+  Elf_Data* data = elf_getdata(scn, nullptr);
+  if (data == nullptr) {
+    return;
+  }
+  size_t count = shdr.sh_size / shdr.sh_entsize;
+  for (size_t i = 0; i < count; ++i) {
+    GElf_Sym sym;
+    if (gelf_getsym(data, static_cast<int>(i), &sym) == nullptr) {
+      continue;
+    }
+    int type = GELF_ST_TYPE(sym.st_info);
+    if (type != STT_FUNC && type != STT_GNU_IFUNC) {
+      continue;
+    }
+    if (sym.st_shndx == SHN_UNDEF || sym.st_value == 0) {
+      continue;
+    }
+    const char* name = elf_strptr(elf, shdr.sh_link, sym.st_name);
+    if (name == nullptr || name[0] == '\0') {
+      continue;
+    }
+    uint64_t section_end = 0;
+    GElf_Shdr section;
+    if (sym.st_shndx < SHN_LORESERVE && gelf_getshdr(elf_getscn(elf, sym.st_shndx), &section) != nullptr &&
+        (section.sh_flags & SHF_ALLOC) != 0) {
+      section_end = section.sh_addr + section.sh_size;
+    }
+    out.push_back(RawSymbol{sym.st_value, sym.st_size, section_end, binding_rank(sym.st_info), name});
+  }
+}
+
+std::string to_hex(const unsigned char* bytes, size_t size) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(size * 2);
+  for (size_t i = 0; i < size; ++i) {
+    hex.push_back(kDigits[bytes[i] >> 4]);
+    hex.push_back(kDigits[bytes[i] & 0xf]);
+  }
+  return hex;
+}
+
+// The GNU build ID among the notes of data, or empty.
+std::string find_build_id(Elf_Data* data) {
+  if (data == nullptr || data->d_buf == nullptr) {
+    return {};
+  }
+  const auto* base = static_cast<const unsigned char*>(data->d_buf);
+  size_t offset = 0;
+  GElf_Nhdr nhdr;
+  size_t name_offset = 0;
+  size_t desc_offset = 0;
+  while (true) {
+    size_t next = gelf_getnote(data, offset, &nhdr, &name_offset, &desc_offset);
+    if (next == 0) {
+      return {};
+    }
+    if (nhdr.n_type == NT_GNU_BUILD_ID && nhdr.n_namesz == 4 && std::memcmp(base + name_offset, "GNU", 4) == 0 &&
+        nhdr.n_descsz > 0) {
+      return to_hex(base + desc_offset, nhdr.n_descsz);
+    }
+    offset = next;
+  }
+}
+
+// Gives every size-0 symbol the range up to the next symbol, but not past the end of its section
+// (so that the PLT after _init is not named _init).
+void fill_missing_sizes(std::vector<RawSymbol>& symbols) {
+  for (size_t i = 0; i < symbols.size(); ++i) {
+    RawSymbol& sym = symbols[i];
+    if (sym.size != 0) {
+      continue;
+    }
+    uint64_t end = sym.section_end;
+    if (i + 1 < symbols.size() && (end == 0 || symbols[i + 1].address < end)) {
+      end = symbols[i + 1].address;
+    }
+    sym.size = end > sym.address ? end - sym.address : 1;  // at least the address itself
+  }
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const ElfSymbols>> ElfSymbols::load(const std::string& path) {
+  auto fd = symbolize_io::open_read_only(path);
+  if (!fd) {
+    return Error{"load symbols from " + path, fd.error().reason, fd.error().err, {}};
+  }
+  return load_fd(fd->get(), path);
+}
+
+Result<std::shared_ptr<const ElfSymbols>> ElfSymbols::load_fd(int fd, const std::string& name) {
+  if (!init_libelf()) {
+    return elf_error(name);
+  }
+  ElfHandle elf(elf_begin(fd, ELF_C_READ_MMAP, nullptr));
+  if (!elf) {
+    return elf_error(name);
+  }
+  if (elf_kind(elf.get()) != ELF_K_ELF) {
+    return Error{"load symbols from " + name, "not an ELF file", 0, {}};
+  }
+
+  std::shared_ptr<ElfSymbols> result(new ElfSymbols());
+  result->path_ = name;
+
+  size_t phdr_count = 0;
+  if (elf_getphdrnum(elf.get(), &phdr_count) != 0) {
+    return elf_error(name);
+  }
+  for (size_t i = 0; i < phdr_count; ++i) {
+    GElf_Phdr phdr;
+    if (gelf_getphdr(elf.get(), static_cast<int>(i), &phdr) == nullptr || phdr.p_type != PT_LOAD) {
+      continue;
+    }
+    result->segments_.push_back(LoadSegment{phdr.p_vaddr, phdr.p_memsz, phdr.p_offset, phdr.p_filesz, phdr.p_flags});
+  }
+
+  std::vector<RawSymbol> raw;
+  Elf_Scn* scn = nullptr;
+  while ((scn = elf_nextscn(elf.get(), scn)) != nullptr) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr) {
+      continue;
+    }
+    if (shdr.sh_type == SHT_SYMTAB || shdr.sh_type == SHT_DYNSYM) {
+      read_symbol_table(elf.get(), scn, shdr, raw);
+    } else if (shdr.sh_type == SHT_NOTE && result->build_id_.empty()) {
+      result->build_id_ = find_build_id(elf_getdata(scn, nullptr));
+    }
+  }
+  // Without section headers the notes are still reachable through PT_NOTE.
+  for (size_t i = 0; i < phdr_count && result->build_id_.empty(); ++i) {
+    GElf_Phdr phdr;
+    if (gelf_getphdr(elf.get(), static_cast<int>(i), &phdr) == nullptr || phdr.p_type != PT_NOTE) {
+      continue;
+    }
+    Elf_Type note_type = phdr.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR;
+    result->build_id_ = find_build_id(elf_getdata_rawchunk(elf.get(), static_cast<int64_t>(phdr.p_offset),
+                                                           phdr.p_filesz, note_type));
+  }
+
+  // One symbol per address: the preferred alias, with the first non-zero size among the aliases.
+  std::sort(raw.begin(), raw.end(), raw_symbol_less);
+  std::vector<RawSymbol> merged;
+  for (RawSymbol& r : raw) {
+    if (!merged.empty() && merged.back().address == r.address) {
+      if (merged.back().size == 0) {
+        merged.back().size = r.size;
+      }
+      continue;
+    }
+    merged.push_back(std::move(r));
+  }
+  fill_missing_sizes(merged);
+  result->symbols_.reserve(merged.size());
+  for (RawSymbol& r : merged) {
+    result->symbols_.push_back(Symbol{r.address, r.size, std::move(r.name)});
+  }
+  return std::shared_ptr<const ElfSymbols>(std::move(result));
+}
+
+const Symbol* ElfSymbols::lookup(uint64_t elf_vaddr) const {
+  auto it = std::upper_bound(symbols_.begin(), symbols_.end(), elf_vaddr,
+                             [](uint64_t v, const Symbol& s) { return v < s.address; });
+  if (it == symbols_.begin()) {
+    return nullptr;
+  }
+  --it;
+  if (elf_vaddr - it->address < it->size) {
+    return &*it;
+  }
+  return nullptr;
+}
+
+std::optional<uint64_t> ElfSymbols::file_offset_to_vaddr(uint64_t file_offset) const {
+  for (const LoadSegment& seg : segments_) {
+    if (file_offset >= seg.offset && file_offset - seg.offset < seg.filesz) {
+      return file_offset - seg.offset + seg.vaddr;
+    }
+  }
+  return std::nullopt;
+}
+
+size_t ElfSymbols::memory_bytes() const {
+  size_t bytes = sizeof(*this) + path_.capacity() + build_id_.capacity();
+  bytes += symbols_.capacity() * sizeof(Symbol) + segments_.capacity() * sizeof(LoadSegment);
+  for (const Symbol& sym : symbols_) {
+    if (sym.name.size() >= sizeof(std::string)) {  // longer than the small-string buffer
+      bytes += sym.name.capacity() + 1;
+    }
+  }
+  return bytes;
+}
+
+}  // namespace scorch

@@ -1,0 +1,61 @@
+#pragma once
+/// Function symbols, load segments and build ID of one ELF file, for turning file offsets into names.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace scorch {
+
+/// One function symbol: [address, address + size) in the ELF's virtual addresses.
+struct Symbol {
+  uint64_t address = 0;
+  uint64_t size = 0;  // from the ELF; a size-0 symbol gets the distance to the next symbol, within its section
+  std::string name;
+};
+
+/// One PT_LOAD program header.
+struct LoadSegment {
+  uint64_t vaddr = 0;
+  uint64_t memsz = 0;
+  uint64_t offset = 0;  // file offset
+  uint64_t filesz = 0;
+  uint32_t flags = 0;   // PF_R | PF_W | PF_X
+};
+
+/// The symbol table of one ELF file (FUNC and IFUNC symbols of .symtab and .dynsym); immutable once loaded.
+class ElfSymbols {
+ public:
+  /// Loads path; the error says "load symbols from <path>".
+  static Result<std::shared_ptr<const ElfSymbols>> load(const std::string& path);
+  /// Loads from an open fd (not taken over; it may be closed afterwards); name is used in errors and path().
+  static Result<std::shared_ptr<const ElfSymbols>> load_fd(int fd, const std::string& name);
+
+  /// The symbol with address <= elf_vaddr < address + size, or nullptr.
+  const Symbol* lookup(uint64_t elf_vaddr) const;
+  /// The ELF virtual address at file_offset, from the PT_LOAD segment whose file range holds it.
+  std::optional<uint64_t> file_offset_to_vaddr(uint64_t file_offset) const;
+
+  const std::string& path() const { return path_; }
+  /// Lowercase hex of NT_GNU_BUILD_ID; empty when the file has none.
+  const std::string& build_id() const { return build_id_; }
+  /// Sorted by address, one symbol per address.
+  const std::vector<Symbol>& symbols() const { return symbols_; }
+  const std::vector<LoadSegment>& segments() const { return segments_; }
+  /// Rough heap footprint, for cache accounting.
+  size_t memory_bytes() const;
+
+ private:
+  ElfSymbols() = default;
+
+  std::string path_;
+  std::string build_id_;
+  std::vector<Symbol> symbols_;
+  std::vector<LoadSegment> segments_;
+};
+
+}  // namespace scorch

@@ -1,0 +1,192 @@
+#include "symbolize/symbolizer.h"
+
+#include <algorithm>
+#include <charconv>
+
+namespace scorch {
+
+namespace {
+
+constexpr const char* kUnknown = "[unknown]";
+constexpr const char* kAnonymous = "[anon]";
+
+std::string to_hex(uint64_t value) {
+  char buffer[17];
+  auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value, 16);
+  (void)ec;  // 16 hex digits always fit
+  return std::string(buffer, end);
+}
+
+std::string_view basename(std::string_view path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+size_t maps_bytes(const std::vector<MapEntry>& maps) {
+  size_t bytes = maps.capacity() * sizeof(MapEntry);
+  for (const MapEntry& entry : maps) {
+    if (entry.path.size() >= sizeof(std::string)) {
+      bytes += entry.path.capacity() + 1;
+    }
+  }
+  return bytes;
+}
+
+}  // namespace
+
+std::string display_name(std::string_view raw) { return std::string(raw); }
+
+size_t Symbolizer::FileKeyHash::operator()(const FileKey& key) const {
+  uint64_t dev = (static_cast<uint64_t>(key.dev_major) << 32) | key.dev_minor;
+  return std::hash<uint64_t>()(key.inode * 0x9e3779b97f4a7c15ULL ^ dev);
+}
+
+Symbolizer::Symbolizer(SymbolizerOptions options)
+    : options_(std::move(options)), elf_cache_(options_.max_elf_files), processes_(options_.max_processes) {}
+
+std::vector<std::string> Symbolizer::symbolize_user(uint32_t pid, std::span<const uint64_t> ips) {
+  std::lock_guard lock(mutex_);
+  ProcessState* state = processes_.find(pid);
+  if (state == nullptr) {
+    state = &processes_.put(pid, ProcessState{});
+  }
+  bool refreshed = false;
+  if (!state->loaded) {
+    refresh_maps(pid, *state);
+    refreshed = true;
+  }
+
+  std::vector<std::string> names;
+  names.reserve(ips.size());
+  for (uint64_t ip : ips) {
+    const MapEntry* mapping = find_mapping(state->maps, ip);
+    if (mapping == nullptr && !refreshed) {
+      refresh_maps(pid, *state);
+      refreshed = true;
+      mapping = find_mapping(state->maps, ip);
+    }
+    if (mapping == nullptr) {
+      names.emplace_back(kUnknown);
+      continue;
+    }
+    names.push_back(symbolize_in_mapping(pid, *state, *mapping, ip));
+  }
+  return names;
+}
+
+void Symbolizer::refresh_maps(uint32_t pid, ProcessState& state) {
+  auto maps = read_proc_maps(pid);
+  state.maps = maps ? std::move(maps).value() : std::vector<MapEntry>{};
+  state.failed_files.clear();
+  state.loaded = true;
+}
+
+std::string Symbolizer::symbolize_in_mapping(uint32_t pid, ProcessState& state, const MapEntry& mapping,
+                                             uint64_t ip) {
+  if (mapping.path.empty() || mapping.path.starts_with("[anon")) {
+    return kAnonymous;
+  }
+  if (mapping.path.front() == '[') {
+    return mapping.path;  // [vdso], [vsyscall], [heap], [stack]
+  }
+  uint64_t file_offset = ip - mapping.start + mapping.offset;
+  std::shared_ptr<const ElfSymbols> elf;  // keeps symbol alive
+  const Symbol* symbol = nullptr;
+  if (mapping.inode != 0) {
+    elf = elf_for(pid, state, mapping);
+    std::optional<uint64_t> vaddr = elf ? elf->file_offset_to_vaddr(file_offset) : std::nullopt;
+    symbol = vaddr ? elf->lookup(*vaddr) : nullptr;
+  }
+  if (symbol == nullptr) {
+    return std::string(basename(mapping.path)) + "+0x" + to_hex(file_offset);
+  }
+  return display_name(symbol->name);
+}
+
+std::shared_ptr<const ElfSymbols> Symbolizer::elf_for(uint32_t pid, ProcessState& state, const MapEntry& mapping) {
+  FileKey key{mapping.dev_major, mapping.dev_minor, mapping.inode};
+  if (auto* cached = elf_cache_.find(key)) {
+    return *cached;
+  }
+  if (std::find(state.failed_files.begin(), state.failed_files.end(), key) != state.failed_files.end()) {
+    return nullptr;
+  }
+
+  // map_files reaches the very file that is mapped, even when deleted or in another mount namespace;
+  // the paths are fallbacks for when it is not readable.
+  std::string proc = "/proc/" + std::to_string(pid);
+  std::vector<std::string> candidates{proc + "/map_files/" + to_hex(mapping.start) + "-" + to_hex(mapping.end)};
+  if (!mapping.deleted && mapping.path.front() == '/') {
+    candidates.push_back(proc + "/root" + mapping.path);
+    candidates.push_back(mapping.path);
+  }
+  for (const std::string& candidate : candidates) {
+    auto loaded = ElfSymbols::load(candidate);
+    if (loaded) {
+      return elf_cache_.put(key, std::move(loaded).value());
+    }
+  }
+  // Not cached globally: another process may still be able to provide this file.
+  state.failed_files.push_back(key);
+  return nullptr;
+}
+
+std::string Symbolizer::symbolize_kernel(uint64_t ip) {
+  std::lock_guard lock(mutex_);
+  if (!kernel_ && !kernel_error_) {
+    auto loaded = KernelSymbols::load(options_.kallsyms_path);
+    if (loaded) {
+      kernel_ = std::move(loaded).value();
+    } else {
+      kernel_error_ = loaded.error();
+    }
+  }
+  if (!kernel_) {
+    return kUnknown;
+  }
+  std::optional<std::string> name = kernel_->lookup(ip);
+  return name ? display_name(*name) : std::string(kUnknown);
+}
+
+void Symbolizer::forget(uint32_t pid) {
+  std::lock_guard lock(mutex_);
+  processes_.erase(pid);
+}
+
+void Symbolizer::refresh_kernel() {
+  std::lock_guard lock(mutex_);
+  kernel_.reset();
+  kernel_error_.reset();
+}
+
+std::optional<Error> Symbolizer::kernel_error() const {
+  std::lock_guard lock(mutex_);
+  return kernel_error_;
+}
+
+uint64_t Symbolizer::cache_bytes() const {
+  std::lock_guard lock(mutex_);
+  uint64_t bytes = sizeof(*this);
+  elf_cache_.for_each([&](const FileKey&, const std::shared_ptr<const ElfSymbols>& elf) {
+    bytes += sizeof(FileKey) + elf->memory_bytes();
+  });
+  processes_.for_each([&](uint32_t, const ProcessState& state) {
+    bytes += sizeof(ProcessState) + maps_bytes(state.maps) + state.failed_files.capacity() * sizeof(FileKey);
+  });
+  if (kernel_) {
+    bytes += kernel_->memory_bytes();
+  }
+  return bytes;
+}
+
+size_t Symbolizer::cached_elf_files() const {
+  std::lock_guard lock(mutex_);
+  return elf_cache_.size();
+}
+
+size_t Symbolizer::cached_processes() const {
+  std::lock_guard lock(mutex_);
+  return processes_.size();
+}
+
+}  // namespace scorch

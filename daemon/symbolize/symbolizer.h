@@ -1,0 +1,90 @@
+#pragma once
+/// Symbolizer: turns user and kernel instruction pointers into frame names, caching maps and ELF symbols.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "symbolize/elf_symbols.h"
+#include "symbolize/kallsyms.h"
+#include "symbolize/lru_cache.h"
+#include "symbolize/proc_maps.h"
+
+namespace scorch {
+
+/// The name shown for a raw symbol name; the one place where demangling will be added.
+std::string display_name(std::string_view raw);
+
+/// Cache limits of a Symbolizer and where it reads kernel symbols.
+struct SymbolizerOptions {
+  size_t max_elf_files = 256;   // ELF symbol tables kept, least recently used evicted
+  size_t max_processes = 1024;  // processes whose maps are kept, least recently used evicted
+  std::string kallsyms_path = "/proc/kallsyms";
+};
+
+/// Names user and kernel addresses for the daemon; safe to call from several threads (one lock).
+class Symbolizer {
+ public:
+  explicit Symbolizer(SymbolizerOptions options = {});
+
+  // One name per ip, in the same order: the symbol name; "<module basename>+0x<file offset>" when the
+  // file has no symbol there; "[unknown]" outside every mapping (or when pid is gone); "[anon]" in
+  // anonymous memory (JIT code); the special mapping's own name ("[vdso]", "[heap]", ...).
+  // Maps of pid are re-read at most once per call, when an ip falls outside every known mapping.
+  // Callers pass return addresses minus one for non-leaf frames, so that a call at the very end of a
+  // function is not named after the next function.
+  std::vector<std::string> symbolize_user(uint32_t pid, std::span<const uint64_t> ips);
+  /// The kernel symbol at ip, or "[unknown]"; kallsyms is read on first use.
+  std::string symbolize_kernel(uint64_t ip);
+
+  /// Drops what is cached for pid (call when it exits, so a reused pid is not named with stale maps).
+  void forget(uint32_t pid);
+  /// Drops the kernel symbols; they are read again on next use (after modules were loaded, ...).
+  void refresh_kernel();
+  /// Why kernel symbols could not be read, once a symbolize_kernel call tried and failed.
+  std::optional<Error> kernel_error() const;
+
+  /// Rough heap footprint of all caches, for status reporting.
+  uint64_t cache_bytes() const;
+  size_t cached_elf_files() const;
+  size_t cached_processes() const;
+
+ private:
+  /// Identifies a mapped file: the same library in many processes is loaded once.
+  struct FileKey {
+    uint32_t dev_major = 0;
+    uint32_t dev_minor = 0;
+    uint64_t inode = 0;
+    bool operator==(const FileKey&) const = default;
+  };
+  /// Hash of a FileKey.
+  struct FileKeyHash {
+    size_t operator()(const FileKey& key) const;
+  };
+  /// What is known about one process: its maps and the files that could not be loaded for it.
+  struct ProcessState {
+    std::vector<MapEntry> maps;
+    std::vector<FileKey> failed_files;
+    bool loaded = false;
+  };
+
+  void refresh_maps(uint32_t pid, ProcessState& state);
+  std::string symbolize_in_mapping(uint32_t pid, ProcessState& state, const MapEntry& mapping, uint64_t ip);
+  std::shared_ptr<const ElfSymbols> elf_for(uint32_t pid, ProcessState& state, const MapEntry& mapping);
+
+  SymbolizerOptions options_;
+  mutable std::mutex mutex_;
+  LruCache<FileKey, std::shared_ptr<const ElfSymbols>, FileKeyHash> elf_cache_;
+  LruCache<uint32_t, ProcessState> processes_;
+  std::optional<KernelSymbols> kernel_;
+  std::optional<Error> kernel_error_;
+};
+
+}  // namespace scorch

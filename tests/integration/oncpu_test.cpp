@@ -1,0 +1,255 @@
+// On-CPU profiling end to end: real scorchd, real BPF, real CLI, our own test programs.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <map>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "export/folded.h"
+#include "harness.h"
+
+namespace scorch::test {
+namespace {
+
+/// cpu_split's own account of where its CPU time went.
+struct SplitTruth {
+  double a_share = 0;  // burn_a / (burn_a + burn_b)
+  bool ok = false;
+};
+
+SplitTruth parse_truth(const std::string& out) {
+  std::smatch m;
+  static const std::regex re("burn_a_ns=(\\d+) burn_b_ns=(\\d+)");
+  SplitTruth t;
+  if (std::regex_search(out, m, re)) {
+    double a = std::stod(m[1]), b = std::stod(m[2]);
+    t.a_share = a / (a + b);
+    t.ok = a + b > 0;
+  }
+  return t;
+}
+
+/// Samples per burn function, and how many of them show main -> run_workload -> burn_x.
+struct BurnCounts {
+  uint64_t a = 0, b = 0, chained = 0, total = 0;
+};
+
+BurnCounts count_burns(const Profile& p, const std::string& comm) {
+  BurnCounts c;
+  for (const auto& s : p.stacks) {
+    if (s.comm != comm) continue;
+    c.total += s.count;
+    for (size_t i = 0; i < s.frames.size(); ++i) {
+      const std::string& f = s.frames[i].name;
+      if (f != "burn_a" && f != "burn_b") continue;
+      (f == "burn_a" ? c.a : c.b) += s.count;
+      if (i >= 2 && s.frames[i - 1].name == "run_workload" && s.frames[i - 2].name == "main") c.chained += s.count;
+      break;
+    }
+  }
+  return c;
+}
+
+Profile load_folded(const std::string& path) {
+  auto p = parse_folded(read_file(path));
+  EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.error().message());
+  return p.ok() ? *p : Profile{};
+}
+
+class OnCpu : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!is_root()) GTEST_SKIP() << "integration tests load BPF programs: run as root";
+    daemon_ = std::make_unique<Daemon>();
+    dir_ = temp_dir();
+  }
+  std::unique_ptr<Daemon> daemon_;
+  std::string dir_;
+};
+
+// Acceptance 2: a 70/30 split shows as 70/30 (±5 points) and the stacks read main -> caller -> burn.
+TEST_F(OnCpu, PidProfileMatchesKnownCpuSplit) {
+  Child prog({testprog("cpu_split"), "70"});
+  ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
+  std::string out = dir_ + "/x.folded";
+  auto r = daemon_->cli({"profile", "-p", std::to_string(prog.pid()), "-d", "5", "-o", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto done = prog.finish(SIGTERM);
+  SplitTruth truth = parse_truth(done.out);
+  ASSERT_TRUE(truth.ok) << done.out;
+  EXPECT_NEAR(truth.a_share, 0.70, 0.02) << "the test program itself missed its split";
+
+  BurnCounts c = count_burns(load_folded(out), "cpu_split");
+  ASSERT_GT(c.a + c.b, 200u) << "5 s at 99 Hz of a busy process should give ~495 samples";
+  double measured = static_cast<double>(c.a) / static_cast<double>(c.a + c.b);
+  EXPECT_NEAR(measured * 100, truth.a_share * 100, 5.0) << "burn_a " << c.a << " burn_b " << c.b;
+  EXPECT_GE(c.chained, (c.a + c.b) * 95 / 100) << "stacks must read main;run_workload;burn_x";
+  EXPECT_NE(r.err.find("drops:"), std::string::npos) << "every result reports its drops";
+}
+
+// Acceptance 3a: a whole-system profile contains the program.
+TEST_F(OnCpu, WholeSystemProfileContainsTheProgram) {
+  Child prog({testprog("cpu_split"), "70"});
+  ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
+  std::string out = dir_ + "/all.folded";
+  auto r = daemon_->cli({"profile", "-d", "3", "-o", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Profile p = load_folded(out);
+  BurnCounts c = count_burns(p, "cpu_split");
+  EXPECT_GT(c.a, 0u);
+  EXPECT_GT(c.b, 0u);
+  std::set<std::string> comms;
+  for (const auto& s : p.stacks) comms.insert(s.comm);
+  EXPECT_GE(comms.size(), 2u) << "a whole-system profile sees more than one process";
+}
+
+// Acceptance 3b: two concurrent clients on different PIDs each get only their own PID's stacks.
+TEST_F(OnCpu, ConcurrentClientsGetOnlyTheirOwnPids) {
+  Child a({testprog("cpu_split"), "70"});
+  Child b({testprog("cpu_split"), "30"});
+  ASSERT_EQ(a.read_line().rfind("ready", 0), 0u);
+  ASSERT_EQ(b.read_line().rfind("ready", 0), 0u);
+  RunResult ra, rb;
+  std::thread ta([&] { ra = daemon_->cli({"-j", "profile", "-p", std::to_string(a.pid()), "-d", "3"}); });
+  std::thread tb([&] { rb = daemon_->cli({"-j", "profile", "-p", std::to_string(b.pid()), "-d", "2", "-F", "199"}); });
+  ta.join();
+  tb.join();
+  ASSERT_EQ(ra.exit_code, 0) << ra.err;
+  ASSERT_EQ(rb.exit_code, 0) << rb.err;
+  auto pids_in = [](const std::string& json) {
+    std::map<std::string, int> pids;
+    static const std::regex re("\"pid\":(\\d+)");
+    for (auto it = std::sregex_iterator(json.begin(), json.end(), re); it != std::sregex_iterator(); ++it)
+      ++pids[(*it)[1]];
+    return pids;
+  };
+  auto pa = pids_in(ra.out), pb = pids_in(rb.out);
+  ASSERT_FALSE(pa.empty()) << ra.out;
+  ASSERT_FALSE(pb.empty()) << rb.out;
+  EXPECT_EQ(pa.size(), 1u);
+  EXPECT_EQ(pb.size(), 1u);
+  EXPECT_TRUE(pa.count(std::to_string(a.pid())));
+  EXPECT_TRUE(pb.count(std::to_string(b.pid())));
+}
+
+// Acceptance 4: a non-root user may profile its own process, never another user's or the system.
+TEST_F(OnCpu, NonRootUserIsLimitedToItsOwnProcesses) {
+  const std::vector<std::string> as_nobody = {"/usr/bin/setpriv", "--reuid", "nobody", "--regid", "nogroup",
+                                              "--clear-groups", "--"};
+  auto cli_as_nobody = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = as_nobody;
+    argv.push_back(bin_dir() + "/scorch");
+    argv.push_back("--socket");
+    argv.push_back(daemon_->socket());
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
+  };
+  Child roots({testprog("cpu_split"), "70"});
+  ASSERT_EQ(roots.read_line().rfind("ready", 0), 0u);
+
+  auto other = cli_as_nobody({"profile", "-p", std::to_string(roots.pid()), "-d", "1"});
+  EXPECT_EQ(other.exit_code, 1);
+  EXPECT_NE(other.err.find("scorch: failed to profile PID " + std::to_string(roots.pid())), std::string::npos)
+      << other.err;
+  EXPECT_NE(other.err.find("permission denied"), std::string::npos) << other.err;
+
+  auto system = cli_as_nobody({"profile", "-d", "1"});
+  EXPECT_EQ(system.exit_code, 1);
+  EXPECT_NE(system.err.find("failed to profile the whole system"), std::string::npos) << system.err;
+
+  std::vector<std::string> own_argv = as_nobody;
+  own_argv.push_back(testprog("cpu_split"));
+  own_argv.push_back("70");
+  Child own(own_argv);
+  ASSERT_EQ(own.read_line().rfind("ready", 0), 0u);
+  ::chmod(dir_.c_str(), 0777);
+  std::string out = dir_ + "/own.folded";
+  auto mine = cli_as_nobody({"profile", "-p", std::to_string(own.pid()), "-d", "2", "-o", out});
+  ASSERT_EQ(mine.exit_code, 0) << mine.err;
+  EXPECT_GT(count_burns(load_folded(out), "cpu_split").a, 0u);
+}
+
+// Unknown PIDs and bad arguments: clear errors, exit codes 1 and 2.
+TEST_F(OnCpu, UnknownPidAndBadUsage) {
+  auto r = daemon_->cli({"profile", "-p", "4000000", "-d", "1"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("scorch: failed to profile PID 4000000: no such process"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("HINT:"), std::string::npos);
+
+  EXPECT_EQ(daemon_->cli({"profile", "-F", "0"}).exit_code, 2);
+  EXPECT_EQ(daemon_->cli({"profile", "-p", "abc"}).exit_code, 2);
+  EXPECT_EQ(daemon_->cli({"frobnicate"}).exit_code, 2);
+
+  auto missing = run({bin_dir() + "/scorch", "--socket", dir_ + "/nobody-here.sock", "status"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("scorch: failed to connect to scorchd"), std::string::npos) << missing.err;
+  EXPECT_NE(missing.err.find("HINT: is scorchd running?"), std::string::npos) << missing.err;
+}
+
+// Status shows the feature probe, including what is missing and why.
+TEST_F(OnCpu, StatusReportsFeaturesAndSessions) {
+  auto r = daemon_->cli({"status"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("perf_sw_cpu_clock yes"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("kprobes"), std::string::npos);
+  auto j = daemon_->cli({"-j", "status"});
+  ASSERT_EQ(j.exit_code, 0);
+  EXPECT_NE(j.out.find("\"features\":["), std::string::npos) << j.out;
+}
+
+// Acceptance 7: the SVG is well-formed XML and renders in headless Chromium with the hot function.
+TEST_F(OnCpu, SvgFlamegraphOpensInChromium) {
+  Child prog({testprog("cpu_split"), "70"});
+  ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
+  std::string svg = dir_ + "/cpu.svg";
+  auto r = daemon_->cli({"profile", "-p", std::to_string(prog.pid()), "-d", "2", "-o", svg});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto lint = run({"/usr/bin/xmllint", "--noout", svg});
+  EXPECT_EQ(lint.exit_code, 0) << lint.err;
+
+  ASSERT_EQ(::access("/usr/bin/chromium", X_OK), 0) << "chromium is installed by packaging/install-deps.sh --test";
+  auto dom = run({"/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--user-data-dir=" + temp_dir(), "--dump-dom", "file://" + svg},
+                 std::chrono::seconds(60));
+  ASSERT_EQ(dom.exit_code, 0) << dom.err;
+  EXPECT_NE(dom.out.find("burn_a"), std::string::npos);
+  EXPECT_NE(dom.out.find("<svg"), std::string::npos);
+}
+
+// Ctrl-C (SIGINT to the CLI) ends the profile early and still writes the output.
+TEST_F(OnCpu, InterruptEndsEarlyAndStillWrites) {
+  Child prog({testprog("cpu_split"), "70"});
+  ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
+  std::string out = dir_ + "/int.folded";
+  Child cli({bin_dir() + "/scorch", "--socket", daemon_->socket(), "profile", "-p", std::to_string(prog.pid()),
+             "-o", out});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  auto start = std::chrono::steady_clock::now();
+  auto done = cli.finish(SIGINT);
+  EXPECT_EQ(done.exit_code, 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+  EXPECT_GT(count_burns(load_folded(out), "cpu_split").a, 0u);
+}
+
+// A target that exits ends the profile; the result still arrives with a note.
+TEST_F(OnCpu, TargetExitEndsTheProfile) {
+  Child prog({testprog("cpu_split"), "70", "1.5"});
+  ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
+  std::string out = dir_ + "/exit.folded";
+  auto start = std::chrono::steady_clock::now();
+  std::thread reaper([&] { prog.wait(); });
+  auto r = daemon_->cli({"profile", "-p", std::to_string(prog.pid()), "-d", "30", "-o", out});
+  reaper.join();
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_NE(r.err.find("exited"), std::string::npos) << r.err;
+  EXPECT_GT(count_burns(load_folded(out), "cpu_split").a, 0u);
+}
+
+}  // namespace
+}  // namespace scorch::test
