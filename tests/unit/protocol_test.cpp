@@ -1,0 +1,174 @@
+// The wire protocol: every message round-trips, and bad frames and fields are refused with a reason.
+#include <gtest/gtest.h>
+
+#include "proto/protocol.h"
+#include "proto/wire.h"
+
+namespace scorch::proto {
+namespace {
+
+std::span<const uint8_t, kHeaderSize> header_of(const std::vector<uint8_t>& frame) {
+  return std::span<const uint8_t>(frame).first<kHeaderSize>();
+}
+
+std::span<const uint8_t> payload_of(const std::vector<uint8_t>& frame) {
+  return std::span<const uint8_t>(frame).subspan(kHeaderSize);
+}
+
+TEST(Protocol, ProfileRequestRoundTrip) {
+  ProfileRequest r;
+  r.pids = {1, 4242, kMaxPid};
+  r.frequency_hz = 999;
+  r.duration_ms = 5000;
+  auto frame = proto::frame(MsgType::kProfileRequest, r);
+  auto check = decode_header(header_of(frame), kMaxRequestPayload);
+  ASSERT_EQ(check.problem, HeaderProblem::kNone) << check.reason;
+  EXPECT_EQ(check.header.type, MsgType::kProfileRequest);
+  EXPECT_EQ(check.header.length, frame.size() - kHeaderSize);
+  auto back = decode_profile_request(payload_of(frame));
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  EXPECT_EQ(back->pids, r.pids);
+  EXPECT_EQ(back->frequency_hz, 999u);
+  EXPECT_EQ(back->duration_ms, 5000u);
+}
+
+TEST(Protocol, ProfileRoundTripKeepsFramesKernelFlagsAndDrops) {
+  Profile p;
+  p.period_ns = 10101010;
+  p.duration_ns = 5'000'000'000;
+  p.pids = {77};
+  p.drops = DropCounters{100, 1, 2, 3, 4};
+  p.notes = {"process 77 exited during the profile"};
+  p.stacks.push_back({77, "srv", {{"main", false}, {"handle", false}, {"schedule", true}}, 40});
+  p.stacks.push_back({77, "srv", {{"main", false}, {"handle", false}}, 60});
+  p.stacks.push_back({78, "other", {}, 1});
+  auto bytes = encode(p);
+  auto back = decode_profile(bytes);
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  ASSERT_EQ(back->stacks.size(), 3u);
+  EXPECT_EQ(back->stacks[0].frames.size(), 3u);
+  EXPECT_EQ(back->stacks[0].frames[2].name, "schedule");
+  EXPECT_TRUE(back->stacks[0].frames[2].kernel);
+  EXPECT_FALSE(back->stacks[0].frames[1].kernel);
+  EXPECT_EQ(back->stacks[1].count, 60u);
+  EXPECT_EQ(back->stacks[2].comm, "other");
+  EXPECT_EQ(back->drops.lost_stacks, 4u);
+  EXPECT_EQ(back->drops.map_full, 3u);
+  EXPECT_EQ(back->notes, p.notes);
+  EXPECT_EQ(back->period_ns, p.period_ns);
+  EXPECT_EQ(back->total(), 101u);
+}
+
+TEST(Protocol, StatusAndErrorRoundTrip) {
+  StatusReply s;
+  s.version = "0.1.0";
+  s.daemon_pid = 12;
+  s.features = {{"tp_btf", true, "attached"}, {"kprobes", false, "no kprobe PMU"}};
+  s.sessions = {{3, 1000, {5, 6}, 99, 1500, 10000, 148}};
+  s.drops.samples = 9;
+  auto back = decode_status_reply(encode(s));
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  ASSERT_EQ(back->features.size(), 2u);
+  EXPECT_FALSE(back->features[1].available);
+  EXPECT_EQ(back->sessions[0].pids, (std::vector<uint32_t>{5, 6}));
+  EXPECT_EQ(back->sessions[0].samples, 148u);
+
+  ErrorReply e{"profile PID 5", "no such process", "check the PID", 3};
+  auto eb = decode_error_reply(encode(e));
+  ASSERT_TRUE(eb.ok());
+  EXPECT_EQ(eb->hint, "check the PID");
+  EXPECT_EQ(eb->err, 3);
+}
+
+TEST(Protocol, HeaderProblemsAreNamed) {
+  auto good = encode_frame(MsgType::kStatusRequest, {});
+  EXPECT_EQ(decode_header(header_of(good), kMaxRequestPayload).problem, HeaderProblem::kNone);
+
+  auto bad_magic = good;
+  bad_magic[0] ^= 0xff;
+  EXPECT_EQ(decode_header(header_of(bad_magic), kMaxRequestPayload).problem, HeaderProblem::kBadMagic);
+
+  auto bad_version = good;
+  bad_version[4] = 2;
+  auto v = decode_header(header_of(bad_version), kMaxRequestPayload);
+  EXPECT_EQ(v.problem, HeaderProblem::kBadVersion);
+  EXPECT_NE(v.reason.find("version 2"), std::string::npos);
+
+  auto bad_type = good;
+  bad_type[6] = 77;
+  EXPECT_EQ(decode_header(header_of(bad_type), kMaxRequestPayload).problem, HeaderProblem::kBadType);
+
+  auto flags = good;
+  flags[12] = 1;
+  EXPECT_EQ(decode_header(header_of(flags), kMaxRequestPayload).problem, HeaderProblem::kBadFlags);
+
+  auto big = encode_frame(MsgType::kProfileRequest, std::vector<uint8_t>(kMaxRequestPayload + 1, 0));
+  EXPECT_EQ(decode_header(header_of(big), kMaxRequestPayload).problem, HeaderProblem::kTooLarge);
+  EXPECT_EQ(decode_header(header_of(big), kMaxReplyPayload).problem, HeaderProblem::kNone);
+}
+
+TEST(Protocol, InvalidFieldsAreRefused) {
+  auto encoded = [](ProfileRequest r) { return encode(r); };
+  ProfileRequest r;
+  r.frequency_hz = 0;
+  EXPECT_FALSE(decode_profile_request(encoded(r)).ok());
+  r.frequency_hz = kMaxFrequencyHz + 1;
+  EXPECT_FALSE(decode_profile_request(encoded(r)).ok());
+  r.frequency_hz = 99;
+  r.pids = {0};
+  auto zero = decode_profile_request(encoded(r));
+  ASSERT_FALSE(zero.ok());
+  EXPECT_NE(zero.error().reason.find("pid 0"), std::string::npos);
+  r.pids = {kMaxPid + 1};
+  EXPECT_FALSE(decode_profile_request(encoded(r)).ok());
+  r.pids.assign(kMaxPids + 1, 5);
+  EXPECT_FALSE(decode_profile_request(encoded(r)).ok());
+  r.pids = {5};
+  r.duration_ms = kMaxDurationMs + 1;
+  EXPECT_FALSE(decode_profile_request(encoded(r)).ok());
+}
+
+TEST(Protocol, TruncatedAndTrailingPayloadsAreRefused) {
+  ProfileRequest r;
+  r.pids = {10, 20};
+  auto bytes = encode(r);
+  for (size_t cut = 0; cut < bytes.size(); ++cut) {
+    std::vector<uint8_t> part(bytes.begin(), bytes.begin() + static_cast<long>(cut));
+    EXPECT_FALSE(decode_profile_request(part).ok()) << "accepted a request cut at " << cut;
+  }
+  bytes.push_back(0);
+  auto trailing = decode_profile_request(bytes);
+  ASSERT_FALSE(trailing.ok());
+  EXPECT_NE(trailing.error().reason.find("trailing"), std::string::npos);
+  EXPECT_FALSE(decode_status_request(std::vector<uint8_t>{1}).ok());
+}
+
+TEST(Protocol, LyingCountsAllocateNothing) {
+  // A profile claiming 2^24 strings in 8 bytes must be refused before any allocation of that size.
+  wire::Writer w;
+  w.str("cpu");
+  w.str("samples");
+  w.u64(0);
+  w.u64(0);
+  w.u32(0);  // pids
+  for (int i = 0; i < 5; ++i) w.u64(0);
+  w.u32(0);           // notes
+  w.u32(0x00ffffff);  // string table count
+  auto p = decode_profile(w.bytes());
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.error().reason.find("count"), std::string::npos);
+}
+
+TEST(Protocol, StringIndexOutOfRangeIsRefused) {
+  Profile p;
+  p.stacks.push_back({1, "a", {{"f", false}}, 1});
+  auto bytes = encode(p);
+  // The last 4 bytes are the frame's string index: point it past the table.
+  bytes[bytes.size() - 4] = 0x55;
+  auto back = decode_profile(bytes);
+  ASSERT_FALSE(back.ok());
+  EXPECT_NE(back.error().reason.find("out of range"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace scorch::proto
