@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
+#include <filesystem>
 #include <string>
 #include <unordered_map>
 
@@ -24,13 +26,15 @@ static_assert(sizeof(scorch_oncpu_key) == 24);
 static_assert(sizeof(scorch_oncpu_value) == 24);
 static_assert(SCORCH_CNT_MAX <= 8);
 
-int open_cpu_clock(uint32_t cpu, uint64_t period_ns) {
+// pid -1 with a CPU: that CPU, every task. A tid with cpu -1: that thread wherever it runs.
+int open_cpu_clock(int pid, int cpu, uint64_t period_ns, bool inherit) {
   perf_event_attr attr{};
   attr.size = sizeof(attr);
   attr.type = PERF_TYPE_SOFTWARE;
   attr.config = PERF_COUNT_SW_CPU_CLOCK;
   attr.sample_period = period_ns;  // cpu-clock counts nanoseconds: a fixed period in ns
-  return static_cast<int>(::syscall(SYS_perf_event_open, &attr, -1, static_cast<int>(cpu), -1, PERF_FLAG_FD_CLOEXEC));
+  attr.inherit = inherit ? 1 : 0;
+  return static_cast<int>(::syscall(SYS_perf_event_open, &attr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC));
 }
 
 // Reads every key of a map first, so deleting while walking cannot skip entries.
@@ -67,18 +71,30 @@ OnCpuProbe::~OnCpuProbe() {
   skel_.reset();
 }
 
-Result<void> OnCpuProbe::add_sampler(uint64_t period_ns) {
-  auto it = samplers_.find(period_ns);
+Result<void> OnCpuProbe::add_sampler(uint32_t target, uint64_t period_ns) {
+  uint64_t period = sampling_period(target, period_ns);
+  auto key = std::make_pair(target, period);
+  auto it = samplers_.find(key);
   if (it != samplers_.end()) {
     ++it->second.refs;
     return {};
   }
+  Sampler sampler;
+  auto r = target == kPidAny ? attach_cpus(sampler, period) : attach_threads(sampler, target, period);
+  if (!r) return r;
+  sampler.refs = 1;
+  log::debug("on-CPU sampler period " + std::to_string(period) + " ns: " + std::to_string(sampler.links.size()) +
+             (target == kPidAny ? " CPUs" : " threads of PID " + std::to_string(target)));
+  samplers_.emplace(key, std::move(sampler));
+  return {};
+}
+
+Result<void> OnCpuProbe::attach_cpus(Sampler& sampler, uint64_t period) {
   auto cpus = online_cpus();
   if (!cpus) return cpus.error();
-  Sampler sampler;
   std::string skipped;
   for (uint32_t cpu : *cpus) {
-    UniqueFd fd(open_cpu_clock(cpu, period_ns));
+    UniqueFd fd(open_cpu_clock(-1, static_cast<int>(cpu), period, false));
     if (!fd.valid()) {
       int e = errno;
       if (e == ENODEV) {  // went offline since we read the list: degrade, don't die
@@ -95,15 +111,45 @@ Result<void> OnCpuProbe::add_sampler(uint64_t period_ns) {
   }
   if (!skipped.empty()) log::warning("CPUs went offline while attaching, not sampled:" + skipped);
   if (sampler.links.empty()) return Error{"attach on-CPU sampler", "no online CPU could be sampled", ENODEV, {}};
-  sampler.refs = 1;
-  log::debug("on-CPU sampler period " + std::to_string(period_ns) + " ns on " + std::to_string(sampler.links.size()) +
-             " CPUs");
-  samplers_.emplace(period_ns, std::move(sampler));
   return {};
 }
 
-void OnCpuProbe::remove_sampler(uint64_t period_ns) {
-  auto it = samplers_.find(period_ns);
+Result<void> OnCpuProbe::attach_threads(Sampler& sampler, uint32_t tgid, uint64_t period) {
+  // Threads created while we attach are caught by a second pass (their creator may not have had
+  // its inheritable event yet); threads created afterwards inherit one.
+  for (int pass = 0; pass < 2; ++pass) {
+    std::error_code ec;
+    std::filesystem::directory_iterator dir("/proc/" + std::to_string(tgid) + "/task", ec);
+    if (ec) {
+      if (sampler.links.empty())
+        return Error{"profile PID " + std::to_string(tgid), "no such process", ESRCH, {}};
+      break;
+    }
+    for (const auto& entry : dir) {
+      uint32_t tid = 0;
+      std::string name = entry.path().filename().string();
+      auto [p, err] = std::from_chars(name.data(), name.data() + name.size(), tid);
+      if (err != std::errc() || p != name.data() + name.size() || sampler.tids.count(tid)) continue;
+      UniqueFd fd(open_cpu_clock(static_cast<int>(tid), -1, period, true));
+      if (!fd.valid()) {
+        int e = errno;
+        if (e == ESRCH) continue;  // the thread exited meanwhile
+        return make_errno_error("open cpu-clock perf event on thread " + std::to_string(tid), e,
+                                e == EACCES || e == EPERM ? "scorchd needs root (CAP_PERFMON)" : "");
+      }
+      bpf_link* link = bpf_program__attach_perf_event(skel_->progs.scorch_oncpu, fd.get());
+      if (!link) return make_errno_error("attach on-CPU program to thread " + std::to_string(tid), errno);
+      fd.release();
+      sampler.links.emplace_back(link);
+      sampler.tids.insert(tid);
+    }
+  }
+  if (sampler.links.empty()) return Error{"profile PID " + std::to_string(tgid), "no such process", ESRCH, {}};
+  return {};
+}
+
+void OnCpuProbe::remove_sampler(uint32_t target, uint64_t period_ns) {
+  auto it = samplers_.find({target, sampling_period(target, period_ns)});
   if (it != samplers_.end() && --it->second.refs == 0) samplers_.erase(it);
 }
 

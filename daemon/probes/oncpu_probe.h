@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -36,10 +37,19 @@ class OnCpuProbe {
   OnCpuProbe(const OnCpuProbe&) = delete;
   OnCpuProbe& operator=(const OnCpuProbe&) = delete;
 
-  /// Starts (or shares) cpu-clock perf events with this period on every online CPU.
-  Result<void> add_sampler(uint64_t period_ns);
-  void remove_sampler(uint64_t period_ns);
+  /// Starts (or shares) cpu-clock sampling with this period: for kPidAny, one perf event per
+  /// online CPU (wall-clock, every process); for a process, one per thread that follows the
+  /// thread's own CPU time and is inherited by threads it creates later (as `perf record -p`).
+  /// Both kinds stamp their samples with a period of their own parity (see sampling_period), so
+  /// a process sampled by both is never counted twice.
+  Result<void> add_sampler(uint32_t target, uint64_t period_ns);
+  void remove_sampler(uint32_t target, uint64_t period_ns);
   size_t sampler_count() const { return samplers_.size(); }
+
+  /// The period a sampler of this target really uses: even for per-CPU events, odd for per-task.
+  static uint64_t sampling_period(uint32_t target, uint64_t period_ns) {
+    return target == kPidAny ? (period_ns & ~1ull) : (period_ns | 1ull);
+  }
 
   /// Lets samples of tgid (kPidAny: every process) at this period through the kernel filter.
   Result<void> add_filter(uint32_t tgid, uint64_t period_ns);
@@ -69,10 +79,14 @@ class OnCpuProbe {
   struct Sampler {
     int refs = 0;
     std::vector<LinkPtr> links;
+    std::set<uint32_t> tids;  // per-task samplers: threads that have an event
   };
 
   std::unique_ptr<oncpu_bpf, SkelDeleter> skel_;
-  std::map<uint64_t, Sampler> samplers_;
+  Result<void> attach_cpus(Sampler& sampler, uint64_t period);
+  Result<void> attach_threads(Sampler& sampler, uint32_t tgid, uint64_t period);
+
+  std::map<std::pair<uint32_t, uint64_t>, Sampler> samplers_;  // {target, sampling period}
   std::map<std::pair<uint32_t, uint64_t>, int> filter_refs_;
   uint64_t lost_stacks_ = 0;
 };

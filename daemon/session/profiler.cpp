@@ -37,25 +37,23 @@ Result<uint64_t> Profiler::start(const SessionSpec& spec) {
   s->spec = spec;
   s->period_ns = period_for_hz(spec.frequency_hz);
   s->pids.insert(spec.pids.begin(), spec.pids.end());
+  if (s->pids.empty()) s->targets.push_back(OnCpuProbe::kPidAny);
+  s->targets.insert(s->targets.end(), s->pids.begin(), s->pids.end());
 
-  std::vector<uint32_t> added;
-  auto undo = [&] {
-    for (uint32_t t : added) probe_.remove_filter(t, s->period_ns);
-  };
-  if (s->pids.empty()) {
-    if (auto r = probe_.add_filter(OnCpuProbe::kPidAny, s->period_ns); !r) return r.error();
-    added.push_back(OnCpuProbe::kPidAny);
-  }
-  for (uint32_t pid : s->pids) {
-    if (auto r = probe_.add_filter(pid, s->period_ns); !r) {
-      undo();
+  // Filter entry and sampler per target; on failure, undo what was added.
+  size_t done = 0;
+  for (; done < s->targets.size(); ++done) {
+    uint32_t t = s->targets[done];
+    uint64_t period = OnCpuProbe::sampling_period(t, s->period_ns);
+    auto r = probe_.add_filter(t, period);
+    if (r) {
+      r = probe_.add_sampler(t, s->period_ns);
+      if (!r) probe_.remove_filter(t, period);
+    }
+    if (!r) {
+      for (size_t i = 0; i < done; ++i) release_target(s->targets[i], s->period_ns);
       return r.error();
     }
-    added.push_back(pid);
-  }
-  if (auto r = probe_.add_sampler(s->period_ns); !r) {
-    undo();
-    return r.error();
   }
   s->started = Clock::now();
   s->drops_at_start = probe_.counters();
@@ -64,10 +62,13 @@ Result<uint64_t> Profiler::start(const SessionSpec& spec) {
   return id;
 }
 
+void Profiler::release_target(uint32_t target, uint64_t period_ns) {
+  probe_.remove_sampler(target, period_ns);
+  probe_.remove_filter(target, OnCpuProbe::sampling_period(target, period_ns));
+}
+
 void Profiler::release(const Session& s) {
-  probe_.remove_sampler(s.period_ns);
-  if (s.pids.empty()) probe_.remove_filter(OnCpuProbe::kPidAny, s.period_ns);
-  for (uint32_t pid : s.pids) probe_.remove_filter(pid, s.period_ns);
+  for (uint32_t t : s.targets) release_target(t, s.period_ns);
 }
 
 void Profiler::add(Session& s, uint32_t pid, std::string_view comm, const std::vector<Frame>& frames,
@@ -92,7 +93,10 @@ void Profiler::drain() {
   auto result = probe_.drain([&](const RawSample& raw) {
     matching.clear();
     for (auto& [id, s] : sessions_)
-      if (s->period_ns == raw.period_ns && (s->pids.empty() || s->pids.count(raw.tgid))) matching.push_back(s.get());
+      if (s->pids.empty() ? raw.period_ns == OnCpuProbe::sampling_period(OnCpuProbe::kPidAny, s->period_ns)
+                          : raw.period_ns == OnCpuProbe::sampling_period(raw.tgid, s->period_ns) &&
+                                s->pids.count(raw.tgid))
+        matching.push_back(s.get());
     if (matching.empty()) return;
 
     // Root first: user frames outermost..leaf, then kernel entry..leaf. Return addresses point
@@ -122,7 +126,7 @@ Profile Profiler::finish(uint64_t id) {
   Session& s = *it->second;
   p.measure = "cpu";
   p.unit = "samples";
-  p.period_ns = s.period_ns;
+  p.period_ns = s.period_ns;  // the sampler's parity bit aside, the time one sample stands for
   p.duration_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - s.started).count());
   p.pids = s.spec.pids;
   p.stacks = std::move(s.stacks);
@@ -136,6 +140,10 @@ Profile Profiler::finish(uint64_t id) {
     p.notes.push_back("drop counters are system-wide for the time this profile ran");
   for (uint32_t pid : s.pids)
     if (!process_alive(pid)) p.notes.push_back("process " + std::to_string(pid) + " exited during the profile");
+  // A PID that is gone may come back as another program: drop its cached mappings.
+  std::set<uint32_t> seen;
+  for (const auto& st : p.stacks)
+    if (seen.insert(st.pid).second && st.pid != 0 && !process_alive(st.pid)) symbolizer_.forget(st.pid);
   release(s);
   sessions_.erase(it);
   return p;

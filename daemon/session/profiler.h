@@ -60,6 +60,7 @@ class Profiler {
     SessionSpec spec;
     uint64_t period_ns = 0;
     std::set<uint32_t> pids;
+    std::vector<uint32_t> targets;  // the pids, or kPidAny for the whole system
     Clock::time_point started;
     DropCounters drops_at_start;
     uint64_t samples = 0;
@@ -68,6 +69,7 @@ class Profiler {
   };
   void add(Session& s, uint32_t pid, std::string_view comm, const std::vector<Frame>& frames, uint64_t count);
   void release(const Session& s);
+  void release_target(uint32_t target, uint64_t period_ns);
 
   OnCpuProbe& probe_;
   Symbolizer& symbolizer_;

@@ -175,6 +175,26 @@ TEST_F(Lifecycle, SigtermDetachesEverything) {
   EXPECT_NE(d.log().find("detaching"), std::string::npos);
 }
 
+// A client killed mid-profile: its session ends, its sampler goes, the daemon keeps serving.
+TEST_F(Lifecycle, VanishedClientEndsItsSession) {
+  Daemon d;
+  Child prog({testprog("cpu_split"), "70"});
+  ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
+  Child cli({bin_dir() + "/scorch", "--socket", d.socket(), "profile", "-p", std::to_string(prog.pid())});
+  std::this_thread::sleep_for(1000ms);
+  EXPECT_NE(d.cli({"status"}).out.find("sessions: 1"), std::string::npos);
+  cli.finish(SIGKILL);
+  bool ended = false;
+  for (int i = 0; i < 50 && !ended; ++i) {
+    std::this_thread::sleep_for(100ms);
+    ended = d.cli({"status"}).out.find("sessions: 0") != std::string::npos;
+  }
+  EXPECT_TRUE(ended) << "the session of a vanished client must end";
+  auto again = d.cli({"profile", "-p", std::to_string(prog.pid()), "-d", "1"});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("burn_a"), std::string::npos);
+}
+
 // A second daemon on the same socket refuses to start instead of stealing it.
 TEST_F(Lifecycle, SecondDaemonOnSameSocketRefuses) {
   Daemon d;

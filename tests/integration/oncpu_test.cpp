@@ -196,9 +196,21 @@ TEST_F(OnCpu, StatusReportsFeaturesAndSessions) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("perf_sw_cpu_clock yes"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("kprobes"), std::string::npos);
+  EXPECT_NE(r.out.find("sessions: 0"), std::string::npos) << r.out;
   auto j = daemon_->cli({"-j", "status"});
   ASSERT_EQ(j.exit_code, 0);
   EXPECT_NE(j.out.find("\"features\":["), std::string::npos) << j.out;
+
+  // A running profile shows up with its PID and frequency.
+  Child prog({testprog("cpu_split"), "70"});
+  ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
+  Child cli({bin_dir() + "/scorch", "--socket", daemon_->socket(), "profile", "-p", std::to_string(prog.pid()),
+             "-F", "199", "-d", "3"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  auto during = daemon_->cli({"status"});
+  EXPECT_NE(during.out.find("sessions: 1"), std::string::npos) << during.out;
+  EXPECT_NE(during.out.find("PID " + std::to_string(prog.pid()) + ", 199 Hz"), std::string::npos) << during.out;
+  EXPECT_EQ(cli.wait().exit_code, 0);
 }
 
 // Acceptance 7: the SVG is well-formed XML and renders in headless Chromium with the hot function.
