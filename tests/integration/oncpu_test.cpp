@@ -91,6 +91,30 @@ TEST_F(OnCpu, PidProfileMatchesKnownCpuSplit) {
   EXPECT_NE(r.err.find("drops:"), std::string::npos) << "every result reports its drops";
 }
 
+// Threads created after the profile attached are sampled too, in proportion to the CPU they used.
+TEST_F(OnCpu, ThreadsCreatedAfterAttachAreSampled) {
+  Child prog({testprog("late_threads"), "500", "2", "1500"});
+  ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
+  std::string out = dir_ + "/threads.folded";
+  RunResult r;
+  std::thread t([&] { r = daemon_->cli({"profile", "-p", std::to_string(prog.pid()), "-o", out, "-d", "6"}); });
+  std::string line = prog.read_line(std::chrono::seconds(20));
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(line, m, std::regex("worker_cpu_ns=(\\d+)"))) << line;
+  double worker_s = std::stod(m[1]) / 1e9;
+  t.join();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  uint64_t samples = 0;
+  for (const auto& s : load_folded(out).stacks)
+    for (const auto& f : s.frames)
+      if (f.name == "worker_burn") {
+        samples += s.count;
+        break;
+      }
+  double sampled_s = static_cast<double>(samples) / 99.0;
+  EXPECT_NEAR(sampled_s, worker_s, worker_s * 0.15) << samples << " samples for " << worker_s << " s of worker CPU";
+}
+
 // Acceptance 3a: a whole-system profile contains the program.
 TEST_F(OnCpu, WholeSystemProfileContainsTheProgram) {
   Child prog({testprog("cpu_split"), "70"});
