@@ -28,6 +28,7 @@ build_pkgs=(
 test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libxml2-utils                   # xmllint: SVG must be well-formed XML
+  libclang-rt-14-dev              # libFuzzer + sanitizers for tests/fuzz
   chromium                        # headless: the SVG must open in a browser
   util-linux procps               # setpriv for the non-root tests, ps
 )
