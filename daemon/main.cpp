@@ -112,6 +112,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   scorch::Symbolizer symbolizer;
+  if (auto k = symbolizer.load_kernel(); !k) {
+    scorch::log::warning(k.error().message() + ": kernel frames will show as [unknown]" +
+                         (k.error().hint.empty() ? "" : " (" + k.error().hint + ")"));
+  }
   scorch::Profiler profiler(**probe, symbolizer);
 
   boost::asio::io_context io;

@@ -1,4 +1,5 @@
 #include "export/flamegraph.h"
+#include "export/format.h"
 
 #include <algorithm>
 #include <charconv>
@@ -101,13 +102,6 @@ std::string with_commas(uint64_t value) {
     out += digits[i];
   }
   return out;
-}
-
-std::string percent(uint64_t part, uint64_t whole) {
-  const double value = whole == 0 ? 0.0 : 100.0 * static_cast<double>(part) / static_cast<double>(whole);
-  char buf[32];
-  const auto res = std::to_chars(buf, buf + sizeof(buf), value, std::chars_format::fixed, 2);
-  return std::string(buf, res.ptr);
 }
 
 /// The label that fits in a frame `width` px wide: the name, or its start followed by "..", or nothing
@@ -433,7 +427,7 @@ std::string render_flamegraph_svg(const Profile& profile, const FlameOptions& op
     append_xml(out, name);
     out += " (" + with_commas(rect.value) + " ";
     append_xml(out, unit);
-    out += ", " + percent(rect.value, root.total) + "%)</title>";
+    out += ", " + format_percent(rect.value, root.total, 2) + "%)</title>";
     out += "<rect x=\"" + num(x) + "\" y=\"" + num(y) + "\" width=\"" + num(rect.width) + "\" height=\"" +
            num(kFrameHeight - 1) + "\" fill=\"" + frame_color(name, rect.kernel) + "\" rx=\"2\" ry=\"2\"/>";
     out += "<text x=\"" + num(x + kLabelPad) + "\" y=\"" + num(y + 10.5) + "\">";

@@ -1,4 +1,5 @@
 #include "export/text_table.h"
+#include "export/format.h"
 
 #include <algorithm>
 #include <charconv>
@@ -16,13 +17,6 @@ struct StatEntry {
   FunctionStat stat;
   size_t last_stack = std::numeric_limits<size_t>::max();
 };
-
-std::string percent(uint64_t part, uint64_t whole) {
-  const double value = whole == 0 ? 0.0 : 100.0 * static_cast<double>(part) / static_cast<double>(whole);
-  char buf[32];
-  const auto res = std::to_chars(buf, buf + sizeof(buf), value, std::chars_format::fixed, 1);
-  return std::string(buf, res.ptr);
-}
 
 std::string pad_left(const std::string& text, size_t width) {
   if (text.size() >= width) return text;
@@ -115,7 +109,7 @@ std::string render_top_table(const Profile& profile, size_t limit) {
   out += pad_left("SELF%", 6) + "  " + pad_left("TOTAL%", 6) + "  " + pad_left("SAMPLES", 10) + "  FUNCTION\n";
   for (size_t i = 0; i < rows; ++i) {
     const FunctionStat& stat = stats[i];
-    out += pad_left(percent(stat.self, total), 6) + "  " + pad_left(percent(stat.total, total), 6) + "  " +
+    out += pad_left(format_percent(stat.self, total, 1), 6) + "  " + pad_left(format_percent(stat.total, total, 1), 6) + "  " +
            pad_left(std::to_string(stat.self), 10) + "  " + printable(stat.name) + (stat.kernel ? " [k]" : "") + "\n";
   }
   if (rows < stats.size()) {

@@ -131,16 +131,30 @@ std::shared_ptr<const ElfSymbols> Symbolizer::elf_for(uint32_t pid, ProcessState
   return nullptr;
 }
 
+void Symbolizer::load_kernel_locked() {
+  if (kernel_ || kernel_error_) {
+    return;
+  }
+  auto loaded = KernelSymbols::load(options_.kallsyms_path);
+  if (loaded) {
+    kernel_ = std::move(loaded).value();
+  } else {
+    kernel_error_ = loaded.error();
+  }
+}
+
+Result<void> Symbolizer::load_kernel() {
+  std::lock_guard lock(mutex_);
+  load_kernel_locked();
+  if (kernel_error_) {
+    return *kernel_error_;
+  }
+  return {};
+}
+
 std::string Symbolizer::symbolize_kernel(uint64_t ip) {
   std::lock_guard lock(mutex_);
-  if (!kernel_ && !kernel_error_) {
-    auto loaded = KernelSymbols::load(options_.kallsyms_path);
-    if (loaded) {
-      kernel_ = std::move(loaded).value();
-    } else {
-      kernel_error_ = loaded.error();
-    }
-  }
+  load_kernel_locked();
   if (!kernel_) {
     return kUnknown;
   }

@@ -48,6 +48,8 @@ class Symbolizer {
   void forget(uint32_t pid);
   /// Drops the kernel symbols; they are read again on next use (after modules were loaded, ...).
   void refresh_kernel();
+  /// Reads /proc/kallsyms now (it takes ~90 ms), so the first profile does not wait for it.
+  Result<void> load_kernel();
   /// Why kernel symbols could not be read, once a symbolize_kernel call tried and failed.
   std::optional<Error> kernel_error() const;
 
@@ -75,6 +77,7 @@ class Symbolizer {
     bool loaded = false;
   };
 
+  void load_kernel_locked();
   void refresh_maps(uint32_t pid, ProcessState& state);
   std::string symbolize_in_mapping(uint32_t pid, ProcessState& state, const MapEntry& mapping, uint64_t ip);
   std::shared_ptr<const ElfSymbols> elf_for(uint32_t pid, ProcessState& state, const MapEntry& mapping);

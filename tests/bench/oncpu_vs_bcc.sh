@@ -59,6 +59,8 @@ die() {
   exit 1
 }
 
+# (Debian's awk is mawk, which prints integers past 2^31 as 1.2e+09: every large number is printf'd.)
+
 # Monotonic-enough wall clock in microseconds, without forking.
 now_us() {
   local t=$EPOCHREALTIME
@@ -69,13 +71,14 @@ now_us() {
 us_to_s() { awk -v u="$1" 'BEGIN { printf "%.3f", u / 1e6 }'; }
 
 # median of the numbers given as arguments
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) printf "%.0f\n", v[(NR + 1) / 2]; else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+minimum() { printf '%s\n' "$@" | sort -n | head -1; }
 
 # utime+stime of a process (all its threads), in clock ticks
 proc_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 
 # on-CPU time of a process in ns (sum of its live threads' schedstat), a finer cross-check
-proc_sched_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
+proc_sched_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 
 proc_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
@@ -253,7 +256,7 @@ cc -O2 -Wall -Wextra -o "$WORK/spin_work" "$SPIN_SRC" || die "cannot compile $SP
 # How busy were the CPUs before we started? (other processes add noise to every figure)
 cpu_busy_pct() {
   local a b
-  local sum='/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }'
+  local sum='/^cpu / { printf "%.0f %.0f\n", $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }'
   read -ra a < <(awk "$sum" /proc/stat)
   sleep 1
   read -ra b < <(awk "$sum" /proc/stat)
@@ -303,6 +306,8 @@ daemon_alive() {
 scorch() { "$SCORCH" --socket "$SOCK" "$@"; }
 status_samples() { scorch -j status | grep -o '"drops":{"samples":[0-9]*' | grep -o '[0-9]*$'; }
 run_cnt() { bpftool prog show id "$1" 2>/dev/null | grep -o 'run_cnt [0-9]*' | grep -o '[0-9]*$'; }
+# "run_time_ns run_cnt" of a BPF program (counted only while kernel.bpf_stats_enabled=1)
+prog_stats() { bpftool prog show id "$1" 2>/dev/null | awk '{ for (i = 1; i < NF; i++) { if ($i == "run_time_ns") t = $(i + 1); if ($i == "run_cnt") c = $(i + 1) } } END { printf "%.0f %.0f\n", t, c }'; }
 
 # ---------------------------------------------------------------------------------------------
 # time from command to first sample
@@ -446,6 +451,10 @@ BARE1_E=() BARE1_C=() BARE2_E=() BARE2_C=() SCO_E=() SCO_C=() BCC_E=() BCC_C=()
 say "slowdown: spin_work x$RUNS bare"
 spin "$RUNS" BARE1
 
+# BPF run-time statistics stay on from here to the last profiled run, for both tools alike (they
+# add two clock reads per program run): they give each program's own cost per sample.
+sysctl -q -w kernel.bpf_stats_enabled=1 >/dev/null
+
 say "slowdown: spin_work x$RUNS under scorch profile (whole system, $HZ Hz)"
 base_s=$(status_samples)
 "$SCORCH" --socket "$SOCK" -j profile -d 60 -F "$HZ" -o "$WORK/spin-scorch.folded" >"$WORK/spin-scorch.json" 2>"$WORK/spin-scorch.err" &
@@ -457,8 +466,15 @@ until [[ $(status_samples) -gt $base_s ]]; do
   daemon_alive
   sleep 0.01
 done
+read -r sc_t0 sc_c0 <<<"$(prog_stats "$PROG_ID")"
+sc_d0=$(proc_sched_ns "$DAEMON")
 spin "$RUNS" SCO
 daemon_alive
+sc_d1=$(proc_sched_ns "$DAEMON")
+read -r sc_t1 sc_c1 <<<"$(prog_stats "$PROG_ID")"
+SPIN_SC_PROG_NS=$(((sc_t1 - sc_t0) / (sc_c1 - sc_c0 > 0 ? sc_c1 - sc_c0 : 1)))
+SPIN_SC_OWN_NS=$((sc_d1 - sc_d0))
+raw "scorch during spin_work: BPF program ran $((sc_c1 - sc_c0)) times, $((sc_t1 - sc_t0)) ns in all, ${SPIN_SC_PROG_NS} ns per run; scorchd used $(us_to_s $((SPIN_SC_OWN_NS / 1000))) s CPU meanwhile"
 kill -INT "$cli"
 wait_or_kill "$cli" 20
 SPIN_SC_TOTAL=$(grep -o '"total":[0-9]*' "$WORK/spin-scorch.json" | grep -o '[0-9]*$')
@@ -468,7 +484,6 @@ raw "scorch during spin_work: ${SPIN_SC_TOTAL:-?} samples, ${SPIN_SC_SPIN:-?} in
 if [[ -z $BCC_SKIP ]]; then
   say "slowdown: spin_work x$RUNS under profile-bpfcc -F $HZ"
   before=" $(bcc_prog_ids | tr '\n' ' ') "
-  sysctl -q -w kernel.bpf_stats_enabled=1 >/dev/null # only to see it attached; off before the runs
   profile-bpfcc -F "$HZ" -f 60 >"$WORK/spin-bcc.folded" 2>"$WORK/spin-bcc.err" &
   bcc=$!
   STARTED+=("$bcc")
@@ -480,12 +495,45 @@ if [[ -z $BCC_SKIP ]]; then
     [[ -n $id ]] && r=$(run_cnt "$id")
     sleep 0.02
   done
-  sysctl -q -w kernel.bpf_stats_enabled="$STATS_BEFORE" >/dev/null
+  read -r b_t0 b_c0 <<<"$(prog_stats "$id")"
+  b_d0=$(proc_sched_ns "$bcc")
   spin "$RUNS" BCC
+  b_d1=$(proc_sched_ns "$bcc")
+  read -r b_t1 b_c1 <<<"$(prog_stats "$id")"
+  SPIN_BCC_PROG_NS=$(((b_t1 - b_t0) / (b_c1 - b_c0 > 0 ? b_c1 - b_c0 : 1)))
+  SPIN_BCC_OWN_NS=$((b_d1 - b_d0))
+  raw "profile-bpfcc during spin_work: BPF program ran $((b_c1 - b_c0)) times, $((b_t1 - b_t0)) ns in all, ${SPIN_BCC_PROG_NS} ns per run; profile-bpfcc used $(us_to_s $((SPIN_BCC_OWN_NS / 1000))) s CPU meanwhile"
+
+  # The per-sample cost depends on what the samples interrupt (above, one CPU was idle: scorch
+  # records idle samples with their kernel stacks, BCC drops them first thing), so the two programs
+  # are also timed over the same 5 s, both attached at once, with cpu_split busy on both CPUs.
+  say "per-sample cost: scorch and profile-bpfcc attached at once for 5 s, both CPUs busy"
+  taskset -c "$LOAD_CPU" "$CPU_SPLIT" 70 7 >/dev/null 2>&1 &
+  both_load=$!
+  STARTED+=("$both_load")
+  taskset -c "$SPIN_CPU" "$CPU_SPLIT" 70 7 >/dev/null 2>&1 &
+  both_load2=$!
+  STARTED+=("$both_load2")
+  sleep 0.2
+  read -r b_t0 b_c0 <<<"$(prog_stats "$id")"
+  read -r sc_t0 sc_c0 <<<"$(prog_stats "$PROG_ID")"
+  scorch profile -d 5 -F "$HZ" -o "$WORK/both.folded" 2>"$WORK/both.err" || {
+    daemon_alive
+    die "scorch profile failed: $(cat "$WORK/both.err")"
+  }
+  read -r sc_t1 sc_c1 <<<"$(prog_stats "$PROG_ID")"
+  read -r b_t1 b_c1 <<<"$(prog_stats "$id")"
+  BOTH_SC_NS=$(((sc_t1 - sc_t0) / (sc_c1 - sc_c0 > 0 ? sc_c1 - sc_c0 : 1)))
+  BOTH_BCC_NS=$(((b_t1 - b_t0) / (b_c1 - b_c0 > 0 ? b_c1 - b_c0 : 1)))
+  raw "both attached for 5 s: scorch's program ran $((sc_c1 - sc_c0)) times, ${BOTH_SC_NS} ns per run; profile-bpfcc's ran $((b_c1 - b_c0)) times, ${BOTH_BCC_NS} ns per run"
+  kill -TERM "$both_load" "$both_load2" 2>/dev/null
+  wait "$both_load" "$both_load2" 2>/dev/null
   # A background job of a script ignores SIGINT, and so does Python then: end BCC with TERM.
   kill -TERM "$bcc"
   wait_or_kill "$bcc" 20
 fi
+
+sysctl -q -w kernel.bpf_stats_enabled="$STATS_BEFORE" >/dev/null
 
 say "slowdown: spin_work x$RUNS bare again"
 spin "$RUNS" BARE2
@@ -517,6 +565,10 @@ M_SC_STATUS=$(median "${SC_STATUS[@]}")
 M_SC_RUN=$(median "${SC_RUN[@]}")
 M_BARE_E=$(median "${BARE_E[@]}")
 M_SCO_E=$(median "${SCO_E[@]}")
+M_BARE_C=$(median "${BARE_C[@]}")
+M_SCO_C=$(median "${SCO_C[@]}")
+# share of one CPU that the program's own run time takes at $HZ samples per second
+cpu_share() { awk -v ns="$1" -v hz="$HZ" 'BEGIN { printf "%.0f ns = %.3f%% of a CPU", ns, ns * hz / 1e7 }'; }
 SLOW_SC=$(awk -v a="$M_SCO_E" -v b="$M_BARE_E" 'BEGIN { printf "%.2f", 100 * (a / b - 1) }')
 NA="n/a"
 if [[ -z $BCC_SKIP ]]; then
@@ -528,8 +580,17 @@ if [[ -z $BCC_SKIP ]]; then
   B_SAMPLES="$BCC_SAMPLES (idle not counted)"
   B_SPIN=$(s_med "${BCC_E[@]}")
   B_SLOW=$(pct "$M_BCC_E" "$M_BARE_E")
+  B_MIN=$(awk -v n="$(minimum "${BCC_E[@]}")" 'BEGIN { printf "%.3f s", n / 1e9 }')
+  B_SLOW_MIN=$(pct "$(minimum "${BCC_E[@]}")" "$(minimum "${BARE_E[@]}")")
+  B_SLOW_C=$(pct "$(median "${BCC_C[@]}")" "$M_BARE_C")
+  B_PROG=$(cpu_share "$SPIN_BCC_PROG_NS")
+  B_OWN="$(us_to_s $((SPIN_BCC_OWN_NS / 1000))) s"
+  S_BOTH=$(cpu_share "$BOTH_SC_NS")
+  B_BOTH=$(cpu_share "$BOTH_BCC_NS")
 else
+  S_BOTH="$NA" B_BOTH="$NA"
   B_ATTACH="$NA" B_WALL="$NA" B_CPU="$NA" B_RSS="$NA" B_SAMPLES="$NA" B_SPIN="$NA" B_SLOW="$NA"
+  B_MIN="$NA" B_SLOW_MIN="$NA" B_SLOW_C="$NA" B_PROG="$NA" B_OWN="$NA"
 fi
 SC_RSS_PEAK=$((SC_DAEMON_FINAL_HWM > SC_CLI_KB ? SC_DAEMON_FINAL_HWM : SC_CLI_KB))
 
@@ -549,7 +610,13 @@ cat <<EOF
 | samples in the ${SECONDS_PROFILE} s profile | $SC_SAMPLES ($SC_IDLE idle) | $B_SAMPLES | — | — |
 | spin_work median elapsed, bare (${#BARE_E[@]} runs) | $(s_med "${BARE_E[@]}") | $(s_med "${BARE_E[@]}") | — | — |
 | spin_work median elapsed under the profiler ($RUNS runs) | $(s_med "${SCO_E[@]}") | $B_SPIN | — | — |
-| slowdown of spin_work | $(pct "$M_SCO_E" "$M_BARE_E") | $B_SLOW | ≤ 1% | $(verdict "$SLOW_SC" 1) |
+| slowdown of spin_work (medians of elapsed time) | $(pct "$M_SCO_E" "$M_BARE_E") | $B_SLOW | ≤ 1% | $(verdict "$SLOW_SC" 1) |
+| spin_work fastest run, bare / under the profiler | $(awk -v n="$(minimum "${BARE_E[@]}")" 'BEGIN { printf "%.3f s", n / 1e9 }') / $(awk -v n="$(minimum "${SCO_E[@]}")" 'BEGIN { printf "%.3f s", n / 1e9 }') | $(awk -v n="$(minimum "${BARE_E[@]}")" 'BEGIN { printf "%.3f s", n / 1e9 }') / $B_MIN | — | — |
+| slowdown of spin_work (fastest runs) | $(pct "$(minimum "${SCO_E[@]}")" "$(minimum "${BARE_E[@]}")") | $B_SLOW_MIN | — | — |
+| slowdown of spin_work (medians of its thread CPU time, which includes the sampling interrupts) | $(pct "$M_SCO_C" "$M_BARE_C") | $B_SLOW_C | — | — |
+| BPF program's own time per sample (bpf_stats), each during its own spins (one CPU busy, one idle) | $(cpu_share "$SPIN_SC_PROG_NS") | $B_PROG | — | — |
+| BPF program's own time per sample, both attached at once for 5 s, both CPUs busy (same samples) | $S_BOTH | $B_BOTH | — | — |
+| the profiler's user-space CPU during the $RUNS spins | $(us_to_s $((SPIN_SC_OWN_NS / 1000))) s (scorchd's drains) | $B_OWN | — | — |
 
 CPUs busy before the benchmark: ${BUSY_BEFORE}%, after: ${BUSY_AFTER}% (other processes on the machine).
 BCC kernel headers: $([[ -z $BCC_SKIP ]] && echo "$BCC_HEADERS" || echo "BCC not measured: $BCC_SKIP").

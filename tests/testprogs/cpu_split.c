@@ -33,28 +33,22 @@ static inline uint64_t mix(uint64_t x, int rounds) {
   return x;
 }
 
-/* Each burn function runs until its thread has used cpu_ns more CPU time; returns what it used. */
-__attribute__((noinline)) uint64_t burn_a(uint64_t cpu_ns) {
+/* Spins until this thread has used cpu_ns more CPU time; returns what it used. Inlined into each
+ * burn function, so the samples land in the burn function itself. */
+static inline __attribute__((always_inline)) uint64_t spin_cpu(uint64_t cpu_ns, uint64_t salt) {
   uint64_t start = thread_cpu_ns(), now = start;
   uint64_t x = sink;
   while (now - start < cpu_ns) {
     x = mix(x, 20000);
     now = thread_cpu_ns();
   }
-  sink = x;
+  sink = x ^ salt;
   return now - start;
 }
 
-__attribute__((noinline)) uint64_t burn_b(uint64_t cpu_ns) {
-  uint64_t start = thread_cpu_ns(), now = start;
-  uint64_t x = sink;
-  while (now - start < cpu_ns) {
-    x = mix(x, 20000);
-    now = thread_cpu_ns();
-  }
-  sink = x ^ 1;
-  return now - start;
-}
+__attribute__((noinline)) uint64_t burn_a(uint64_t cpu_ns) { return spin_cpu(cpu_ns, 0); }
+
+__attribute__((noinline)) uint64_t burn_b(uint64_t cpu_ns) { return spin_cpu(cpu_ns, 1); }
 
 /* The caller the profile must show between main and the burn functions. */
 __attribute__((noinline)) void run_workload(unsigned percent_a, double seconds, uint64_t *used_a, uint64_t *used_b) {

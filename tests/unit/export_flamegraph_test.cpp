@@ -1,4 +1,6 @@
 #include <gtest/gtest.h>
+
+#include "profile_builders.h"
 #include <unistd.h>
 
 #include <cstdlib>
@@ -9,15 +11,6 @@
 
 namespace scorch {
 namespace {
-
-StackCount make_stack(uint32_t pid, std::string comm, std::vector<Frame> frames, uint64_t count) {
-  StackCount stack;
-  stack.pid = pid;
-  stack.comm = std::move(comm);
-  stack.frames = std::move(frames);
-  stack.count = count;
-  return stack;
-}
 
 FlameNode make_node(std::string name, uint64_t total, uint64_t self, std::vector<FlameNode> children = {}) {
   FlameNode node;

@@ -1,18 +1,11 @@
 #include <gtest/gtest.h>
 
+#include "profile_builders.h"
+
 #include "export/folded.h"
 
 namespace scorch {
 namespace {
-
-StackCount make_stack(uint32_t pid, std::string comm, std::vector<Frame> frames, uint64_t count) {
-  StackCount stack;
-  stack.pid = pid;
-  stack.comm = std::move(comm);
-  stack.frames = std::move(frames);
-  stack.count = count;
-  return stack;
-}
 
 TEST(ExportFolded, MergesSameCommAndFramesAcrossPids) {
   Profile profile;

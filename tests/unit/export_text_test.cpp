@@ -1,18 +1,11 @@
 #include <gtest/gtest.h>
 
+#include "profile_builders.h"
+
 #include "export/text_table.h"
 
 namespace scorch {
 namespace {
-
-StackCount make_stack(uint32_t pid, std::string comm, std::vector<Frame> frames, uint64_t count) {
-  StackCount stack;
-  stack.pid = pid;
-  stack.comm = std::move(comm);
-  stack.frames = std::move(frames);
-  stack.count = count;
-  return stack;
-}
 
 /// 10 samples over 2 processes: main->fib->fib->fib (recursion) 6, main->write->sys_write[k] 3, main 1.
 Profile recursive_profile() {
