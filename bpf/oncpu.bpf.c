@@ -105,7 +105,9 @@ int scorch_oncpu(struct bpf_perf_event_data *ctx)
   __u32 tgid = bpf_get_current_pid_tgid() >> 32;
   __u64 period = ctx->sample_period;
 
-  if (!wanted(tgid, period)) {
+  /* The idle task (pid 0) is left out, as BCC's profile does by default: nobody asked for it and
+   * its kernel stack walk is the most expensive one. */
+  if (tgid == 0 || !wanted(tgid, period)) {
     scorch_count(&counters, SCORCH_CNT_FILTERED);
     return 0;
   }

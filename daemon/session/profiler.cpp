@@ -87,7 +87,8 @@ void Profiler::add(Session& s, uint32_t pid, std::string_view comm, const std::v
 }
 
 void Profiler::drain() {
-  if (sessions_.empty() && probe_.sampler_count() == 0) return;
+  // Always read the maps, even with no session left: samples taken between a session's last
+  // drain and the removal of its sampler must be discarded here, not handed to the next session.
   std::vector<Session*> matching;
   std::vector<Frame> frames;
   auto result = probe_.drain([&](const RawSample& raw) {
@@ -119,6 +120,7 @@ void Profiler::drain() {
 }
 
 Profile Profiler::finish(uint64_t id) {
+  const auto ended = Clock::now();
   drain();
   auto it = sessions_.find(id);
   Profile p;
@@ -127,7 +129,7 @@ Profile Profiler::finish(uint64_t id) {
   p.measure = "cpu";
   p.unit = "samples";
   p.period_ns = s.period_ns;  // the sampler's parity bit aside, the time one sample stands for
-  p.duration_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - s.started).count());
+  p.duration_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(ended - s.started).count());
   p.pids = s.spec.pids;
   p.stacks = std::move(s.stacks);
   DropCounters now = probe_.counters();

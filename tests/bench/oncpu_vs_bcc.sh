@@ -9,11 +9,13 @@
 #   2. total CPU (daemon + CLI for scorch; the whole process for BCC) of a whole-system profile
 #      at 99 Hz, by default 30 s, while cpu_split keeps one CPU busy.
 #   3. peak RSS (scorchd's VmHWM, the CLI's and BCC's max RSS from GNU time).
-#   4. slowdown of a fixed amount of CPU work (spin_work.c, pinned to one CPU) under each tool.
-# and prints a markdown table, then the raw numbers.
+#   4. slowdown of a fixed amount of CPU work (spin_work.c, pinned to one CPU) under each tool,
+#      and each tool's BPF program's own run time per sample (kernel.bpf_stats_enabled, on only
+#      while measuring; the previous value is restored on exit).
+# and prints a markdown table, then the raw numbers. Results and method: tests/bench/RESULTS.md.
 #
 # It is a benchmark, not a test: the figures depend on what else runs on the machine (it reports
-# how busy the CPUs were before it started). It takes about three minutes.
+# how busy the CPUs were before and after). It takes two to three minutes.
 #
 # Environment knobs:
 #   BENCH_SECONDS=30        length of the whole-system CPU/RSS profile

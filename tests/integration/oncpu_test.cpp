@@ -129,6 +129,27 @@ TEST_F(OnCpu, WholeSystemProfileContainsTheProgram) {
   std::set<std::string> comms;
   for (const auto& s : p.stacks) comms.insert(s.comm);
   EXPECT_GE(comms.size(), 2u) << "a whole-system profile sees more than one process";
+  for (const auto& c : comms) EXPECT_NE(c.rfind("swapper", 0), 0u) << "the idle task is left out";
+}
+
+// Samples taken as one session ends never show up in the next one.
+TEST_F(OnCpu, SamplesNeverLeakIntoTheNextSession) {
+  for (int round = 0; round < 3; ++round) {
+    auto prog = std::make_unique<Child>(std::vector<std::string>{testprog("cpu_split"), "70"});
+    ASSERT_EQ(prog->read_line().rfind("ready", 0), 0u);
+    std::string gone_pid = std::to_string(prog->pid());
+    // A high rate makes samples land while the final drain symbolizes, the window that once leaked.
+    auto first = daemon_->cli({"-j", "profile", "-d", "0.5", "-F", "9999"});
+    ASSERT_EQ(first.exit_code, 0) << first.err;
+    ASSERT_NE(first.out.find("\"pid\":" + gone_pid + ","), std::string::npos) << "the busy program was sampled";
+    prog->finish(SIGKILL);
+    prog.reset();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    auto second = daemon_->cli({"-j", "profile", "-d", "0.5", "-F", "9999"});
+    ASSERT_EQ(second.exit_code, 0) << second.err;
+    EXPECT_EQ(second.out.find("\"pid\":" + gone_pid + ","), std::string::npos)
+        << "samples of PID " << gone_pid << ", dead before this profile began, leaked into it";
+  }
 }
 
 // Acceptance 3b: two concurrent clients on different PIDs each get only their own PID's stacks.
