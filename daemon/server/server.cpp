@@ -236,6 +236,7 @@ std::vector<uint8_t> Server::status_frame() const {
   }
   r.drops = profiler_.drops();
   r.symbol_cache_bytes = symbolizer_.cache_bytes();
+  if (auto k = symbolizer_.kernel_error()) r.notes.push_back("kernel frames unnamed: " + k->message());
   return proto::frame(proto::MsgType::kStatusReply, r);
 }
 
