@@ -334,6 +334,7 @@ awaitable<void> Server::run_profile(std::shared_ptr<Connection> c, std::vector<u
     p.elapsed_ms = static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
     p.duration_ms = req->duration_ms;
+    profiler_.drain();  // so the count shown is the count so far, not as of the last periodic drain
     p.samples = profiler_.samples(*id);
     auto bytes = proto::frame(proto::MsgType::kProgress, p);
     if (!co_await c->send(bytes, options_.write_timeout)) c->gone = true;
