@@ -23,6 +23,7 @@ build_pkgs=(
   clang llvm                      # BPF target (clang 14 on bookworm)
   bpftool libbpf-dev              # skeletons, libbpf 1.1
   libelf-dev zlib1g-dev           # ELF symbol tables
+  libdw-dev                       # CFI reader for unwind tables (elfutils)
   libboost-dev                    # Asio (header-only in 1.74)
 )
 test_pkgs=(
