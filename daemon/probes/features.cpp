@@ -15,6 +15,7 @@
 #include <memory>
 
 #include "common/unique_fd.h"
+#include "probes/perf_event.h"
 
 namespace scorch {
 namespace {
@@ -40,10 +41,6 @@ int read_int_file(const char* path) {
   int v = -1;
   in >> v;
   return in ? v : -1;
-}
-
-int perf_event_open(perf_event_attr* attr, pid_t pid, int cpu) {
-  return static_cast<int>(::syscall(SYS_perf_event_open, attr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC));
 }
 
 struct BtfDeleter {

@@ -17,6 +17,7 @@
 #include "oncpu.h"
 #include "oncpu.skel.h"
 #include "probes/cpus.h"
+#include "probes/perf_event.h"
 
 namespace scorch {
 namespace {
@@ -26,7 +27,6 @@ static_assert(sizeof(scorch_oncpu_key) == 24);
 static_assert(sizeof(scorch_oncpu_value) == 24);
 static_assert(SCORCH_CNT_MAX <= 8);
 
-// pid -1 with a CPU: that CPU, every task. A tid with cpu -1: that thread wherever it runs.
 int open_cpu_clock(int pid, int cpu, uint64_t period_ns, bool inherit) {
   perf_event_attr attr{};
   attr.size = sizeof(attr);
@@ -34,7 +34,7 @@ int open_cpu_clock(int pid, int cpu, uint64_t period_ns, bool inherit) {
   attr.config = PERF_COUNT_SW_CPU_CLOCK;
   attr.sample_period = period_ns;  // cpu-clock counts nanoseconds: a fixed period in ns
   attr.inherit = inherit ? 1 : 0;
-  return static_cast<int>(::syscall(SYS_perf_event_open, &attr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC));
+  return perf_event_open(&attr, pid, cpu);
 }
 
 // Reads every key of a map first, so deleting while walking cannot skip entries.
