@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <filesystem>
@@ -23,7 +24,9 @@ namespace scorch {
 namespace {
 
 static_assert(sizeof(scorch_filter_key) == 16);
-static_assert(sizeof(scorch_oncpu_key) == 24);
+static_assert(sizeof(scorch_oncpu_key) == 32);
+static_assert(sizeof(scorch_unwind_row) == 12);
+static_assert(sizeof(scorch_unwind_mapping) == 40);
 static_assert(sizeof(scorch_oncpu_value) == 24);
 static_assert(SCORCH_CNT_MAX <= 8);
 
@@ -185,6 +188,7 @@ Result<void> OnCpuProbe::drain(const std::function<void(const RawSample&)>& fn) 
   skel_->bss->active_generation = old ^ 1;
   int counts_fd = bpf_map__fd(old ? skel_->maps.counts1 : skel_->maps.counts0);
   int stacks_fd = bpf_map__fd(old ? skel_->maps.stacks1 : skel_->maps.stacks0);
+  int ustacks_fd = bpf_map__fd(old ? skel_->maps.ustacks1 : skel_->maps.ustacks0);
 
   std::unordered_map<int32_t, std::vector<uint64_t>> stacks;
   auto stack = [&](int32_t id) -> const std::vector<uint64_t>& {
@@ -204,6 +208,22 @@ Result<void> OnCpuProbe::drain(const std::function<void(const RawSample&)>& fn) 
     }
     return it->second;
   };
+  std::unordered_map<uint64_t, std::vector<uint64_t>> unwound;
+  auto ustack = [&](uint64_t hash) -> const std::vector<uint64_t>& {
+    auto [it, inserted] = unwound.try_emplace(hash);
+    if (inserted) {
+      scorch_ustack value{};
+      if (bpf_map_lookup_elem(ustacks_fd, &hash, &value) == 0) {
+        for (uint64_t ip : value.ips) {
+          if (ip == 0) break;
+          it->second.push_back(ip);
+        }
+      } else {
+        ++lost_stacks_;
+      }
+    }
+    return it->second;
+  };
 
   for (const auto& key : all_keys<scorch_oncpu_key>(counts_fd)) {
     scorch_oncpu_value value{};
@@ -216,12 +236,55 @@ Result<void> OnCpuProbe::drain(const std::function<void(const RawSample&)>& fn) 
     s.period_ns = key.period_ns;
     s.comm = std::string_view(value.comm, strnlen(value.comm, sizeof(value.comm)));
     s.count = value.count;
-    s.user_ips = stack(key.user_stack_id);
+    s.user_ips = key.user_stack_hash ? ustack(key.user_stack_hash) : stack(key.user_stack_id);
     s.kernel_ips = stack(key.kernel_stack_id);
     fn(s);
   }
   for (int32_t id : all_keys<int32_t>(stacks_fd)) bpf_map_delete_elem(stacks_fd, &id);
+  for (uint64_t hash : all_keys<uint64_t>(ustacks_fd)) bpf_map_delete_elem(ustacks_fd, &hash);
   return {};
+}
+
+Result<uint32_t> OnCpuProbe::add_unwind_rows(const void* rows, uint32_t count) {
+  if (count > SCORCH_UNWIND_MAX_ROWS - next_row_)
+    return Error{"load unwind rows", "the row array is full (" + std::to_string(SCORCH_UNWIND_MAX_ROWS) + " rows)",
+                 ENOSPC, {}};
+  int fd = bpf_map__fd(skel_->maps.unwind_rows);
+  const auto* bytes = static_cast<const uint8_t*>(rows);
+  uint32_t first = next_row_;
+  std::vector<uint32_t> keys;
+  constexpr uint32_t kBatch = 4096;
+  for (uint32_t done = 0; done < count; done += kBatch) {
+    uint32_t n = std::min(kBatch, count - done);
+    keys.resize(n);
+    for (uint32_t i = 0; i < n; ++i) keys[i] = first + done + i;
+    uint32_t batch = n;
+    const void* values = bytes + static_cast<size_t>(done) * sizeof(scorch_unwind_row);
+    if (bpf_map_update_batch(fd, keys.data(), values, &batch, nullptr) != 0) {
+      // Kernels without batch ops: one at a time.
+      for (uint32_t i = 0; i < n; ++i) {
+        const void* v = bytes + static_cast<size_t>(done + i) * sizeof(scorch_unwind_row);
+        if (bpf_map_update_elem(fd, &keys[i], v, BPF_ANY) != 0) return make_errno_error("load unwind rows", errno);
+      }
+    }
+  }
+  next_row_ += count;
+  return first;
+}
+
+Result<void> OnCpuProbe::set_unwind_process(uint32_t tgid, const void* proc) {
+  if (bpf_map__update_elem(skel_->maps.unwind_procs, &tgid, sizeof(tgid), proc, sizeof(scorch_unwind_proc), BPF_ANY))
+    return make_errno_error("load the mappings of PID " + std::to_string(tgid) + " for unwinding", errno);
+  return {};
+}
+
+void OnCpuProbe::remove_unwind_process(uint32_t tgid) {
+  bpf_map__delete_elem(skel_->maps.unwind_procs, &tgid, sizeof(tgid), 0);
+}
+
+std::pair<uint64_t, uint64_t> OnCpuProbe::unwind_counters() const {
+  auto c = read_counters();
+  return {c[SCORCH_CNT_UNWOUND], c[SCORCH_CNT_UNWIND_FP]};
 }
 
 std::array<uint64_t, 8> OnCpuProbe::read_counters() const {

@@ -237,6 +237,11 @@ std::vector<uint8_t> Server::status_frame() const {
   r.drops = profiler_.drops();
   r.symbol_cache_bytes = symbolizer_.cache_bytes();
   if (auto k = symbolizer_.kernel_error()) r.notes.push_back("kernel frames unnamed: " + k->message());
+  auto [unwound, fp_frames] = profiler_.unwind_counters();
+  r.notes.push_back("user stacks: -p profiles unwind from .eh_frame tables (" +
+                    std::to_string(profiler_.unwind_table_bytes() / 1024) + " KiB loaded; " + std::to_string(unwound) +
+                    " stacks unwound, " + std::to_string(fp_frames) +
+                    " frames by frame pointer where no table applied); whole-system profiles use frame pointers");
   return proto::frame(proto::MsgType::kStatusReply, r);
 }
 

@@ -55,6 +55,17 @@ Result<uint64_t> Profiler::start(const SessionSpec& spec) {
       return r.error();
     }
   }
+  // User stacks of the named processes are unwound from .eh_frame tables, so they are whole
+  // without frame pointers; where no table loads, frame pointers remain.
+  for (uint32_t pid : s->pids) {
+    auto loaded = unwinder_.attach(pid);
+    if (loaded) {
+      s->unwound.push_back(pid);
+    } else {
+      s->notes.push_back("PID " + std::to_string(pid) + ": user stacks from frame pointers (" +
+                         loaded.error().message() + ")");
+    }
+  }
   s->started = Clock::now();
   s->drops_at_start = probe_.counters();
   uint64_t id = s->id;
@@ -69,6 +80,7 @@ void Profiler::release_target(uint32_t target, uint64_t period_ns) {
 
 void Profiler::release(const Session& s) {
   for (uint32_t t : s.targets) release_target(t, s.period_ns);
+  for (uint32_t pid : s.unwound) unwinder_.detach(pid);
 }
 
 void Profiler::add(Session& s, uint32_t pid, std::string_view comm, const std::vector<Frame>& frames,
@@ -142,6 +154,7 @@ Profile Profiler::finish(uint64_t id) {
     p.notes.push_back("drop counters are system-wide for the time this profile ran");
   for (uint32_t pid : s.pids)
     if (!process_alive(pid)) p.notes.push_back("process " + std::to_string(pid) + " exited during the profile");
+  p.notes.insert(p.notes.end(), s.notes.begin(), s.notes.end());
   // A PID that is gone may come back as another program: drop its cached mappings.
   std::set<uint32_t> seen;
   for (const auto& st : p.stacks)

@@ -13,6 +13,7 @@
 #include "common/result.h"
 #include "export/profile.h"
 #include "probes/oncpu_probe.h"
+#include "session/unwind_loader.h"
 
 namespace scorch {
 
@@ -53,6 +54,8 @@ class Profiler {
   std::vector<SessionView> sessions() const;
   uint64_t samples(uint64_t id) const;
   DropCounters drops() const { return probe_.counters(); }
+  uint64_t unwind_table_bytes() const { return unwinder_.table_bytes(); }
+  std::pair<uint64_t, uint64_t> unwind_counters() const { return probe_.unwind_counters(); }
 
  private:
   struct Session {
@@ -61,6 +64,8 @@ class Profiler {
     uint64_t period_ns = 0;
     std::set<uint32_t> pids;
     std::vector<uint32_t> targets;  // the pids, or kPidAny for the whole system
+    std::vector<uint32_t> unwound;  // pids whose user stacks come from unwind tables
+    std::vector<std::string> notes;
     Clock::time_point started;
     DropCounters drops_at_start;
     uint64_t samples = 0;
@@ -73,6 +78,7 @@ class Profiler {
 
   OnCpuProbe& probe_;
   Symbolizer& symbolizer_;
+  UnwindLoader unwinder_{probe_};
   std::map<uint64_t, std::unique_ptr<Session>> sessions_;
   uint64_t next_id_ = 1;
 };

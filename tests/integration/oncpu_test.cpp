@@ -115,6 +115,29 @@ TEST_F(OnCpu, ThreadsCreatedAfterAttachAreSampled) {
   EXPECT_NEAR(sampled_s, worker_s, worker_s * 0.15) << samples << " samples for " << worker_s << " s of worker CPU";
 }
 
+// Without frame pointers anywhere, -p stacks are unwound from .eh_frame tables: the whole chain
+// main -> chain_driver -> chain_outer -> chain_leaf (a frameless leaf) in >= 95% of leaf samples.
+TEST_F(OnCpu, StacksWithoutFramePointersAreWhole) {
+  Child prog({testprog("nofp_chain")});
+  ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
+  std::string out = dir_ + "/nofp.folded";
+  auto r = daemon_->cli({"profile", "-p", std::to_string(prog.pid()), "-d", "3", "-o", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  uint64_t leaf = 0, whole = 0;
+  for (const auto& s : load_folded(out).stacks) {
+    for (size_t i = 0; i < s.frames.size(); ++i) {
+      if (s.frames[i].name != "chain_leaf") continue;
+      leaf += s.count;
+      if (i >= 3 && s.frames[i - 1].name == "chain_outer" && s.frames[i - 2].name == "chain_driver" &&
+          s.frames[i - 3].name == "main")
+        whole += s.count;
+      break;
+    }
+  }
+  ASSERT_GT(leaf, 100u);
+  EXPECT_GE(whole * 100, leaf * 95) << whole << " of " << leaf << " leaf samples show the whole chain";
+}
+
 // Acceptance 3a: a whole-system profile contains the program.
 TEST_F(OnCpu, WholeSystemProfileContainsTheProgram) {
   Child prog({testprog("cpu_split"), "70"});
