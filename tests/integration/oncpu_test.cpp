@@ -138,6 +138,35 @@ TEST_F(OnCpu, StacksWithoutFramePointersAreWhole) {
   EXPECT_GE(whole * 100, leaf * 95) << whole << " of " << leaf << " leaf samples show the whole chain";
 }
 
+// A malloc-heavy loop: most samples land inside glibc (no frame pointers there); >= 95% of those
+// still name the program's calling function.
+TEST_F(OnCpu, SamplesInsideGlibcNameTheCaller) {
+  Child prog({testprog("malloc_churn")});
+  ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
+  std::string out = dir_ + "/churn.folded";
+  auto r = daemon_->cli({"profile", "-p", std::to_string(prog.pid()), "-d", "3", "-o", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  uint64_t total = 0, in_glibc = 0, named = 0;
+  for (const auto& s : load_folded(out).stacks) {
+    total += s.count;
+    const Frame* leaf = nullptr;  // the innermost user frame
+    for (const auto& f : s.frames)
+      if (!f.kernel) leaf = &f;
+    if (!leaf) continue;
+    bool glibc = leaf->name == "malloc" || leaf->name == "free" || leaf->name.rfind("libc.so.6+", 0) == 0 ||
+                 leaf->name.rfind("_int_", 0) == 0 || leaf->name.rfind("__libc_", 0) == 0;
+    if (!glibc) continue;
+    in_glibc += s.count;
+    for (const auto& f : s.frames)
+      if (f.name == "alloc_churn") {
+        named += s.count;
+        break;
+      }
+  }
+  ASSERT_GT(in_glibc * 2, total) << "most samples should land inside glibc: " << in_glibc << " of " << total;
+  EXPECT_GE(named * 100, in_glibc * 95) << named << " of " << in_glibc << " glibc samples name alloc_churn";
+}
+
 // Acceptance 3a: a whole-system profile contains the program.
 TEST_F(OnCpu, WholeSystemProfileContainsTheProgram) {
   Child prog({testprog("cpu_split"), "70"});
