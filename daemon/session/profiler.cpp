@@ -61,6 +61,12 @@ Result<uint64_t> Profiler::start(const SessionSpec& spec) {
     auto loaded = unwinder_.attach(pid);
     if (loaded) {
       s->unwound.push_back(pid);
+      if (!loaded->without_tables.empty()) {
+        std::string files;
+        for (const auto& f : loaded->without_tables) files += (files.empty() ? "" : ", ") + f;
+        s->notes.push_back("PID " + std::to_string(pid) + ": no unwind tables for " + files +
+                           " (frames there are walked by frame pointers)");
+      }
     } else {
       s->notes.push_back("PID " + std::to_string(pid) + ": user stacks from frame pointers (" +
                          loaded.error().message() + ")");

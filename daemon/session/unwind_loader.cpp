@@ -1,5 +1,6 @@
 #include "session/unwind_loader.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -22,15 +23,20 @@ std::string hex(uint64_t v) {
 
 }  // namespace
 
-Result<size_t> UnwindLoader::attach(uint32_t pid) {
-  if (refs_[pid]++ > 0) return size_t{0};
+Result<UnwindLoader::Attached> UnwindLoader::attach(uint32_t pid) {
+  Attached result;
+  if (refs_[pid]++ > 0) return result;
   auto maps = read_proc_maps(pid);
   if (!maps) {
     refs_.erase(pid);
     return maps.error();
   }
   scorch_unwind_proc proc{};
-  size_t with_tables = 0;
+  size_t& with_tables = result.with_tables;
+  auto no_table = [&](const std::string& file) {
+    if (std::find(result.without_tables.begin(), result.without_tables.end(), file) == result.without_tables.end())
+      result.without_tables.push_back(file);
+  };
   for (const auto& m : *maps) {
     if (!m.executable() || !m.file_backed()) continue;
     if (proc.count >= SCORCH_UNWIND_MAX_MAPPINGS) {
@@ -45,9 +51,15 @@ Result<size_t> UnwindLoader::attach(uint32_t pid) {
       path = "/proc/" + std::to_string(pid) + "/root" + m.path;
       elf = ElfSymbols::load(path);
     }
-    if (!elf) continue;
+    if (!elf) {
+      no_table(m.path);
+      continue;
+    }
     auto vaddr = (*elf)->file_offset_to_vaddr(m.offset);
-    if (!vaddr) continue;
+    if (!vaddr) {
+      no_table(m.path);
+      continue;
+    }
     std::string key = (*elf)->build_id().empty()
                           ? std::to_string(m.dev_major) + ":" + std::to_string(m.dev_minor) + ":" + std::to_string(m.inode)
                           : (*elf)->build_id();
@@ -66,7 +78,10 @@ Result<size_t> UnwindLoader::attach(uint32_t pid) {
         it->second = Loaded{*first, static_cast<uint32_t>(table->rows.size()), table->base_pc, true};
       }
     }
-    if (!it->second.ok) continue;
+    if (!it->second.ok) {
+      no_table(m.path);
+      continue;
+    }
     scorch_unwind_mapping& out = proc.maps[proc.count++];
     out.start = m.start;
     out.end = m.end;
@@ -84,7 +99,7 @@ Result<size_t> UnwindLoader::attach(uint32_t pid) {
     refs_.erase(pid);
     return r.error();
   }
-  return with_tables;
+  return result;
 }
 
 void UnwindLoader::detach(uint32_t pid) {

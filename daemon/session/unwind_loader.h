@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "common/result.h"
 #include "probes/oncpu_probe.h"
@@ -15,9 +16,14 @@ class UnwindLoader {
  public:
   explicit UnwindLoader(OnCpuProbe& probe) : probe_(probe) {}
 
-  /// Loads tables for pid's executable mappings (reference-counted per pid). Returns how many
-  /// mappings got a table; files without CFI are left to frame pointers.
-  Result<size_t> attach(uint32_t pid);
+  /// What attach() installed: mappings with a table, and files left to frame pointers.
+  struct Attached {
+    size_t with_tables = 0;
+    std::vector<std::string> without_tables;
+  };
+  /// Loads tables for pid's executable mappings (reference-counted per pid). Files without CFI
+  /// (or that cannot be read) are left to frame pointers, and named in the result.
+  Result<Attached> attach(uint32_t pid);
   void detach(uint32_t pid);
   /// Rows loaded into the kernel so far, in bytes.
   uint64_t table_bytes() const;

@@ -167,6 +167,29 @@ TEST_F(OnCpu, SamplesInsideGlibcNameTheCaller) {
   EXPECT_GE(named * 100, in_glibc * 95) << named << " of " << in_glibc << " glibc samples name alloc_churn";
 }
 
+// A library without any unwind tables: its frames take a frame-pointer step, the rest of the
+// stack still comes from tables, and the profile says which file had none.
+TEST_F(OnCpu, LibraryWithoutTablesFallsBackToFramePointers) {
+  Child prog({testprog("nocfi_user"), "30"});
+  ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
+  std::string out = dir_ + "/nocfi.folded";
+  auto r = daemon_->cli({"profile", "-p", std::to_string(prog.pid()), "-d", "2", "-o", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("no unwind tables for"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("libnocfi.so"), std::string::npos) << r.err;
+  uint64_t spin = 0, whole = 0;
+  for (const auto& s : load_folded(out).stacks) {
+    for (size_t i = 0; i < s.frames.size(); ++i) {
+      if (s.frames[i].name != "nocfi_spin") continue;
+      spin += s.count;
+      if (i >= 2 && s.frames[i - 1].name == "nocfi_caller" && s.frames[i - 2].name == "main") whole += s.count;
+      break;
+    }
+  }
+  ASSERT_GT(spin, 50u);
+  EXPECT_GE(whole * 100, spin * 95) << whole << " of " << spin;
+}
+
 // Acceptance 3a: a whole-system profile contains the program.
 TEST_F(OnCpu, WholeSystemProfileContainsTheProgram) {
   Child prog({testprog("cpu_split"), "70"});
