@@ -272,18 +272,14 @@ static __always_inline int sampled_in_kernel(struct bpf_perf_event_data *ctx)
 #endif
 }
 
-static __always_inline void record(struct bpf_perf_event_data *ctx, void *counts, void *stacks, __u32 generation,
-                                   __u32 tgid, __u64 period)
+static __always_inline void record(struct bpf_perf_event_data *ctx, void *counts, void *stacks, int in_kernel,
+                                   int has_user_stack, __u64 user_stack_hash, __u32 tgid, __u64 period)
 {
-  struct scorch_oncpu_key key = {.tgid = tgid, .period_ns = period};
-  int in_kernel = sampled_in_kernel(ctx);
+  struct scorch_oncpu_key key = {.tgid = tgid, .period_ns = period, .user_stack_hash = user_stack_hash};
   key.kernel_stack_id = in_kernel ? stack_id(ctx, stacks, 0) : SCORCH_NO_STACK;
   key.user_stack_id = SCORCH_NO_STACK;
-  if (scorch_current_has_user_stack()) {
-    key.user_stack_hash = unwind_user_stack(ctx, tgid, generation, in_kernel);
-    if (key.user_stack_hash == 0)
-      key.user_stack_id = stack_id(ctx, stacks, BPF_F_USER_STACK);
-  }
+  if (has_user_stack && user_stack_hash == 0)
+    key.user_stack_id = stack_id(ctx, stacks, BPF_F_USER_STACK);
 
   struct scorch_oncpu_value *val = bpf_map_lookup_elem(counts, &key);
   if (val) {
@@ -317,9 +313,13 @@ int scorch_oncpu(struct bpf_perf_event_data *ctx)
   }
   scorch_count(&counters, SCORCH_CNT_SAMPLES);
   __u32 generation = active_generation & 1;
+  int in_kernel = sampled_in_kernel(ctx);
+  int has_user_stack = scorch_current_has_user_stack();
+  /* Unwound once, outside the per-generation copies, so the verifier checks the walk once. */
+  __u64 user_stack_hash = has_user_stack ? unwind_user_stack(ctx, tgid, generation, in_kernel) : 0;
   if (generation)
-    record(ctx, &counts1, &stacks1, generation, tgid, period);
+    record(ctx, &counts1, &stacks1, in_kernel, has_user_stack, user_stack_hash, tgid, period);
   else
-    record(ctx, &counts0, &stacks0, generation, tgid, period);
+    record(ctx, &counts0, &stacks0, in_kernel, has_user_stack, user_stack_hash, tgid, period);
   return 0;
 }
