@@ -38,19 +38,36 @@ struct BurnCounts {
   uint64_t a = 0, b = 0, chained = 0, total = 0;
 };
 
-BurnCounts count_burns(const Profile& p, const std::string& comm) {
-  BurnCounts c;
+/// Samples whose stack holds `function`, and how many of them have exactly `callers` (outermost
+/// first) right above its first occurrence. An empty comm counts every process.
+struct ChainCount {
+  uint64_t with_function = 0, whole_chain = 0;
+};
+
+ChainCount count_chain(const Profile& p, const std::string& function, const std::vector<std::string>& callers,
+                       const std::string& comm = "") {
+  ChainCount c;
   for (const auto& s : p.stacks) {
-    if (s.comm != comm) continue;
-    c.total += s.count;
+    if (!comm.empty() && s.comm != comm) continue;
     for (size_t i = 0; i < s.frames.size(); ++i) {
-      const std::string& f = s.frames[i].name;
-      if (f != "burn_a" && f != "burn_b") continue;
-      (f == "burn_a" ? c.a : c.b) += s.count;
-      if (i >= 2 && s.frames[i - 1].name == "run_workload" && s.frames[i - 2].name == "main") c.chained += s.count;
+      if (s.frames[i].name != function) continue;
+      c.with_function += s.count;
+      bool whole = i >= callers.size();
+      for (size_t k = 0; whole && k < callers.size(); ++k)
+        whole = s.frames[i - callers.size() + k].name == callers[k];
+      if (whole) c.whole_chain += s.count;
       break;
     }
   }
+  return c;
+}
+
+BurnCounts count_burns(const Profile& p, const std::string& comm) {
+  ChainCount a = count_chain(p, "burn_a", {"main", "run_workload"}, comm);
+  ChainCount b = count_chain(p, "burn_b", {"main", "run_workload"}, comm);
+  BurnCounts c{a.with_function, b.with_function, a.whole_chain + b.whole_chain, 0};
+  for (const auto& s : p.stacks)
+    if (s.comm == comm) c.total += s.count;
   return c;
 }
 
@@ -104,13 +121,7 @@ TEST_F(OnCpu, ThreadsCreatedAfterAttachAreSampled) {
   double worker_s = std::stod(m[1]) / 1e9;
   t.join();
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  uint64_t samples = 0;
-  for (const auto& s : load_folded(out).stacks)
-    for (const auto& f : s.frames)
-      if (f.name == "worker_burn") {
-        samples += s.count;
-        break;
-      }
+  uint64_t samples = count_chain(load_folded(out), "worker_burn", {}).with_function;
   double sampled_s = static_cast<double>(samples) / 99.0;
   EXPECT_NEAR(sampled_s, worker_s, worker_s * 0.15) << samples << " samples for " << worker_s << " s of worker CPU";
 }
@@ -123,17 +134,8 @@ TEST_F(OnCpu, StacksWithoutFramePointersAreWhole) {
   std::string out = dir_ + "/nofp.folded";
   auto r = daemon_->cli({"profile", "-p", std::to_string(prog.pid()), "-d", "3", "-o", out});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  uint64_t leaf = 0, whole = 0;
-  for (const auto& s : load_folded(out).stacks) {
-    for (size_t i = 0; i < s.frames.size(); ++i) {
-      if (s.frames[i].name != "chain_leaf") continue;
-      leaf += s.count;
-      if (i >= 3 && s.frames[i - 1].name == "chain_outer" && s.frames[i - 2].name == "chain_driver" &&
-          s.frames[i - 3].name == "main")
-        whole += s.count;
-      break;
-    }
-  }
+  ChainCount c = count_chain(load_folded(out), "chain_leaf", {"main", "chain_driver", "chain_outer"});
+  uint64_t leaf = c.with_function, whole = c.whole_chain;
   ASSERT_GT(leaf, 100u);
   EXPECT_GE(whole * 100, leaf * 95) << whole << " of " << leaf << " leaf samples show the whole chain";
 }
@@ -177,15 +179,8 @@ TEST_F(OnCpu, LibraryWithoutTablesFallsBackToFramePointers) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("no unwind tables for"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("libnocfi.so"), std::string::npos) << r.err;
-  uint64_t spin = 0, whole = 0;
-  for (const auto& s : load_folded(out).stacks) {
-    for (size_t i = 0; i < s.frames.size(); ++i) {
-      if (s.frames[i].name != "nocfi_spin") continue;
-      spin += s.count;
-      if (i >= 2 && s.frames[i - 1].name == "nocfi_caller" && s.frames[i - 2].name == "main") whole += s.count;
-      break;
-    }
-  }
+  ChainCount c = count_chain(load_folded(out), "nocfi_spin", {"main", "nocfi_caller"});
+  uint64_t spin = c.with_function, whole = c.whole_chain;
   ASSERT_GT(spin, 50u);
   EXPECT_GE(whole * 100, spin * 95) << whole << " of " << spin;
 }
@@ -193,17 +188,21 @@ TEST_F(OnCpu, LibraryWithoutTablesFallsBackToFramePointers) {
 // Acceptance 3a: a whole-system profile contains the program.
 TEST_F(OnCpu, WholeSystemProfileContainsTheProgram) {
   Child prog({testprog("cpu_split"), "70"});
+  Child other({testprog("nofp_chain")});  // a second busy process: an idle machine has little else on CPU
   ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
+  ASSERT_EQ(other.read_line().rfind("ready", 0), 0u);
   std::string out = dir_ + "/all.folded";
   auto r = daemon_->cli({"profile", "-d", "3", "-o", out});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   Profile p = load_folded(out);
+  // Per-CPU wall-clock timers can phase-lock with cpu_split's 10 ms rounds when it has a CPU to
+  // itself, so which burn function the samples hit is not asserted here (the -p test does that).
   BurnCounts c = count_burns(p, "cpu_split");
-  EXPECT_GT(c.a, 0u);
-  EXPECT_GT(c.b, 0u);
+  ASSERT_GT(c.a + c.b, 20u);
+  EXPECT_GE(c.chained * 100, (c.a + c.b) * 95) << "stacks must read main;run_workload;burn_x";
   std::set<std::string> comms;
   for (const auto& s : p.stacks) comms.insert(s.comm);
-  EXPECT_GE(comms.size(), 2u) << "a whole-system profile sees more than one process";
+  EXPECT_TRUE(comms.count("nofp_chain")) << "a whole-system profile sees every busy process";
   for (const auto& c : comms) EXPECT_NE(c.rfind("swapper", 0), 0u) << "the idle task is left out";
 }
 
