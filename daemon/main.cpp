@@ -17,6 +17,7 @@
 #include "common/unique_fd.h"
 #include "probes/features.h"
 #include "probes/oncpu_probe.h"
+#include "probes/unwind_maps.h"
 #include "server/server.h"
 #include "session/profiler.h"
 #include "symbolize/symbolizer.h"
@@ -106,7 +107,12 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  auto probe = scorch::OnCpuProbe::load();
+  auto unwind_maps = scorch::UnwindMaps::create();
+  if (!unwind_maps) {
+    fail(unwind_maps.error());
+    return 1;
+  }
+  auto probe = scorch::OnCpuProbe::load(**unwind_maps);
   if (!probe) {
     fail(probe.error());
     return 1;
@@ -116,7 +122,7 @@ int main(int argc, char** argv) {
     scorch::log::warning(k.error().message() + ": kernel frames will show as [unknown]" +
                          (k.error().hint.empty() ? "" : " (" + k.error().hint + ")"));
   }
-  scorch::Profiler profiler(**probe, symbolizer);
+  scorch::Profiler profiler(**probe, **unwind_maps, symbolizer);
 
   boost::asio::io_context io;
   scorch::Server server(io, options, features, profiler, symbolizer);

@@ -21,8 +21,7 @@ static __always_inline void scorch_count(void *counters, __u32 index)
 /* Kernel threads have no user address space, so no user stack to walk. */
 static __always_inline int scorch_current_has_user_stack(void)
 {
-  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-  return BPF_CORE_READ(task, mm) != NULL;
+  return bpf_get_current_task_btf()->mm != NULL; /* a BTF pointer: a plain load, no helper call */
 }
 
 #endif

@@ -19,14 +19,13 @@
 #include "oncpu.skel.h"
 #include "probes/cpus.h"
 #include "probes/perf_event.h"
+#include "probes/unwind_maps.h"
 
 namespace scorch {
 namespace {
 
 static_assert(sizeof(scorch_filter_key) == 16);
 static_assert(sizeof(scorch_oncpu_key) == 32);
-static_assert(sizeof(scorch_unwind_row) == 12);
-static_assert(sizeof(scorch_unwind_mapping) == 40);
 static_assert(sizeof(scorch_oncpu_value) == 24);
 static_assert(SCORCH_CNT_MAX <= 8);
 
@@ -59,10 +58,11 @@ std::vector<Key> all_keys(int fd) {
 void OnCpuProbe::SkelDeleter::operator()(oncpu_bpf* s) const { oncpu_bpf__destroy(s); }
 void OnCpuProbe::LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
 
-Result<std::unique_ptr<OnCpuProbe>> OnCpuProbe::load() {
+Result<std::unique_ptr<OnCpuProbe>> OnCpuProbe::load(const UnwindMaps& unwind) {
   std::unique_ptr<OnCpuProbe> probe(new OnCpuProbe());
   probe->skel_.reset(oncpu_bpf__open());
   if (!probe->skel_) return make_errno_error("open BPF object oncpu", errno);
+  if (auto r = unwind.share_with(probe->skel_->obj); !r) return r.error();
   int err = oncpu_bpf__load(probe->skel_.get());
   if (err) return make_errno_error("load BPF program oncpu", -err, "run scorchd as root (CAP_BPF and CAP_PERFMON)");
   if (!probe->skel_->bss) return Error{"map .bss of oncpu", "kernel does not support mmap-able maps", ENOTSUP, {}};
@@ -243,48 +243,6 @@ Result<void> OnCpuProbe::drain(const std::function<void(const RawSample&)>& fn) 
   for (int32_t id : all_keys<int32_t>(stacks_fd)) bpf_map_delete_elem(stacks_fd, &id);
   for (uint64_t hash : all_keys<uint64_t>(ustacks_fd)) bpf_map_delete_elem(ustacks_fd, &hash);
   return {};
-}
-
-Result<uint32_t> OnCpuProbe::add_unwind_rows(const void* rows, uint32_t count) {
-  if (count > SCORCH_UNWIND_MAX_ROWS - next_row_)
-    return Error{"load unwind rows", "the row array is full (" + std::to_string(SCORCH_UNWIND_MAX_ROWS) + " rows)",
-                 ENOSPC, {}};
-  int fd = bpf_map__fd(skel_->maps.unwind_rows);
-  const auto* bytes = static_cast<const uint8_t*>(rows);
-  uint32_t first = next_row_;
-  std::vector<uint32_t> keys;
-  constexpr uint32_t kBatch = 4096;
-  for (uint32_t done = 0; done < count; done += kBatch) {
-    uint32_t n = std::min(kBatch, count - done);
-    keys.resize(n);
-    for (uint32_t i = 0; i < n; ++i) keys[i] = first + done + i;
-    uint32_t batch = n;
-    const void* values = bytes + static_cast<size_t>(done) * sizeof(scorch_unwind_row);
-    if (bpf_map_update_batch(fd, keys.data(), values, &batch, nullptr) != 0) {
-      // Kernels without batch ops: one at a time.
-      for (uint32_t i = 0; i < n; ++i) {
-        const void* v = bytes + static_cast<size_t>(done + i) * sizeof(scorch_unwind_row);
-        if (bpf_map_update_elem(fd, &keys[i], v, BPF_ANY) != 0) return make_errno_error("load unwind rows", errno);
-      }
-    }
-  }
-  next_row_ += count;
-  return first;
-}
-
-Result<void> OnCpuProbe::set_unwind_process(uint32_t tgid, const void* proc) {
-  if (bpf_map__update_elem(skel_->maps.unwind_procs, &tgid, sizeof(tgid), proc, sizeof(scorch_unwind_proc), BPF_ANY))
-    return make_errno_error("load the mappings of PID " + std::to_string(tgid) + " for unwinding", errno);
-  return {};
-}
-
-void OnCpuProbe::remove_unwind_process(uint32_t tgid) {
-  bpf_map__delete_elem(skel_->maps.unwind_procs, &tgid, sizeof(tgid), 0);
-}
-
-std::pair<uint64_t, uint64_t> OnCpuProbe::unwind_counters() const {
-  auto c = read_counters();
-  return {c[SCORCH_CNT_UNWOUND], c[SCORCH_CNT_UNWIND_FP]};
 }
 
 std::array<uint64_t, 8> OnCpuProbe::read_counters() const {

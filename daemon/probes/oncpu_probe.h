@@ -19,6 +19,8 @@ struct bpf_link;
 
 namespace scorch {
 
+class UnwindMaps;
+
 /// One drained aggregation bucket with its stacks read out (leaf first, as the kernel gives them).
 struct RawSample {
   uint32_t tgid = 0;
@@ -31,8 +33,8 @@ struct RawSample {
 
 class OnCpuProbe {
  public:
-  /// Opens and loads the BPF object; nothing samples until add_sampler().
-  static Result<std::unique_ptr<OnCpuProbe>> load();
+  /// Opens and loads the BPF object, sharing unwind's maps; nothing samples until add_sampler().
+  static Result<std::unique_ptr<OnCpuProbe>> load(const UnwindMaps& unwind);
   ~OnCpuProbe();
   OnCpuProbe(const OnCpuProbe&) = delete;
   OnCpuProbe& operator=(const OnCpuProbe&) = delete;
@@ -58,17 +60,6 @@ class OnCpuProbe {
 
   /// Switches the program to the other map generation, then reads and clears the old one.
   Result<void> drain(const std::function<void(const RawSample&)>& fn);
-
-  /// Appends unwind rows (the layout of scorch::UnwindRow) to the shared row array; returns the
-  /// index of the first. Rows are never freed: the array is sized for the daemon's lifetime.
-  Result<uint32_t> add_unwind_rows(const void* rows, uint32_t count);
-  uint32_t unwind_rows_used() const { return next_row_; }
-  /// Installs (or replaces) a process's executable mappings for table unwinding: a
-  /// struct scorch_unwind_proc. Without one, its user stacks are walked by frame pointers.
-  Result<void> set_unwind_process(uint32_t tgid, const void* proc);
-  void remove_unwind_process(uint32_t tgid);
-  /// User stacks unwound from tables, and frames that fell back to a frame-pointer step.
-  std::pair<uint64_t, uint64_t> unwind_counters() const;
 
   /// Kernel counters summed over CPUs plus stacks the daemon found gone.
   DropCounters counters() const;
@@ -100,7 +91,6 @@ class OnCpuProbe {
   std::map<std::pair<uint32_t, uint64_t>, Sampler> samplers_;  // {target, sampling period}
   std::map<std::pair<uint32_t, uint64_t>, int> filter_refs_;
   uint64_t lost_stacks_ = 0;
-  uint32_t next_row_ = 0;
 };
 
 }  // namespace scorch

@@ -237,11 +237,22 @@ std::vector<uint8_t> Server::status_frame() const {
   r.drops = profiler_.drops();
   r.symbol_cache_bytes = symbolizer_.cache_bytes();
   if (auto k = symbolizer_.kernel_error()) r.notes.push_back("kernel frames unnamed: " + k->message());
-  auto [unwound, fp_frames] = profiler_.unwind_counters();
+  const UnwindLoader& unwinder = profiler_.unwinder();
+  auto uc = unwinder.counters();
   r.notes.push_back("user stacks: -p profiles unwind from .eh_frame tables (" +
-                    std::to_string(profiler_.unwind_table_bytes() / 1024) + " KiB loaded; " + std::to_string(unwound) +
-                    " stacks unwound, " + std::to_string(fp_frames) +
+                    std::to_string(unwinder.table_bytes() / 1024) + " KiB of tables loaded; " +
+                    std::to_string(uc.stacks) + " stacks, " + std::to_string(uc.frames) + " frames unwound, " +
+                    std::to_string(uc.fp_steps) +
                     " frames by frame pointer where no table applied); whole-system profiles use frame pointers");
+  for (const auto& [pid, a] : unwinder.processes()) {
+    std::string line = "unwinding PID " + std::to_string(pid) + ": tables for " + std::to_string(a.with_tables) +
+                       " mapping" + (a.with_tables == 1 ? "" : "s");
+    if (!a.without_tables.empty()) {
+      line += "; frame pointers for";
+      for (const auto& f : a.without_tables) line += " " + f;
+    }
+    r.notes.push_back(line);
+  }
   return proto::frame(proto::MsgType::kStatusReply, r);
 }
 

@@ -22,7 +22,8 @@ bool process_alive(uint32_t pid) {
   return state != 'Z' && state != 'X';
 }
 
-Profiler::Profiler(OnCpuProbe& probe, Symbolizer& symbolizer) : probe_(probe), symbolizer_(symbolizer) {}
+Profiler::Profiler(OnCpuProbe& probe, UnwindMaps& unwind_maps, Symbolizer& symbolizer)
+    : probe_(probe), symbolizer_(symbolizer), unwinder_(unwind_maps) {}
 
 Profiler::~Profiler() {
   for (const auto& [id, s] : sessions_) release(*s);

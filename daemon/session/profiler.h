@@ -39,7 +39,7 @@ class Profiler {
  public:
   using Clock = std::chrono::steady_clock;
 
-  Profiler(OnCpuProbe& probe, Symbolizer& symbolizer);
+  Profiler(OnCpuProbe& probe, UnwindMaps& unwind_maps, Symbolizer& symbolizer);
   ~Profiler();
 
   /// Starts sampling for spec; samples taken before this call never reach the session.
@@ -54,8 +54,7 @@ class Profiler {
   std::vector<SessionView> sessions() const;
   uint64_t samples(uint64_t id) const;
   DropCounters drops() const { return probe_.counters(); }
-  uint64_t unwind_table_bytes() const { return unwinder_.table_bytes(); }
-  std::pair<uint64_t, uint64_t> unwind_counters() const { return probe_.unwind_counters(); }
+  const UnwindLoader& unwinder() const { return unwinder_; }
 
  private:
   struct Session {
@@ -78,7 +77,7 @@ class Profiler {
 
   OnCpuProbe& probe_;
   Symbolizer& symbolizer_;
-  UnwindLoader unwinder_{probe_};
+  UnwindLoader unwinder_;
   std::map<uint64_t, std::unique_ptr<Session>> sessions_;
   uint64_t next_id_ = 1;
 };

@@ -7,7 +7,8 @@
 #include "common/log.h"
 #include <linux/types.h>
 
-#include "oncpu.h"
+#include "unwind.h"
+#include "unwind/row_index.h"
 #include "symbolize/elf_symbols.h"
 #include "symbolize/proc_maps.h"
 #include "unwind/table_builder.h"
@@ -23,9 +24,29 @@ std::string hex(uint64_t v) {
 
 }  // namespace
 
+Result<UnwindLoader::Loaded> UnwindLoader::load_file(const std::string& path) {
+  auto table = build_unwind_table(path);
+  if (!table) return table.error();
+  Loaded loaded;
+  if (table->rows.empty()) return loaded;
+  RowIndex index = build_row_index(table->rows);
+  auto nrows = static_cast<uint32_t>(table->rows.size());
+  auto nbuckets = static_cast<uint32_t>(index.buckets.size());
+  if (nrows > maps_.rows_free() || nbuckets > maps_.buckets_free())
+    return Error{"load the unwind table of " + path,
+                 "the unwind maps are full (" + std::to_string(maps_.bytes_used() >> 20) + " MiB in use)", ENOSPC,
+                 "end other profiles that use tables, or profile fewer processes at once"};
+  auto first_row = maps_.add_rows(table->rows.data(), nrows);
+  if (!first_row) return first_row.error();
+  auto first_bucket = maps_.add_buckets(index.buckets.data(), nbuckets);
+  if (!first_bucket) return first_bucket.error();
+  loaded = Loaded{*first_row, nrows, table->base_pc, *first_bucket, nbuckets, index.shift, true};
+  return loaded;
+}
+
 Result<UnwindLoader::Attached> UnwindLoader::attach(uint32_t pid) {
   Attached result;
-  if (refs_[pid]++ > 0) return result;
+  if (refs_[pid]++ > 0) return attached_[pid];
   auto maps = read_proc_maps(pid);
   if (!maps) {
     refs_.erase(pid);
@@ -65,17 +86,17 @@ Result<UnwindLoader::Attached> UnwindLoader::attach(uint32_t pid) {
                           : (*elf)->build_id();
     auto [it, inserted] = files_.try_emplace(key);
     if (inserted) {
-      auto table = build_unwind_table(path);
-      if (!table) {
-        log::debug("no unwind table for " + m.path + ": " + table.error().message());
-      } else if (!table->rows.empty()) {
-        auto first = probe_.add_unwind_rows(table->rows.data(), static_cast<uint32_t>(table->rows.size()));
-        if (!first) {
-          log::warning(first.error().message());
-          files_.erase(it);
+      auto loaded = load_file(path);
+      if (!loaded) {
+        if (loaded.error().err == ENOSPC) {
+          log::warning(loaded.error().message());
+          files_.erase(it);  // not this file's fault: try again once there is room
+          no_table(m.path);
           continue;
         }
-        it->second = Loaded{*first, static_cast<uint32_t>(table->rows.size()), table->base_pc, true};
+        log::debug("no unwind table for " + m.path + ": " + loaded.error().message());
+      } else {
+        it->second = *loaded;
       }
     }
     if (!it->second.ok) {
@@ -89,16 +110,20 @@ Result<UnwindLoader::Attached> UnwindLoader::attach(uint32_t pid) {
     out.base_pc = it->second.base_pc;
     out.first_row = it->second.first_row;
     out.nrows = it->second.nrows;
+    out.first_bucket = it->second.first_bucket;
+    out.nbuckets = it->second.nbuckets;
+    out.shift = it->second.shift;
     ++with_tables;
   }
   if (with_tables == 0) {
     refs_.erase(pid);
     return Error{"unwind the stacks of PID " + std::to_string(pid), "none of its files has unwind tables", ENOENT, {}};
   }
-  if (auto r = probe_.set_unwind_process(pid, &proc); !r) {
+  if (auto r = maps_.set_process(pid, proc); !r) {
     refs_.erase(pid);
     return r.error();
   }
+  attached_[pid] = result;
   return result;
 }
 
@@ -106,11 +131,14 @@ void UnwindLoader::detach(uint32_t pid) {
   auto it = refs_.find(pid);
   if (it == refs_.end() || --it->second > 0) return;
   refs_.erase(it);
-  probe_.remove_unwind_process(pid);
-}
-
-uint64_t UnwindLoader::table_bytes() const {
-  return static_cast<uint64_t>(probe_.unwind_rows_used()) * sizeof(scorch_unwind_row);
+  attached_.erase(pid);
+  maps_.remove_process(pid);
+  // Tables stay cached while any process uses the maps; once none does, a half-full array is
+  // emptied, so a long-running daemon never runs out of rows.
+  if (refs_.empty() && maps_.rows_free() < SCORCH_UNWIND_MAX_ROWS / 2) {
+    files_.clear();
+    maps_.reset();
+  }
 }
 
 }  // namespace scorch

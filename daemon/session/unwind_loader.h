@@ -1,20 +1,22 @@
 #pragma once
-/// UnwindLoader: installs the unwind tables of a process's executable files in the on-CPU program,
-/// building each file's table once (cached by build id), so its user stacks need no frame pointers.
+/// UnwindLoader: installs the unwind tables of a process's executable files in the shared unwind
+/// maps (every measure's BPF program reads them), building each file's table once, cached by
+/// build id, so its user stacks need no frame pointers.
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "common/result.h"
-#include "probes/oncpu_probe.h"
+#include "probes/unwind_maps.h"
 
 namespace scorch {
 
 class UnwindLoader {
  public:
-  explicit UnwindLoader(OnCpuProbe& probe) : probe_(probe) {}
+  explicit UnwindLoader(UnwindMaps& maps) : maps_(maps) {}
 
   /// What attach() installed: mappings with a table, and files left to frame pointers.
   struct Attached {
@@ -25,20 +27,28 @@ class UnwindLoader {
   /// (or that cannot be read) are left to frame pointers, and named in the result.
   Result<Attached> attach(uint32_t pid);
   void detach(uint32_t pid);
-  /// Rows loaded into the kernel so far, in bytes.
-  uint64_t table_bytes() const;
+  /// Rows and index loaded into the kernel, in bytes.
+  uint64_t table_bytes() const { return maps_.bytes_used(); }
+  /// Processes unwound from tables now, with what attach() found.
+  const std::map<uint32_t, Attached>& processes() const { return attached_; }
+  UnwindMaps::Counters counters() const { return maps_.counters(); }
 
  private:
   struct Loaded {
     uint32_t first_row = 0;
     uint32_t nrows = 0;
     uint64_t base_pc = 0;
+    uint32_t first_bucket = 0;
+    uint32_t nbuckets = 0;
+    uint32_t shift = 0;
     bool ok = false;  // false: no table could be built for this file
   };
+  Result<Loaded> load_file(const std::string& path);
 
-  OnCpuProbe& probe_;
+  UnwindMaps& maps_;
   std::unordered_map<std::string, Loaded> files_;  // by build id, else "dev:inode"
   std::unordered_map<uint32_t, int> refs_;
+  std::map<uint32_t, Attached> attached_;
 };
 
 }  // namespace scorch

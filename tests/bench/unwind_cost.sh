@@ -47,6 +47,8 @@ measure() {  # $1 label, $2 program, rest: profile args
 
 echo "| mode | program | samples (all CPUs) | BPF time per sample | mean frames per stack |"
 echo "|---|---|---|---|---|"
+measure tables-deep deep_chain PID
+measure fp-deep deep_chain
 measure tables-nofp nofp_chain PID
 measure fp-nofp nofp_chain
 measure tables-cpu_split cpu_split PID

@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Off-CPU time: sched_switch (tp_btf) records where a wanted thread blocked (its kernel and user
+ * stacks, taken at switch-out, in task storage); when it runs again the blocked time is added to a
+ * bucket keyed by process, stacks and state. Nothing per switch crosses to user space. */
+#include "scorch.bpf.h"
+#include "unwind.bpf.h"
+#include "offcpu.h"
+#include <bpf/bpf_tracing.h>
+
+#ifndef E2BIG
+#define E2BIG 7
+#endif
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* The daemon drains one generation while the program fills the other (as on-CPU). */
+volatile __u32 active_generation = 0;
+
+#define TASK_INTERRUPTIBLE_BIT 0x1
+#define TASK_UNINTERRUPTIBLE_BIT 0x2
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, SCORCH_OFFCPU_FILTER_ENTRIES);
+  __type(key, __u32);
+  __type(value, struct scorch_offcpu_filter);
+} filter SEC(".maps");
+
+struct counts_map {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, SCORCH_OFFCPU_MAX_ENTRIES);
+  __type(key, struct scorch_offcpu_key);
+  __type(value, struct scorch_offcpu_value);
+};
+struct counts_map counts0 SEC(".maps"), counts1 SEC(".maps");
+
+/* Stacks by hash of their frames; user and kernel stacks share the layout. */
+struct stacks_map {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, SCORCH_OFFCPU_STACK_ENTRIES);
+  __type(key, __u64);
+  __type(value, struct scorch_kstack);
+};
+struct stacks_map ustacks0 SEC(".maps"), ustacks1 SEC(".maps");
+struct stacks_map kstacks0 SEC(".maps"), kstacks1 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, SCORCH_OFF_MAX);
+  __type(key, __u32);
+  __type(value, __u64);
+} counters SEC(".maps");
+
+/* Where and when a thread blocked: written at switch-out, consumed at switch-in. Task storage
+ * goes away with the task, so an exited thread or a reused pid never sees a stale start. */
+struct offcpu_start {
+  __u64 ts; /* 0: no block pending */
+  __u64 min_ns[SCORCH_SCOPE_MAX];
+  __u64 max_ns[SCORCH_SCOPE_MAX];
+  __u32 scopes; /* bit per scope whose filter wants this block */
+  __u32 tgid;
+  __u32 state;
+  __u32 pad;
+  char comm[SCORCH_COMM_LEN];
+  __u64 uhash, khash;
+  struct scorch_kstack user;
+  struct scorch_kstack kernel;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, struct offcpu_start);
+} starts SEC(".maps");
+
+struct hash_ctx {
+  __u64 *ips;
+  __u32 n;
+  __u64 hash;
+};
+
+static long hash_step(__u32 i, void *arg)
+{
+  struct hash_ctx *hc = arg;
+  if (i >= hc->n || i >= SCORCH_MAX_STACK_DEPTH)
+    return 1;
+  hc->hash = (hc->hash ^ hc->ips[i]) * 1099511628211ull;
+  return 0;
+}
+
+/* FNV-1a over the first n frames, never 0 (0 means "no stack"); ends the array with a 0 frame. */
+static __always_inline __u64 hash_frames(struct scorch_kstack *stack, long bytes)
+{
+  if (bytes <= 0)
+    return 0;
+  __u32 n = bytes / sizeof(__u64);
+  if (n > SCORCH_MAX_STACK_DEPTH)
+    n = SCORCH_MAX_STACK_DEPTH;
+  struct hash_ctx hc = {.ips = stack->ips, .n = n, .hash = 14695981039346656037ull};
+  bpf_loop(SCORCH_MAX_STACK_DEPTH, hash_step, &hc, 0);
+  if (n < SCORCH_MAX_STACK_DEPTH)
+    stack->ips[n] = 0;
+  return hc.hash ? hc.hash : 1;
+}
+
+static __always_inline __u32 offcpu_state_of(bool preempt, unsigned int prev_state)
+{
+  if (preempt || prev_state == 0)
+    return SCORCH_STATE_PREEMPTED;
+  if (prev_state & TASK_INTERRUPTIBLE_BIT)
+    return SCORCH_STATE_SLEEP;
+  if (prev_state & TASK_UNINTERRUPTIBLE_BIT)
+    return SCORCH_STATE_DISK;
+  return SCORCH_STATE_OTHER;
+}
+
+/* The user stack of current (prev): from unwind tables when its process has them, else frame
+ * pointers. Kept as a separate subprogram so the verifier checks it once. */
+static __noinline __u64 take_user_stack(void *ctx, struct offcpu_start *rec, __u32 tgid)
+{
+  struct scorch_walk *st = scorch_walk_state();
+  if (st && scorch_unwind_start_task(st, bpf_get_current_task_btf())) {
+    __u32 n = scorch_unwind_walk(tgid);
+    if (n > 0) {
+      __builtin_memcpy(&rec->user, &st->stack, sizeof(rec->user));
+      return st->hash;
+    }
+  }
+  long bytes = bpf_get_stack(ctx, rec->user.ips, sizeof(rec->user.ips), BPF_F_USER_STACK);
+  if (bytes < 0)
+    scorch_count(&counters, SCORCH_OFF_STACK_ERROR);
+  return hash_frames(&rec->user, bytes);
+}
+
+static __always_inline void switch_out(void *ctx, bool preempt, struct task_struct *prev, unsigned int prev_state)
+{
+  __u32 tgid = prev->tgid;
+  if (tgid == 0)
+    return; /* the idle task */
+  struct scorch_offcpu_filter *fp = bpf_map_lookup_elem(&filter, &tgid);
+  __u32 any = SCORCH_PID_ANY;
+  struct scorch_offcpu_filter *fa = bpf_map_lookup_elem(&filter, &any);
+  __u32 state = offcpu_state_of(preempt, prev_state);
+  __u32 bit = 1u << state;
+  if (fp && !(fp->states & bit))
+    fp = NULL;
+  if (fa && !(fa->states & bit))
+    fa = NULL;
+  if (!fp && !fa)
+    return;
+
+  struct offcpu_start *rec = bpf_task_storage_get(&starts, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+  if (!rec) {
+    scorch_count(&counters, SCORCH_OFF_NO_STORAGE);
+    return;
+  }
+  scorch_count(&counters, SCORCH_OFF_SWITCH_OUTS);
+  rec->ts = 0;
+  rec->scopes = 0;
+  if (fp) {
+    rec->scopes |= 1u << SCORCH_SCOPE_PID;
+    rec->min_ns[SCORCH_SCOPE_PID] = fp->min_ns;
+    rec->max_ns[SCORCH_SCOPE_PID] = fp->max_ns;
+  }
+  if (fa) {
+    rec->scopes |= 1u << SCORCH_SCOPE_ANY;
+    rec->min_ns[SCORCH_SCOPE_ANY] = fa->min_ns;
+    rec->max_ns[SCORCH_SCOPE_ANY] = fa->max_ns;
+  }
+  rec->tgid = tgid;
+  rec->state = state;
+  bpf_get_current_comm(rec->comm, sizeof(rec->comm));
+
+  long kbytes = bpf_get_stack(ctx, rec->kernel.ips, sizeof(rec->kernel.ips), 0);
+  if (kbytes < 0)
+    scorch_count(&counters, SCORCH_OFF_STACK_ERROR);
+  rec->khash = hash_frames(&rec->kernel, kbytes);
+  rec->uhash = prev->mm ? take_user_stack(ctx, rec, tgid) : 0;
+  rec->ts = bpf_ktime_get_ns();
+}
+
+static __always_inline void put_stack(void *map, __u64 hash, struct scorch_kstack *stack)
+{
+  if (hash && !bpf_map_lookup_elem(map, &hash))
+    if (bpf_map_update_elem(map, &hash, stack, BPF_NOEXIST) == -E2BIG)
+      scorch_count(&counters, SCORCH_OFF_MAP_FULL);
+}
+
+static __always_inline void add_block(void *counts, struct offcpu_start *rec, __u32 scope, __u64 delta)
+{
+  struct scorch_offcpu_key key = {
+      .tgid = rec->tgid, .state = rec->state, .scope = scope, .user_stack_hash = rec->uhash, .kernel_stack_hash = rec->khash};
+  struct scorch_offcpu_value *val = bpf_map_lookup_elem(counts, &key);
+  if (!val) {
+    struct scorch_offcpu_value init = {};
+    __builtin_memcpy(init.comm, rec->comm, sizeof(init.comm));
+    long err = bpf_map_update_elem(counts, &key, &init, BPF_NOEXIST);
+    if (err && err != -EEXIST) {
+      scorch_count(&counters, SCORCH_OFF_MAP_FULL);
+      return;
+    }
+    val = bpf_map_lookup_elem(counts, &key);
+    if (!val)
+      return;
+  }
+  __sync_fetch_and_add(&val->total_ns, delta);
+  __sync_fetch_and_add(&val->count, 1);
+  if (delta > val->max_ns)
+    val->max_ns = delta; /* a racy maximum is good enough for a report */
+  scorch_count(&counters, SCORCH_OFF_BLOCKS);
+}
+
+static __always_inline void switch_in(struct task_struct *next)
+{
+  struct offcpu_start *rec = bpf_task_storage_get(&starts, next, 0, 0);
+  if (!rec || rec->ts == 0)
+    return;
+  __u64 now = bpf_ktime_get_ns();
+  __u64 delta = now > rec->ts ? now - rec->ts : 0;
+  rec->ts = 0;
+  __u32 generation = active_generation & 1;
+  int stored = 0;
+  for (__u32 scope = 0; scope < SCORCH_SCOPE_MAX; scope++) {
+    if (!(rec->scopes & (1u << scope)))
+      continue;
+    if (delta < rec->min_ns[scope & 1] || delta > rec->max_ns[scope & 1]) {
+      scorch_count(&counters, SCORCH_OFF_FILTERED);
+      continue;
+    }
+    /* Stacks first, so a drain that sees the bucket finds its stacks. */
+    if (!stored) {
+      stored = 1;
+      if (generation) {
+        put_stack(&ustacks1, rec->uhash, &rec->user);
+        put_stack(&kstacks1, rec->khash, &rec->kernel);
+      } else {
+        put_stack(&ustacks0, rec->uhash, &rec->user);
+        put_stack(&kstacks0, rec->khash, &rec->kernel);
+      }
+    }
+    if (generation)
+      add_block(&counts1, rec, scope, delta);
+    else
+      add_block(&counts0, rec, scope, delta);
+  }
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(scorch_offcpu_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+             unsigned int prev_state)
+{
+  switch_out(ctx, preempt, prev, prev_state);
+  switch_in(next);
+  return 0;
+}

@@ -1,0 +1,84 @@
+/* Types shared by offcpu.bpf.c and the daemon: fixed-width only. */
+#ifndef SCORCH_OFFCPU_H
+#define SCORCH_OFFCPU_H
+
+#include "unwind.h"
+
+#ifndef SCORCH_OFFCPU_MAX_ENTRIES
+#define SCORCH_OFFCPU_MAX_ENTRIES 40960
+#endif
+#ifndef SCORCH_OFFCPU_STACK_ENTRIES
+#define SCORCH_OFFCPU_STACK_ENTRIES 16384
+#endif
+#ifndef SCORCH_OFFCPU_FILTER_ENTRIES
+#define SCORCH_OFFCPU_FILTER_ENTRIES 4096
+#endif
+#ifndef SCORCH_PID_ANY
+#define SCORCH_PID_ANY 0xffffffffu
+#endif
+#ifndef SCORCH_COMM_LEN
+#define SCORCH_COMM_LEN 16
+#endif
+
+/* Why a thread was off CPU, from the scheduler's prev_state at switch-out. */
+enum scorch_offcpu_state {
+  SCORCH_STATE_PREEMPTED = 0, /* runnable, switched out involuntarily: waiting for a CPU */
+  SCORCH_STATE_SLEEP,         /* TASK_INTERRUPTIBLE: sleep, poll, pipe/socket/futex waits */
+  SCORCH_STATE_DISK,          /* TASK_UNINTERRUPTIBLE: disk I/O, some locks */
+  SCORCH_STATE_OTHER,         /* stopped, traced, parked, ... */
+  SCORCH_STATE_MAX,
+};
+
+/* Filter scopes: a block is counted once for the process's own filter and once for the
+ * whole-system filter, each under its own key, so a process in both kinds of session is never
+ * counted twice in either. */
+enum scorch_offcpu_scope {
+  SCORCH_SCOPE_PID = 0,
+  SCORCH_SCOPE_ANY,
+  SCORCH_SCOPE_MAX,
+};
+
+/* Which blocks a filter entry (keyed by tgid, or SCORCH_PID_ANY) keeps: min_ns <= duration <=
+ * max_ns, in one of the states of the mask (bit 1 << scorch_offcpu_state). */
+struct scorch_offcpu_filter {
+  __u64 min_ns;
+  __u64 max_ns;
+  __u32 states;
+  __u32 pad;
+};
+
+/* One aggregation bucket: blocked time of one process at one pair of stacks in one state. Stacks
+ * are keyed by a hash of their frames (0: no stack). */
+struct scorch_offcpu_key {
+  __u32 tgid;
+  __u16 state;
+  __u16 scope;
+  __u32 pad;
+  __u32 pad2;
+  __u64 user_stack_hash;
+  __u64 kernel_stack_hash;
+};
+
+struct scorch_offcpu_value {
+  __u64 total_ns;
+  __u64 count;
+  __u64 max_ns;
+  char comm[SCORCH_COMM_LEN];
+};
+
+struct scorch_kstack {
+  __u64 ips[SCORCH_MAX_STACK_DEPTH];
+};
+
+/* Per-CPU counters the daemon reports (index into the counters array). */
+enum scorch_offcpu_counter {
+  SCORCH_OFF_SWITCH_OUTS = 0, /* switch-outs of threads someone asked for: stacks taken */
+  SCORCH_OFF_BLOCKS,          /* blocks counted into a session's buckets */
+  SCORCH_OFF_FILTERED,        /* blocks outside the duration or state filter */
+  SCORCH_OFF_NO_STORAGE,      /* switch-outs lost: no task storage could be created */
+  SCORCH_OFF_MAP_FULL,        /* counts or stack map update failed */
+  SCORCH_OFF_STACK_ERROR,     /* bpf_get_stack failed */
+  SCORCH_OFF_MAX,
+};
+
+#endif

@@ -1,0 +1,128 @@
+#include "probes/unwind_maps.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/types.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <string>
+#include <vector>
+
+#include "unwind.h"
+
+namespace scorch {
+namespace {
+
+static_assert(sizeof(scorch_unwind_row) == 12);
+static_assert(sizeof(scorch_unwind_mapping) == 56);
+
+Result<UniqueFd> create_map(bpf_map_type type, const char* name, uint32_t key_size, uint32_t value_size,
+                            uint32_t max_entries) {
+  int fd = bpf_map_create(type, name, key_size, value_size, max_entries, nullptr);
+  if (fd < 0) return make_errno_error(std::string("create BPF map ") + name, errno);
+  return UniqueFd(fd);
+}
+
+// Writes count values at keys first, first+1, ... of an array map, in batches where the kernel has them.
+Result<void> fill_array(int fd, uint32_t first, const void* values, uint32_t count, size_t value_size,
+                        const char* what) {
+  const auto* bytes = static_cast<const uint8_t*>(values);
+  std::vector<uint32_t> keys;
+  constexpr uint32_t kBatch = 4096;
+  for (uint32_t done = 0; done < count; done += kBatch) {
+    uint32_t n = std::min(kBatch, count - done);
+    keys.resize(n);
+    for (uint32_t i = 0; i < n; ++i) keys[i] = first + done + i;
+    uint32_t batch = n;
+    if (bpf_map_update_batch(fd, keys.data(), bytes + done * value_size, &batch, nullptr) == 0) continue;
+    for (uint32_t i = 0; i < n; ++i)  // kernels without batch ops: one at a time
+      if (bpf_map_update_elem(fd, &keys[i], bytes + (done + i) * value_size, BPF_ANY) != 0)
+        return make_errno_error(std::string("load ") + what, errno);
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<UnwindMaps>> UnwindMaps::create() {
+  std::unique_ptr<UnwindMaps> m(new UnwindMaps());
+  auto rows = create_map(BPF_MAP_TYPE_ARRAY, "unwind_rows", 4, sizeof(scorch_unwind_row), SCORCH_UNWIND_MAX_ROWS);
+  if (!rows) return rows.error();
+  auto index = create_map(BPF_MAP_TYPE_ARRAY, "unwind_index", 4, 4, SCORCH_UNWIND_MAX_BUCKETS);
+  if (!index) return index.error();
+  auto procs = create_map(BPF_MAP_TYPE_HASH, "unwind_procs", 4, sizeof(scorch_unwind_proc), SCORCH_UNWIND_MAX_PROCS);
+  if (!procs) return procs.error();
+  auto counters = create_map(BPF_MAP_TYPE_PERCPU_ARRAY, "unwind_counters", 4, 8, SCORCH_UNW_MAX);
+  if (!counters) return counters.error();
+  m->rows_ = std::move(*rows);
+  m->index_ = std::move(*index);
+  m->procs_ = std::move(*procs);
+  m->counters_ = std::move(*counters);
+  return m;
+}
+
+Result<void> UnwindMaps::share_with(bpf_object* obj) const {
+  const std::pair<const char*, int> maps[] = {{"unwind_rows", rows_.get()},
+                                              {"unwind_index", index_.get()},
+                                              {"unwind_procs", procs_.get()},
+                                              {"unwind_counters", counters_.get()}};
+  for (const auto& [name, fd] : maps) {
+    bpf_map* map = bpf_object__find_map_by_name(obj, name);
+    if (!map) return Error{"share unwind map " + std::string(name), "the BPF object has no such map", ENOENT, {}};
+    if (int err = bpf_map__reuse_fd(map, fd); err)
+      return make_errno_error("share unwind map " + std::string(name), -err);
+  }
+  return {};
+}
+
+uint32_t UnwindMaps::rows_free() const { return SCORCH_UNWIND_MAX_ROWS - next_row_; }
+uint32_t UnwindMaps::buckets_free() const { return SCORCH_UNWIND_MAX_BUCKETS - next_bucket_; }
+
+uint64_t UnwindMaps::bytes_used() const {
+  return static_cast<uint64_t>(next_row_) * sizeof(scorch_unwind_row) + static_cast<uint64_t>(next_bucket_) * 4;
+}
+
+Result<uint32_t> UnwindMaps::add_rows(const void* rows, uint32_t count) {
+  if (count > rows_free())
+    return Error{"load unwind rows", "the row array is full (" + std::to_string(SCORCH_UNWIND_MAX_ROWS) + " rows)",
+                 ENOSPC, {}};
+  uint32_t first = next_row_;
+  if (auto r = fill_array(rows_.get(), first, rows, count, sizeof(scorch_unwind_row), "unwind rows"); !r)
+    return r.error();
+  next_row_ += count;
+  return first;
+}
+
+Result<uint32_t> UnwindMaps::add_buckets(const uint32_t* buckets, uint32_t count) {
+  if (count > buckets_free())
+    return Error{"load unwind index", "the index array is full", ENOSPC, {}};
+  uint32_t first = next_bucket_;
+  if (auto r = fill_array(index_.get(), first, buckets, count, sizeof(uint32_t), "unwind index"); !r)
+    return r.error();
+  next_bucket_ += count;
+  return first;
+}
+
+Result<void> UnwindMaps::set_process(uint32_t tgid, const scorch_unwind_proc& proc) {
+  if (bpf_map_update_elem(procs_.get(), &tgid, &proc, BPF_ANY) != 0)
+    return make_errno_error("load the mappings of PID " + std::to_string(tgid) + " for unwinding", errno);
+  return {};
+}
+
+void UnwindMaps::remove_process(uint32_t tgid) { bpf_map_delete_elem(procs_.get(), &tgid); }
+
+UnwindMaps::Counters UnwindMaps::counters() const {
+  Counters c;
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return c;
+  std::vector<uint64_t> per_cpu(static_cast<size_t>(ncpu));
+  uint64_t* out[SCORCH_UNW_MAX] = {&c.stacks, &c.fp_steps, &c.frames};
+  for (uint32_t i = 0; i < SCORCH_UNW_MAX; ++i) {
+    if (bpf_map_lookup_elem(counters_.get(), &i, per_cpu.data()) != 0) continue;
+    for (uint64_t v : per_cpu) *out[i] += v;
+  }
+  return c;
+}
+
+}  // namespace scorch
