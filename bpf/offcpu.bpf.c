@@ -83,9 +83,13 @@ struct hash_ctx {
 static long hash_step(__u32 i, void *arg)
 {
   struct hash_ctx *hc = arg;
-  if (i >= hc->n || i >= SCORCH_MAX_STACK_DEPTH)
+  __u32 k = i;
+  if (k >= hc->n || k >= SCORCH_MAX_STACK_DEPTH)
     return 1;
-  hc->hash = (hc->hash ^ hc->ips[i]) * 1099511628211ull;
+  asm volatile("" : "+r"(k)); /* keep the bounded copy: clang would index with the unchecked one */
+  if (k >= SCORCH_MAX_STACK_DEPTH)
+    return 1;
+  hc->hash = (hc->hash ^ hc->ips[k]) * 1099511628211ull;
   return 0;
 }
 
@@ -143,11 +147,12 @@ static __always_inline void switch_out(void *ctx, bool preempt, struct task_stru
   struct scorch_offcpu_filter *fa = bpf_map_lookup_elem(&filter, &any);
   __u32 state = offcpu_state_of(preempt, prev_state);
   __u32 bit = 1u << state;
-  if (fp && !(fp->states & bit))
-    fp = NULL;
-  if (fa && !(fa->states & bit))
-    fa = NULL;
-  if (!fp && !fa)
+  __u32 scopes = 0;
+  if (fp && (fp->states & bit))
+    scopes |= 1u << SCORCH_SCOPE_PID;
+  if (fa && (fa->states & bit))
+    scopes |= 1u << SCORCH_SCOPE_ANY;
+  if (!scopes)
     return;
 
   struct offcpu_start *rec = bpf_task_storage_get(&starts, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
@@ -157,14 +162,12 @@ static __always_inline void switch_out(void *ctx, bool preempt, struct task_stru
   }
   scorch_count(&counters, SCORCH_OFF_SWITCH_OUTS);
   rec->ts = 0;
-  rec->scopes = 0;
-  if (fp) {
-    rec->scopes |= 1u << SCORCH_SCOPE_PID;
+  rec->scopes = scopes;
+  if (fp && (scopes & (1u << SCORCH_SCOPE_PID))) {
     rec->min_ns[SCORCH_SCOPE_PID] = fp->min_ns;
     rec->max_ns[SCORCH_SCOPE_PID] = fp->max_ns;
   }
-  if (fa) {
-    rec->scopes |= 1u << SCORCH_SCOPE_ANY;
+  if (fa && (scopes & (1u << SCORCH_SCOPE_ANY))) {
     rec->min_ns[SCORCH_SCOPE_ANY] = fa->min_ns;
     rec->max_ns[SCORCH_SCOPE_ANY] = fa->max_ns;
   }
@@ -172,7 +175,8 @@ static __always_inline void switch_out(void *ctx, bool preempt, struct task_stru
   rec->state = state;
   bpf_get_current_comm(rec->comm, sizeof(rec->comm));
 
-  long kbytes = bpf_get_stack(ctx, rec->kernel.ips, sizeof(rec->kernel.ips), 0);
+  /* Skip this program's frame and bpf_trace_run4's: the leaf is __schedule. */
+  long kbytes = bpf_get_stack(ctx, rec->kernel.ips, sizeof(rec->kernel.ips), 2 & BPF_F_SKIP_FIELD_MASK);
   if (kbytes < 0)
     scorch_count(&counters, SCORCH_OFF_STACK_ERROR);
   rec->khash = hash_frames(&rec->kernel, kbytes);

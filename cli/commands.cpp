@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <charconv>
+#include <cctype>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -74,7 +75,7 @@ void write_drops_json(JsonWriter& w, const DropCounters& d) {
 }
 
 // Reads frames until one that is not progress arrives; shows progress on a terminal.
-Result<Frame> await_reply(Client& client, bool show_progress, const std::string& label) {
+Result<Frame> await_reply(Client& client, bool show_progress, const std::string& label, const std::string& events) {
   bool stop_sent = false;
   bool progress_shown = false;
   while (true) {
@@ -92,7 +93,7 @@ Result<Frame> await_reply(Client& client, bool show_progress, const std::string&
       if (p && show_progress) {
         std::string line = "\rscorch: " + label + ": " + format_seconds(p->elapsed_ms);
         if (p->duration_ms) line += " / " + format_seconds(p->duration_ms);
-        line += ", " + std::to_string(p->samples) + " samples" + (stop_sent ? " (stopping)" : "") + "   ";
+        line += ", " + std::to_string(p->samples) + " " + events + (stop_sent ? " (stopping)" : "") + "   ";
         std::cerr << line << std::flush;
         progress_shown = true;
       }
@@ -129,13 +130,58 @@ Result<void> check_writable(const std::string& path) {
 }
 
 constexpr const char* kProfileUsage =
-    "usage: scorch profile [-p PID]... [-d SECONDS] [-F HZ] [-o FILE]\n"
+    "usage: scorch profile [-p PID]... [-d SECONDS] [-F HZ] [--wall] [-o FILE]\n"
     "\n"
     "  -p, --pid PID        profile this process (repeat or comma-separate; default: whole system, root only)\n"
     "  -d, --duration SECS  stop after this long (default: until Ctrl-C)\n"
     "  -F, --frequency HZ   samples per second per CPU (default 99, at most 10000)\n"
+    "      --wall           wall-clock time: on-CPU samples (scaled by their period) plus off-CPU time,\n"
+    "                       in microseconds; blocked stacks end in an [off-cpu: STATE] frame (blue)\n"
     "  -o, --output FILE    .svg: interactive flamegraph; .folded: folded stacks; .json: JSON;\n"
     "                       anything else: text table (default: table on stdout)\n";
+
+constexpr const char* kOffCpuUsage =
+    "usage: scorch offcpu [-p PID]... [-d SECONDS] [--min-block TIME] [--max-block TIME]\n"
+    "                     [--state LIST] [--by-state] [-o FILE]\n"
+    "\n"
+    "Time threads spent blocked (off CPU), by the stack where they blocked; values in microseconds.\n"
+    "\n"
+    "  -p, --pid PID        trace this process (repeat or comma-separate; default: whole system, root only)\n"
+    "  -d, --duration SECS  stop after this long (default: until Ctrl-C)\n"
+    "      --min-block TIME count only blocks at least this long (e.g. 500us, 1ms, 2s; a bare number is us)\n"
+    "      --max-block TIME count only blocks at most this long\n"
+    "      --state LIST     only these thread states: sleep (interruptible), disk (uninterruptible),\n"
+    "                       preempted (runnable, waiting for a CPU), other; comma-separated (default: all)\n"
+    "      --by-state       put the state as the root frame of each stack ([sleep], [disk], ...)\n"
+    "  -o, --output FILE    .svg: interactive flamegraph; .folded: folded stacks; .json: JSON;\n"
+    "                       anything else: text table (default: table on stdout)\n";
+
+/// "1ms", "250us", "2s", "10ns", or a bare number of microseconds; false when it is none of these.
+bool parse_block_time(const std::string& text, uint64_t& ns) {
+  size_t digits = 0;
+  while (digits < text.size() && (std::isdigit(static_cast<unsigned char>(text[digits])) || text[digits] == '.')) ++digits;
+  if (digits == 0) return false;
+  char* end = nullptr;
+  std::string number = text.substr(0, digits);
+  double value = std::strtod(number.c_str(), &end);
+  if (*end || !(value >= 0)) return false;
+  std::string unit = text.substr(digits);
+  double scale = 0;
+  if (unit.empty() || unit == "us")
+    scale = 1e3;
+  else if (unit == "ns")
+    scale = 1;
+  else if (unit == "ms")
+    scale = 1e6;
+  else if (unit == "s")
+    scale = 1e9;
+  else
+    return false;
+  double result = value * scale;
+  if (result > 1e18) return false;
+  ns = static_cast<uint64_t>(std::llround(result));
+  return true;
+}
 
 }  // namespace
 
@@ -144,8 +190,14 @@ void print_error(const Error& e) {
   if (!e.hint.empty()) std::cerr << "HINT: " << e.hint << "\n";
 }
 
-int cmd_profile(const GlobalOptions& g, const std::vector<std::string>& args) {
+namespace {
+
+int run_profile(const GlobalOptions& g, const std::vector<std::string>& args, proto::Measure measure) {
+  const bool offcpu_command = measure == proto::Measure::kOffCpu;
+  const char* usage = offcpu_command ? kOffCpuUsage : usage;
+  const std::string command = offcpu_command ? "offcpu" : "profile";
   proto::ProfileRequest req;
+  req.measure = measure;
   std::string output;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -156,38 +208,53 @@ int cmd_profile(const GlobalOptions& g, const std::vector<std::string>& args) {
     };
     std::string v;
     if (a == "-h" || a == "--help") {
-      std::cout << kProfileUsage;
+      std::cout << usage;
       return 0;
+    } else if (a == "--wall" && !offcpu_command) {
+      req.measure = proto::Measure::kWall;
+    } else if ((a == "--min-block" || a == "--max-block") && offcpu_command) {
+      if (!value(v)) return usage_error(a + " needs a time", usage);
+      uint64_t ns = 0;
+      if (!parse_block_time(v, ns)) return usage_error("'" + v + "' is not a time (e.g. 500us, 1ms, 2s)", usage);
+      (a == "--min-block" ? req.min_block_ns : req.max_block_ns) = ns;
+    } else if (a == "--state" && offcpu_command) {
+      if (!value(v)) return usage_error(a + " needs a list of states", usage);
+      auto mask = proto::parse_offcpu_states(v);
+      if (!mask) return usage_error(mask.error().message() + " (" + mask.error().hint + ")", usage);
+      req.states = *mask;
+    } else if (a == "--by-state" && offcpu_command) {
+      req.by_state = true;
     } else if (a == "-p" || a == "--pid") {
-      if (!value(v)) return usage_error(a + " needs a PID", kProfileUsage);
+      if (!value(v)) return usage_error(a + " needs a PID", usage);
       std::stringstream ss(v);
       std::string item;
       while (std::getline(ss, item, ',')) {
         uint32_t pid = 0;
         if (!parse_u32(item, pid) || pid == 0 || pid > proto::kMaxPid)
-          return usage_error("'" + item + "' is not a PID", kProfileUsage);
+          return usage_error("'" + item + "' is not a PID", usage);
         req.pids.push_back(pid);
       }
     } else if (a == "-d" || a == "--duration") {
-      if (!value(v)) return usage_error(a + " needs seconds", kProfileUsage);
+      if (!value(v)) return usage_error(a + " needs seconds", usage);
       char* end = nullptr;
       double secs = std::strtod(v.c_str(), &end);
       if (v.empty() || *end || !(secs > 0) || secs * 1000 > static_cast<double>(proto::kMaxDurationMs))
-        return usage_error("'" + v + "' is not a duration in seconds", kProfileUsage);
+        return usage_error("'" + v + "' is not a duration in seconds", usage);
       req.duration_ms = static_cast<uint64_t>(std::llround(secs * 1000));
       if (req.duration_ms == 0) req.duration_ms = 1;
     } else if (a == "-F" || a == "--frequency") {
-      if (!value(v)) return usage_error(a + " needs a frequency", kProfileUsage);
+      if (!value(v)) return usage_error(a + " needs a frequency", usage);
       if (!parse_u32(v, req.frequency_hz) || req.frequency_hz == 0 || req.frequency_hz > proto::kMaxFrequencyHz)
         return usage_error("-F takes 1.." + std::to_string(proto::kMaxFrequencyHz) + " Hz, not '" + v + "'",
-                           kProfileUsage);
+                           usage);
     } else if (a == "-o" || a == "--output") {
-      if (!value(output)) return usage_error(a + " needs a file", kProfileUsage);
+      if (!value(output)) return usage_error(a + " needs a file", usage);
     } else {
-      return usage_error("unknown option '" + a + "' for profile", kProfileUsage);
+      return usage_error("unknown option '" + a + "' for " + command, usage);
     }
   }
-  if (req.pids.size() > proto::kMaxPids) return usage_error("too many PIDs", kProfileUsage);
+  if (req.pids.size() > proto::kMaxPids) return usage_error("too many PIDs", usage);
+  if (req.min_block_ns > req.max_block_ns) return usage_error("--min-block is above --max-block", usage);
   if (!output.empty()) {
     if (auto r = check_writable(output); !r) {
       print_error(r.error());
@@ -204,7 +271,9 @@ int cmd_profile(const GlobalOptions& g, const std::vector<std::string>& args) {
     print_error(r.error());
     return 1;
   }
-  std::string label = req.pids.empty() ? "profiling all processes" : "profiling PID " + std::to_string(req.pids[0]);
+  const bool time_unit = req.measure != proto::Measure::kCpu;
+  std::string verb = offcpu_command ? "tracing " : "profiling ";
+  std::string label = req.pids.empty() ? verb + "all processes" : verb + "PID " + std::to_string(req.pids[0]);
   if (req.pids.size() > 1) label += " and " + std::to_string(req.pids.size() - 1) + " more";
 
   struct sigaction sa {};
@@ -213,7 +282,7 @@ int cmd_profile(const GlobalOptions& g, const std::vector<std::string>& args) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
 
-  auto reply = await_reply(*client, ::isatty(STDERR_FILENO) != 0, label);
+  auto reply = await_reply(*client, ::isatty(STDERR_FILENO) != 0, label, offcpu_command ? "blocks" : "samples");
   if (!reply) {
     print_error(reply.error());
     return 1;
@@ -237,10 +306,15 @@ int cmd_profile(const GlobalOptions& g, const std::vector<std::string>& args) {
   std::string rendered;
   if (ends_with(output, ".svg")) {
     FlameOptions fo;
-    fo.title = "scorch on-CPU flamegraph";
-    fo.subtitle = (p.pids.empty() ? std::string("all processes") : label.substr(std::string("profiling ").size())) +
-                  ", " + format_seconds(p.duration_ns / 1'000'000) + ", " +
-                  std::to_string(p.period_ns ? 1'000'000'000 / p.period_ns : 0) + " Hz";
+    fo.title = req.measure == proto::Measure::kOffCpu ? "scorch off-CPU flamegraph"
+               : req.measure == proto::Measure::kWall ? "scorch wall-clock flamegraph (blue: off-CPU)"
+                                                      : "scorch on-CPU flamegraph";
+    fo.subtitle = (p.pids.empty() ? std::string("all processes") : label.substr(verb.size())) + ", " +
+                  format_seconds(p.duration_ns / 1'000'000);
+    if (req.measure != proto::Measure::kOffCpu)
+      fo.subtitle += ", " + std::to_string(p.period_ns ? 1'000'000'000 / p.period_ns : 0) + " Hz";
+    fo.unit = p.unit;
+    fo.off_cpu = req.measure == proto::Measure::kOffCpu;
     rendered = render_flamegraph_svg(p, fo);
   } else if (ends_with(output, ".folded")) {
     rendered = render_folded(p);
@@ -268,13 +342,31 @@ int cmd_profile(const GlobalOptions& g, const std::vector<std::string>& args) {
     w.end_object();
     std::cout << w.str() << "\n";
   } else {
-    std::cerr << "scorch: " << (output.empty() ? std::string("profiled") : "wrote " + output) << ": " << p.total()
-              << " samples in " << format_seconds(p.duration_ns / 1'000'000) << "; drops: " << drops_summary(p.drops)
-              << "\n";
+    std::string amount = time_unit ? format_seconds(p.total() / 1000) + " of " +
+                                         (offcpu_command ? "blocked time (" : "thread time (") +
+                                         std::to_string(p.drops.samples) + (offcpu_command ? " blocks)" : " events)")
+                                   : std::to_string(p.total()) + " samples";
+    std::cerr << "scorch: " << (output.empty() ? std::string(offcpu_command ? "traced" : "profiled") : "wrote " + output)
+              << ": " << amount << " in " << format_seconds(p.duration_ns / 1'000'000)
+              << "; drops: " << drops_summary(p.drops) << "\n";
   }
-  if (p.total() == 0) std::cerr << "scorch: note: no samples: the target never ran on a CPU while profiled\n";
+  if (p.total() == 0)
+    std::cerr << (offcpu_command ? "scorch: note: nothing blocked: no block of the target ended while traced\n"
+                                 : "scorch: note: no samples: the target never ran on a CPU while profiled\n");
   return 0;
 }
+
+}  // namespace
+
+int cmd_profile(const GlobalOptions& g, const std::vector<std::string>& args) {
+  return run_profile(g, args, proto::Measure::kCpu);
+}
+
+int cmd_offcpu(const GlobalOptions& g, const std::vector<std::string>& args) {
+  return run_profile(g, args, proto::Measure::kOffCpu);
+}
+
+
 
 int cmd_status(const GlobalOptions& g, const std::vector<std::string>& args) {
   for (const auto& a : args) {

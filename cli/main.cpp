@@ -16,6 +16,7 @@ constexpr const char* kUsage =
     "commands:\n"
     "  status     daemon version, kernel features, active sessions, drops\n"
     "  profile    on-CPU sampled stacks of processes or the whole system (scorch profile -h)\n"
+    "  offcpu     time threads spend blocked, by stack (scorch offcpu -h)\n"
     "\n"
     "  --socket PATH   scorchd's socket (default $SCORCH_SOCKET or /run/scorch/scorchd.sock)\n"
     "  -j, --json      JSON output for scripts\n"
@@ -30,6 +31,7 @@ struct Command {
 const Command kCommands[] = {
     {"status", scorch::cli::cmd_status},
     {"profile", scorch::cli::cmd_profile},
+    {"offcpu", scorch::cli::cmd_offcpu},
 };
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/unique_fd.h"
 #include "probes/features.h"
+#include "probes/offcpu_probe.h"
 #include "probes/oncpu_probe.h"
 #include "probes/unwind_maps.h"
 #include "server/server.h"
@@ -122,7 +123,18 @@ int main(int argc, char** argv) {
     scorch::log::warning(k.error().message() + ": kernel frames will show as [unknown]" +
                          (k.error().hint.empty() ? "" : " (" + k.error().hint + ")"));
   }
-  scorch::Profiler profiler(**probe, **unwind_maps, symbolizer);
+  // Off-CPU profiling is optional: without it the daemon still samples on-CPU stacks.
+  std::unique_ptr<scorch::OffCpuProbe> offcpu;
+  std::string offcpu_error;
+  if (!features.has(scorch::Feature::kTpBtf)) {
+    offcpu_error = "tp_btf: " + features.get(scorch::Feature::kTpBtf).detail;
+  } else if (auto loaded = scorch::OffCpuProbe::load(**unwind_maps); loaded) {
+    offcpu = std::move(*loaded);
+  } else {
+    offcpu_error = loaded.error().message();
+  }
+  if (!offcpu) scorch::log::info("unavailable: off-CPU profiling: " + offcpu_error);
+  scorch::Profiler profiler(**probe, offcpu.get(), offcpu_error, **unwind_maps, symbolizer);
 
   boost::asio::io_context io;
   scorch::Server server(io, options, features, profiler, symbolizer);

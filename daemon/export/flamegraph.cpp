@@ -1,4 +1,6 @@
 #include "export/flamegraph.h"
+
+#include <cstdio>
 #include "export/format.h"
 
 #include <algorithm>
@@ -154,14 +156,31 @@ std::string hsl_to_rgb(double hue, double sat, double light) {
          std::to_string(channel(b + m)) + ")";
 }
 
-/// Warm colours picked by the name's hash: user frames red to yellow, kernel frames a paler orange.
-std::string frame_color(std::string_view name, bool kernel) {
+/// Warm colours picked by the name's hash: user frames red to yellow, kernel frames a paler orange;
+/// blocked time in blues.
+std::string frame_color(std::string_view name, bool kernel, bool off_cpu) {
   const uint64_t h = hash_name(name);
   const double v1 = static_cast<double>(h & 0xFFFF) / 65535.0;
   const double v2 = static_cast<double>((h >> 16) & 0xFFFF) / 65535.0;
   const double v3 = static_cast<double>((h >> 32) & 0xFFFF) / 65535.0;
+  if (off_cpu || name.starts_with("[off-cpu")) {
+    if (kernel) return hsl_to_rgb(200 + 20 * v1, 0.45 + 0.2 * v2, 0.70 + 0.08 * v3);
+    return hsl_to_rgb(205 + 30 * v1, 0.60 + 0.2 * v2, 0.55 + 0.10 * v3);
+  }
   if (kernel) return hsl_to_rgb(22 + 14 * v1, 0.55 + 0.2 * v2, 0.70 + 0.08 * v3);
   return hsl_to_rgb(0 + 52 * v1, 0.80 + 0.15 * v2, 0.52 + 0.10 * v3);
+}
+
+/// A duration in microseconds as a person reads it: "850 us", "12.35 ms", "3.20 s".
+std::string format_micros(uint64_t us) {
+  char buf[48];
+  if (us < 1000)
+    std::snprintf(buf, sizeof(buf), "%llu us", static_cast<unsigned long long>(us));
+  else if (us < 1'000'000)
+    std::snprintf(buf, sizeof(buf), "%.2f ms", static_cast<double>(us) / 1e3);
+  else
+    std::snprintf(buf, sizeof(buf), "%.2f s", static_cast<double>(us) / 1e6);
+  return buf;
 }
 
 // ---- SVG pieces ----
@@ -425,11 +444,15 @@ std::string render_flamegraph_svg(const Profile& profile, const FlameOptions& op
     out += "<g class=\"f\" data-s=\"" + std::to_string(rect.offset) + "\" data-v=\"" + std::to_string(rect.value) +
            "\" data-d=\"" + std::to_string(rect.depth) + "\"><title>";
     append_xml(out, name);
-    out += " (" + with_commas(rect.value) + " ";
-    append_xml(out, unit);
+    if (unit == "us") {
+      out += " (" + format_micros(rect.value);
+    } else {
+      out += " (" + with_commas(rect.value) + " ";
+      append_xml(out, unit);
+    }
     out += ", " + format_percent(rect.value, root.total, 2) + "%)</title>";
     out += "<rect x=\"" + num(x) + "\" y=\"" + num(y) + "\" width=\"" + num(rect.width) + "\" height=\"" +
-           num(kFrameHeight - 1) + "\" fill=\"" + frame_color(name, rect.kernel) + "\" rx=\"2\" ry=\"2\"/>";
+           num(kFrameHeight - 1) + "\" fill=\"" + frame_color(name, rect.kernel, options.off_cpu) + "\" rx=\"2\" ry=\"2\"/>";
     out += "<text x=\"" + num(x + kLabelPad) + "\" y=\"" + num(y + 10.5) + "\">";
     append_xml(out, fit_label(name, rect.width));
     out += "</text></g>\n";

@@ -43,14 +43,16 @@ std::vector<FlameRect> layout_flame(const FlameNode& root, double width_px, doub
 struct FlameOptions {
   std::string title = "scorch flamegraph";
   std::string subtitle;          // second line under the title; none when empty
-  std::string unit = "samples";  // what the counts are, shown in tooltips
+  std::string unit = "samples";  // what the counts are, shown in tooltips; "us" is shown as a duration (ms, s)
+  bool off_cpu = false;          // blocked time: cool colours for every frame (as offcputime's graphs)
   double width = 1200;           // image width in pixels
   double min_width_px = 0.1;     // frames narrower than this are not drawn (keeps big profiles small)
 };
 
 /// A self-contained interactive SVG flame graph (inline style and script, no external references):
 /// hover shows "name (N unit, P%)", click zooms into a frame, "Search" highlights frames matching a
-/// regular expression and shows the share they cover, Ctrl-F searches, Escape resets. An empty profile
+/// regular expression and shows the share they cover; frames named "[off-cpu..." (the blocked part
+/// of a wall-clock profile) are drawn in blue, Ctrl-F searches, Escape resets. An empty profile
 /// gives a valid SVG saying there are no samples. Output depends only on the inputs.
 std::string render_flamegraph_svg(const Profile& profile, const FlameOptions& options);
 

@@ -162,7 +162,49 @@ std::vector<uint8_t> encode(const ProfileRequest& m) {
   put_pids(w, m.pids);
   w.u32(m.frequency_hz);
   w.u64(m.duration_ms);
+  w.u8(static_cast<uint8_t>(m.measure));
+  w.u64(m.min_block_ns);
+  w.u64(m.max_block_ns);
+  w.u32(m.states);
+  w.u8(m.by_state ? 1 : 0);
   return std::move(w.bytes());
+}
+
+const char* offcpu_state_name(uint32_t state) {
+  switch (state) {
+    case 0: return "preempted";
+    case 1: return "sleep";
+    case 2: return "disk";
+    default: return "other";
+  }
+}
+
+Result<uint32_t> parse_offcpu_states(std::string_view list) {
+  uint32_t mask = 0;
+  size_t pos = 0;
+  while (true) {
+    size_t comma = list.find(',', pos);
+    std::string_view word = list.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+    uint32_t bits = word == "all" ? kAllStates : 0;
+    for (uint32_t s = 0; s < 4; ++s)
+      if (word == offcpu_state_name(s)) bits = 1u << s;
+    if (bits == 0)
+      return Error{"parse thread state '" + std::string(word) + "'", "not a state", EINVAL,
+                   "use sleep, disk, preempted, other or all, comma-separated"};
+    mask |= bits;
+    if (comma == std::string_view::npos) break;
+    pos = comma + 1;
+  }
+  return mask;
+}
+
+const char* measure_name(Measure m) {
+  switch (m) {
+    case Measure::kCpu: return "cpu";
+    case Measure::kOffCpu: return "offcpu";
+    case Measure::kWall: return "wall";
+  }
+  return "?";
 }
 
 Result<ProfileRequest> decode_profile_request(std::span<const uint8_t> payload) {
@@ -171,6 +213,18 @@ Result<ProfileRequest> decode_profile_request(std::span<const uint8_t> payload) 
   m.pids = get_pids(r);
   m.frequency_hz = r.u32();
   m.duration_ms = r.u64();
+  uint8_t measure = r.u8();
+  m.min_block_ns = r.u64();
+  m.max_block_ns = r.u64();
+  m.states = r.u32();
+  uint8_t by_state = r.u8();
+  if (!r.failed() && measure > kMaxMeasure) r.fail("unknown measure " + std::to_string(measure));
+  m.measure = static_cast<Measure>(measure);
+  if (!r.failed() && (m.states == 0 || (m.states & ~kAllStates) != 0))
+    r.fail("thread state mask " + std::to_string(m.states) + " out of range");
+  if (!r.failed() && m.min_block_ns > m.max_block_ns) r.fail("minimum block time above the maximum");
+  if (!r.failed() && by_state > 1) r.fail("by-state flag must be 0 or 1");
+  m.by_state = by_state == 1;
   if (!r.failed() && (m.frequency_hz == 0 || m.frequency_hz > kMaxFrequencyHz))
     r.fail("frequency " + std::to_string(m.frequency_hz) + " Hz out of range 1.." +
            std::to_string(kMaxFrequencyHz));
@@ -197,6 +251,7 @@ std::vector<uint8_t> encode(const StatusReply& m) {
     w.u32(s.uid);
     put_pids(w, s.pids);
     w.u32(s.frequency_hz);
+    w.u8(static_cast<uint8_t>(s.measure));
     w.u64(s.elapsed_ms);
     w.u64(s.duration_ms);
     w.u64(s.samples);
@@ -221,13 +276,16 @@ Result<StatusReply> decode_status_reply(std::span<const uint8_t> payload) {
     f.detail = r.str(kMaxString);
     m.features.push_back(std::move(f));
   }
-  uint32_t ns = r.count(kMaxListItems, 44);
+  uint32_t ns = r.count(kMaxListItems, 45);
   for (uint32_t i = 0; i < ns && !r.failed(); ++i) {
     SessionInfo s;
     s.id = r.u64();
     s.uid = r.u32();
     s.pids = get_pids(r);
     s.frequency_hz = r.u32();
+    uint8_t measure = r.u8();
+    if (!r.failed() && measure > kMaxMeasure) r.fail("unknown measure " + std::to_string(measure));
+    s.measure = static_cast<Measure>(measure);
     s.elapsed_ms = r.u64();
     s.duration_ms = r.u64();
     s.samples = r.u64();

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -16,7 +17,7 @@
 namespace scorch::proto {
 
 inline constexpr uint32_t kMagic = 0x524f4353;  // "SCOR" little-endian
-inline constexpr uint16_t kVersion = 1;
+inline constexpr uint16_t kVersion = 2;  // 2: measures (off-CPU, wall)
 inline constexpr size_t kHeaderSize = 16;
 inline constexpr uint32_t kMaxRequestPayload = 64 * 1024;        // client -> daemon
 inline constexpr uint32_t kMaxReplyPayload = 256 * 1024 * 1024;  // daemon -> client
@@ -60,11 +61,31 @@ std::vector<uint8_t> encode_frame(MsgType type, std::span<const uint8_t> payload
 /// Ask for daemon version, features, sessions and drop counters.
 struct StatusRequest {};
 
-/// Start an on-CPU profile. Empty pids: whole system (root only).
+/// What a profile measures.
+enum class Measure : uint8_t {
+  kCpu = 0,     // sampled on-CPU stacks
+  kOffCpu = 1,  // blocked time by stack (sched_switch)
+  kWall = 2,    // both, in time units: on-CPU samples scaled by their period, plus off-CPU time
+};
+inline constexpr uint8_t kMaxMeasure = 2;
+const char* measure_name(Measure m);
+inline constexpr uint32_t kAllStates = 0xf;
+/// Off-CPU thread states by number (the BPF side's order): "preempted", "sleep", "disk", "other".
+const char* offcpu_state_name(uint32_t state);
+/// Parses a comma-separated list of state names ("all" too) into a mask; an error names the bad word.
+Result<uint32_t> parse_offcpu_states(std::string_view list);
+
+/// Start a profile. Empty pids: whole system (root only).
 struct ProfileRequest {
   std::vector<uint32_t> pids;
   uint32_t frequency_hz = kDefaultFrequencyHz;
   uint64_t duration_ms = 0;  // 0: until a StopRequest or the client goes away
+  Measure measure = Measure::kCpu;
+  // Off-CPU only: blocks kept (min <= duration <= max, state bit in the mask), states as frames.
+  uint64_t min_block_ns = 0;
+  uint64_t max_block_ns = UINT64_MAX;
+  uint32_t states = kAllStates;
+  bool by_state = false;
 };
 
 /// End the running profile now and send its result.
@@ -83,6 +104,7 @@ struct SessionInfo {
   uint32_t uid = 0;
   std::vector<uint32_t> pids;  // empty: whole system
   uint32_t frequency_hz = 0;
+  Measure measure = Measure::kCpu;
   uint64_t elapsed_ms = 0;
   uint64_t duration_ms = 0;
   uint64_t samples = 0;

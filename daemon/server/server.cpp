@@ -230,7 +230,7 @@ std::vector<uint8_t> Server::status_frame() const {
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_).count());
   for (const auto& f : features_.all()) r.features.push_back({f.name, f.available, f.detail});
   for (const auto& s : profiler_.sessions()) {
-    r.sessions.push_back(proto::SessionInfo{s.id, s.spec.uid, s.spec.pids, s.spec.frequency_hz,
+    r.sessions.push_back(proto::SessionInfo{s.id, s.spec.uid, s.spec.pids, s.spec.frequency_hz, s.spec.measure,
                                             static_cast<uint64_t>(s.elapsed.count()),
                                             static_cast<uint64_t>(s.spec.duration.count()), s.samples});
   }
@@ -310,6 +310,9 @@ awaitable<void> Server::run_profile(std::shared_ptr<Connection> c, std::vector<u
   spec.frequency_hz = req->frequency_hz;
   spec.duration = std::chrono::milliseconds(req->duration_ms);
   spec.uid = c->peer.uid;
+  spec.measure = req->measure;
+  spec.offcpu_filter = OffCpuProbe::Filter{req->min_block_ns, req->max_block_ns, req->states};
+  spec.by_state = req->by_state;
   auto id = profiler_.start(spec);
   if (!id) {
     auto reply = Connection::error_frame(id.error());

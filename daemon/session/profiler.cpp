@@ -22,8 +22,13 @@ bool process_alive(uint32_t pid) {
   return state != 'Z' && state != 'X';
 }
 
-Profiler::Profiler(OnCpuProbe& probe, UnwindMaps& unwind_maps, Symbolizer& symbolizer)
-    : probe_(probe), symbolizer_(symbolizer), unwinder_(unwind_maps) {}
+Profiler::Profiler(OnCpuProbe& probe, OffCpuProbe* offcpu, std::string offcpu_error, UnwindMaps& unwind_maps,
+                   Symbolizer& symbolizer)
+    : probe_(probe),
+      offcpu_(offcpu),
+      offcpu_error_(std::move(offcpu_error)),
+      symbolizer_(symbolizer),
+      unwinder_(unwind_maps) {}
 
 Profiler::~Profiler() {
   for (const auto& [id, s] : sessions_) release(*s);
@@ -37,22 +42,37 @@ Result<uint64_t> Profiler::start(const SessionSpec& spec) {
   s->id = next_id_++;
   s->spec = spec;
   s->period_ns = period_for_hz(spec.frequency_hz);
+  s->on_cpu = spec.measure != proto::Measure::kOffCpu;
+  s->off_cpu = spec.measure != proto::Measure::kCpu;
   s->pids.insert(spec.pids.begin(), spec.pids.end());
   if (s->pids.empty()) s->targets.push_back(OnCpuProbe::kPidAny);
   s->targets.insert(s->targets.end(), s->pids.begin(), s->pids.end());
+  if (s->off_cpu && !offcpu_)
+    return Error{"trace off-CPU time", "the off-CPU program is not loaded: " + offcpu_error_, ENOTSUP,
+                 "see 'scorch status' for the kernel features this machine lacks"};
 
-  // Filter entry and sampler per target; on failure, undo what was added.
+  // Filter entry and sampler (or off-CPU filter) per target; on failure, undo what was added.
   size_t done = 0;
   for (; done < s->targets.size(); ++done) {
     uint32_t t = s->targets[done];
-    uint64_t period = OnCpuProbe::sampling_period(t, s->period_ns);
-    auto r = probe_.add_filter(t, period);
-    if (r) {
-      r = probe_.add_sampler(t, s->period_ns);
-      if (!r) probe_.remove_filter(t, period);
+    Result<void> r;
+    if (s->on_cpu) {
+      uint64_t period = OnCpuProbe::sampling_period(t, s->period_ns);
+      r = probe_.add_filter(t, period);
+      if (r) {
+        r = probe_.add_sampler(t, s->period_ns);
+        if (!r) probe_.remove_filter(t, period);
+      }
+    }
+    if (r && s->off_cpu) {
+      r = offcpu_->add_filter(t, spec.offcpu_filter);
+      if (!r && s->on_cpu) release_target(t, s->period_ns);
     }
     if (!r) {
-      for (size_t i = 0; i < done; ++i) release_target(s->targets[i], s->period_ns);
+      for (size_t i = 0; i < done; ++i) {
+        if (s->on_cpu) release_target(s->targets[i], s->period_ns);
+        if (s->off_cpu) offcpu_->remove_filter(s->targets[i]);
+      }
       return r.error();
     }
   }
@@ -75,6 +95,7 @@ Result<uint64_t> Profiler::start(const SessionSpec& spec) {
   }
   s->started = Clock::now();
   s->drops_at_start = probe_.counters();
+  if (offcpu_) s->off_at_start = offcpu_->counters();
   uint64_t id = s->id;
   sessions_.emplace(id, std::move(s));
   return id;
@@ -86,12 +107,15 @@ void Profiler::release_target(uint32_t target, uint64_t period_ns) {
 }
 
 void Profiler::release(const Session& s) {
-  for (uint32_t t : s.targets) release_target(t, s.period_ns);
+  for (uint32_t t : s.targets) {
+    if (s.on_cpu) release_target(t, s.period_ns);
+    if (s.off_cpu) offcpu_->remove_filter(t);
+  }
   for (uint32_t pid : s.unwound) unwinder_.detach(pid);
 }
 
 void Profiler::add(Session& s, uint32_t pid, std::string_view comm, const std::vector<Frame>& frames,
-                   uint64_t count) {
+                   uint64_t count, uint64_t events) {
   std::string key = std::to_string(pid);
   key.push_back('\0');
   key.append(comm);
@@ -102,7 +126,7 @@ void Profiler::add(Session& s, uint32_t pid, std::string_view comm, const std::v
   auto [it, inserted] = s.index.try_emplace(std::move(key), s.stacks.size());
   if (inserted) s.stacks.push_back(StackCount{pid, std::string(comm), frames, 0});
   s.stacks[it->second].count += count;
-  s.samples += count;
+  s.samples += events;
 }
 
 void Profiler::drain() {
@@ -113,9 +137,10 @@ void Profiler::drain() {
   auto result = probe_.drain([&](const RawSample& raw) {
     matching.clear();
     for (auto& [id, s] : sessions_)
-      if (s->pids.empty() ? raw.period_ns == OnCpuProbe::sampling_period(OnCpuProbe::kPidAny, s->period_ns)
-                          : raw.period_ns == OnCpuProbe::sampling_period(raw.tgid, s->period_ns) &&
-                                s->pids.count(raw.tgid))
+      if (s->on_cpu &&
+          (s->pids.empty() ? raw.period_ns == OnCpuProbe::sampling_period(OnCpuProbe::kPidAny, s->period_ns)
+                           : raw.period_ns == OnCpuProbe::sampling_period(raw.tgid, s->period_ns) &&
+                                 s->pids.count(raw.tgid)))
         matching.push_back(s.get());
     if (matching.empty()) return;
 
@@ -133,7 +158,43 @@ void Profiler::drain() {
       frames.push_back(Frame{symbolizer_.symbolize_kernel(i + 1 < nk ? ip - 1 : ip), true});
     }
     if (frames.empty()) frames.push_back(Frame{"[no stack]", false});
-    for (Session* s : matching) add(*s, raw.tgid, raw.comm, frames, raw.count);
+    // Wall profiles count time: each sample stands for one period of CPU time.
+    for (Session* s : matching) add(*s, raw.tgid, raw.comm, frames, s->off_cpu ? raw.count * s->period_ns : raw.count, raw.count);
+  });
+  if (!result) log::warning(result.error().message());
+  drain_offcpu();
+}
+
+void Profiler::drain_offcpu() {
+  if (!offcpu_) return;
+  std::vector<Session*> matching;
+  std::vector<Frame> frames;
+  auto result = offcpu_->drain([&](const RawBlock& b) {
+    matching.clear();
+    for (auto& [id, s] : sessions_)
+      if (s->off_cpu && (b.whole_system ? s->pids.empty() : s->pids.count(b.tgid) > 0)) matching.push_back(s.get());
+    if (matching.empty()) return;
+    // Stacks were taken where the thread blocked: every user frame, the leaf included, is a
+    // return address (after a syscall or a call), so each is looked up one byte earlier.
+    frames.clear();
+    std::vector<uint64_t> user(b.user_ips.rbegin(), b.user_ips.rend());
+    for (auto& ip : user) ip -= 1;
+    for (auto& name : symbolizer_.symbolize_user(b.tgid, user)) frames.push_back(Frame{std::move(name), false});
+    size_t nk = b.kernel_ips.size();
+    for (size_t i = 0; i < nk; ++i) {
+      uint64_t ip = b.kernel_ips[nk - 1 - i];
+      frames.push_back(Frame{symbolizer_.symbolize_kernel(i + 1 < nk ? ip - 1 : ip), true});
+    }
+    if (frames.empty()) frames.push_back(Frame{"[no stack]", false});
+    std::string state = proto::offcpu_state_name(b.state);
+    for (Session* s : matching) {
+      std::vector<Frame> f;
+      if (s->spec.by_state) f.push_back(Frame{"[" + state + "]", false});
+      f.insert(f.end(), frames.begin(), frames.end());
+      // In a wall profile the blocked part is marked by a leaf of its own (coloured apart).
+      if (s->on_cpu) f.push_back(Frame{"[off-cpu: " + state + "]", false});
+      add(*s, b.tgid, b.comm, f, b.total_ns, b.count);
+    }
   });
   if (!result) log::warning(result.error().message());
 }
@@ -145,8 +206,13 @@ Profile Profiler::finish(uint64_t id) {
   Profile p;
   if (it == sessions_.end()) return p;
   Session& s = *it->second;
-  p.measure = "cpu";
-  p.unit = "samples";
+  p.measure = proto::measure_name(s.spec.measure);
+  p.unit = s.off_cpu ? "us" : "samples";
+  if (s.off_cpu) {
+    // Kept in ns while running; reported in microseconds, like offcputime.
+    for (auto& st : s.stacks) st.count = (st.count + 500) / 1000;
+    std::erase_if(s.stacks, [](const StackCount& st) { return st.count == 0; });
+  }
   p.period_ns = s.period_ns;  // the sampler's parity bit aside, the time one sample stands for
   p.duration_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(ended - s.started).count());
   p.pids = s.spec.pids;
@@ -157,6 +223,17 @@ Profile Profiler::finish(uint64_t id) {
   p.drops.stack_errors = now.stack_errors - s.drops_at_start.stack_errors;
   p.drops.map_full = now.map_full - s.drops_at_start.map_full;
   p.drops.lost_stacks = now.lost_stacks - s.drops_at_start.lost_stacks;
+  if (s.off_cpu) {
+    OffCpuProbe::Counters off = offcpu_->counters();
+    if (!s.on_cpu) p.drops = DropCounters{};
+    p.drops.samples = s.samples;
+    p.drops.stack_errors += off.stack_errors - s.off_at_start.stack_errors;
+    p.drops.map_full += off.map_full - s.off_at_start.map_full;
+    p.drops.lost_stacks += off.lost_stacks - s.off_at_start.lost_stacks;
+    if (uint64_t lost = off.no_storage - s.off_at_start.no_storage; lost > 0)
+      p.notes.push_back(std::to_string(lost) + " switch-outs lost: no task storage could be created");
+    p.notes.push_back("off-CPU time counts blocks that ended while the profile ran; a thread still blocked at the end is not counted");
+  }
   if (p.drops.stack_collisions + p.drops.stack_errors + p.drops.map_full + p.drops.lost_stacks > 0)
     p.notes.push_back("drop counters are system-wide for the time this profile ran");
   for (uint32_t pid : s.pids)

@@ -12,7 +12,9 @@
 
 #include "common/result.h"
 #include "export/profile.h"
+#include "probes/offcpu_probe.h"
 #include "probes/oncpu_probe.h"
+#include "proto/protocol.h"
 #include "session/unwind_loader.h"
 
 namespace scorch {
@@ -25,6 +27,9 @@ struct SessionSpec {
   uint32_t frequency_hz = 99;
   std::chrono::milliseconds duration{0};  // 0: until finished by the caller
   uint32_t uid = 0;                       // who asked (for status)
+  proto::Measure measure = proto::Measure::kCpu;
+  OffCpuProbe::Filter offcpu_filter;      // off-CPU and wall: which blocks count
+  bool by_state = false;                  // off-CPU: the thread state as the root frame
 };
 
 /// A running session as status shows it.
@@ -32,14 +37,17 @@ struct SessionView {
   uint64_t id = 0;
   SessionSpec spec;
   std::chrono::milliseconds elapsed{0};
-  uint64_t samples = 0;
+  uint64_t samples = 0;  // samples, or blocks for off-CPU
 };
 
 class Profiler {
  public:
   using Clock = std::chrono::steady_clock;
 
-  Profiler(OnCpuProbe& probe, UnwindMaps& unwind_maps, Symbolizer& symbolizer);
+  /// offcpu may be null (the kernel cannot run it): off-CPU and wall profiles are then refused
+  /// with offcpu_error.
+  Profiler(OnCpuProbe& probe, OffCpuProbe* offcpu, std::string offcpu_error, UnwindMaps& unwind_maps,
+           Symbolizer& symbolizer);
   ~Profiler();
 
   /// Starts sampling for spec; samples taken before this call never reach the session.
@@ -54,6 +62,7 @@ class Profiler {
   std::vector<SessionView> sessions() const;
   uint64_t samples(uint64_t id) const;
   DropCounters drops() const { return probe_.counters(); }
+  const OffCpuProbe* offcpu() const { return offcpu_; }
   const UnwindLoader& unwinder() const { return unwinder_; }
 
  private:
@@ -61,21 +70,29 @@ class Profiler {
     uint64_t id = 0;
     SessionSpec spec;
     uint64_t period_ns = 0;
+    bool on_cpu = true;   // samples on-CPU stacks
+    bool off_cpu = false; // traces blocked time
     std::set<uint32_t> pids;
     std::vector<uint32_t> targets;  // the pids, or kPidAny for the whole system
     std::vector<uint32_t> unwound;  // pids whose user stacks come from unwind tables
     std::vector<std::string> notes;
     Clock::time_point started;
     DropCounters drops_at_start;
+    OffCpuProbe::Counters off_at_start;
     uint64_t samples = 0;
     std::unordered_map<std::string, size_t> index;  // stack identity -> stacks position
     std::vector<StackCount> stacks;
   };
-  void add(Session& s, uint32_t pid, std::string_view comm, const std::vector<Frame>& frames, uint64_t count);
+  /// Adds count (samples, or ns for off-CPU and wall) to a stack; events (samples or blocks) feed progress.
+  void add(Session& s, uint32_t pid, std::string_view comm, const std::vector<Frame>& frames, uint64_t count,
+           uint64_t events);
   void release(const Session& s);
   void release_target(uint32_t target, uint64_t period_ns);
+  void drain_offcpu();
 
   OnCpuProbe& probe_;
+  OffCpuProbe* offcpu_;
+  std::string offcpu_error_;
   Symbolizer& symbolizer_;
   UnwindLoader unwinder_;
   std::map<uint64_t, std::unique_ptr<Session>> sessions_;

@@ -30,6 +30,26 @@ TEST(Protocol, ProfileRequestRoundTrip) {
   EXPECT_EQ(back->pids, r.pids);
   EXPECT_EQ(back->frequency_hz, 999u);
   EXPECT_EQ(back->duration_ms, 5000u);
+  EXPECT_EQ(back->measure, Measure::kCpu);
+  EXPECT_EQ(back->max_block_ns, UINT64_MAX);
+  EXPECT_EQ(back->states, kAllStates);
+}
+
+TEST(Protocol, OffCpuRequestRoundTrip) {
+  ProfileRequest r;
+  r.pids = {77};
+  r.measure = Measure::kOffCpu;
+  r.min_block_ns = 1'000'000;
+  r.max_block_ns = 2'000'000'000;
+  r.states = 0x2;
+  r.by_state = true;
+  auto back = decode_profile_request(encode(r));
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  EXPECT_EQ(back->measure, Measure::kOffCpu);
+  EXPECT_EQ(back->min_block_ns, 1'000'000u);
+  EXPECT_EQ(back->max_block_ns, 2'000'000'000u);
+  EXPECT_EQ(back->states, 0x2u);
+  EXPECT_TRUE(back->by_state);
 }
 
 TEST(Protocol, ProfileRoundTripKeepsFramesKernelFlagsAndDrops) {
@@ -64,7 +84,7 @@ TEST(Protocol, StatusAndErrorRoundTrip) {
   s.version = "0.1.0";
   s.daemon_pid = 12;
   s.features = {{"tp_btf", true, "attached"}, {"kprobes", false, "no kprobe PMU"}};
-  s.sessions = {{3, 1000, {5, 6}, 99, 1500, 10000, 148}};
+  s.sessions = {{3, 1000, {5, 6}, 99, Measure::kWall, 1500, 10000, 148}};
   s.drops.samples = 9;
   auto back = decode_status_reply(encode(s));
   ASSERT_TRUE(back.ok()) << back.error().message();
@@ -72,6 +92,7 @@ TEST(Protocol, StatusAndErrorRoundTrip) {
   EXPECT_FALSE(back->features[1].available);
   EXPECT_EQ(back->sessions[0].pids, (std::vector<uint32_t>{5, 6}));
   EXPECT_EQ(back->sessions[0].samples, 148u);
+  EXPECT_EQ(back->sessions[0].measure, Measure::kWall);
 
   ErrorReply e{"profile PID 5", "no such process", "check the PID", 3};
   auto eb = decode_error_reply(encode(e));
@@ -89,10 +110,10 @@ TEST(Protocol, HeaderProblemsAreNamed) {
   EXPECT_EQ(decode_header(header_of(bad_magic), kMaxRequestPayload).problem, HeaderProblem::kBadMagic);
 
   auto bad_version = good;
-  bad_version[4] = 2;
+  bad_version[4] = static_cast<uint8_t>(kVersion + 1);
   auto v = decode_header(header_of(bad_version), kMaxRequestPayload);
   EXPECT_EQ(v.problem, HeaderProblem::kBadVersion);
-  EXPECT_NE(v.reason.find("version 2"), std::string::npos);
+  EXPECT_NE(v.reason.find("version " + std::to_string(kVersion + 1)), std::string::npos);
 
   auto bad_type = good;
   bad_type[6] = 77;
@@ -126,6 +147,20 @@ TEST(Protocol, InvalidFieldsAreRefused) {
   r.pids = {5};
   r.duration_ms = kMaxDurationMs + 1;
   EXPECT_FALSE(decode_profile_request(encoded(r)).ok());
+  r.duration_ms = 0;
+  r.measure = static_cast<Measure>(3);
+  EXPECT_FALSE(decode_profile_request(encoded(r)).ok());
+  r.measure = Measure::kOffCpu;
+  r.states = 0;
+  EXPECT_FALSE(decode_profile_request(encoded(r)).ok());
+  r.states = 0x10;
+  EXPECT_FALSE(decode_profile_request(encoded(r)).ok());
+  r.states = kAllStates;
+  r.min_block_ns = 10;
+  r.max_block_ns = 5;
+  EXPECT_FALSE(decode_profile_request(encoded(r)).ok());
+  r.max_block_ns = 10;
+  EXPECT_TRUE(decode_profile_request(encoded(r)).ok());
 }
 
 TEST(Protocol, TruncatedAndTrailingPayloadsAreRefused) {

@@ -1,0 +1,172 @@
+#include "probes/offcpu_probe.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/log.h"
+#include "offcpu.h"
+#include "offcpu.skel.h"
+#include "probes/unwind_maps.h"
+
+namespace scorch {
+namespace {
+
+static_assert(sizeof(scorch_offcpu_key) == 32);
+static_assert(sizeof(scorch_offcpu_filter) == 24);
+static_assert(SCORCH_STATE_MAX == 4 && SCORCH_STATE_PREEMPTED == 0 && SCORCH_STATE_SLEEP == 1 &&
+              SCORCH_STATE_DISK == 2 && SCORCH_STATE_OTHER == 3, "proto::offcpu_state_name's order");
+
+template <typename Key>
+std::vector<Key> all_keys(int fd) {
+  std::vector<Key> keys;
+  Key key{}, next{};
+  const Key* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    keys.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  return keys;
+}
+
+}  // namespace
+
+void OffCpuProbe::SkelDeleter::operator()(offcpu_bpf* s) const { offcpu_bpf__destroy(s); }
+void OffCpuProbe::LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
+
+Result<std::unique_ptr<OffCpuProbe>> OffCpuProbe::load(const UnwindMaps& unwind) {
+  std::unique_ptr<OffCpuProbe> probe(new OffCpuProbe());
+  probe->skel_.reset(offcpu_bpf__open());
+  if (!probe->skel_) return make_errno_error("open BPF object offcpu", errno);
+  if (auto r = unwind.share_with(probe->skel_->obj); !r) return r.error();
+  int err = offcpu_bpf__load(probe->skel_.get());
+  if (err)
+    return make_errno_error("load BPF program offcpu", -err,
+                            "off-CPU profiling needs tp_btf and task storage (Linux 5.11 or later with BTF)");
+  if (!probe->skel_->bss) return Error{"map .bss of offcpu", "kernel does not support mmap-able maps", ENOTSUP, {}};
+  return probe;
+}
+
+OffCpuProbe::~OffCpuProbe() {
+  link_.reset();  // detach before the program goes away
+  skel_.reset();
+}
+
+Result<void> OffCpuProbe::add_filter(uint32_t tgid, const Filter& filter) {
+  auto it = filters_.find(tgid);
+  if (it != filters_.end()) {
+    if (!(it->second.filter == filter)) {
+      std::string who = tgid == kPidAny ? "the whole system" : "PID " + std::to_string(tgid);
+      return Error{"trace " + who + " off-CPU", "another profile traces it with a different block filter", EBUSY,
+                   "use the same --min-block, --max-block and --state, or wait for that profile to end"};
+    }
+    ++it->second.refs;
+    return {};
+  }
+  scorch_offcpu_filter value{};
+  value.min_ns = filter.min_ns;
+  value.max_ns = filter.max_ns;
+  value.states = filter.states;
+  if (bpf_map__update_elem(skel_->maps.filter, &tgid, sizeof(tgid), &value, sizeof(value), BPF_ANY) != 0)
+    return make_errno_error("add the off-CPU filter", errno);
+  if (!link_) {
+    bpf_link* link = bpf_program__attach(skel_->progs.scorch_offcpu_switch);
+    if (!link) {
+      int e = errno;
+      bpf_map__delete_elem(skel_->maps.filter, &tgid, sizeof(tgid), 0);
+      return make_errno_error("attach the off-CPU program to sched_switch", e);
+    }
+    link_.reset(link);
+  }
+  filters_.emplace(tgid, Entry{filter, 1});
+  return {};
+}
+
+void OffCpuProbe::remove_filter(uint32_t tgid) {
+  auto it = filters_.find(tgid);
+  if (it == filters_.end() || --it->second.refs > 0) return;
+  filters_.erase(it);
+  bpf_map__delete_elem(skel_->maps.filter, &tgid, sizeof(tgid), 0);
+  if (filters_.empty()) link_.reset();  // nobody asks: context switches cost nothing again
+}
+
+Result<void> OffCpuProbe::drain(const std::function<void(const RawBlock&)>& fn) {
+  uint32_t old = skel_->bss->active_generation & 1;
+  skel_->bss->active_generation = old ^ 1;
+  int counts_fd = bpf_map__fd(old ? skel_->maps.counts1 : skel_->maps.counts0);
+  int ustacks_fd = bpf_map__fd(old ? skel_->maps.ustacks1 : skel_->maps.ustacks0);
+  int kstacks_fd = bpf_map__fd(old ? skel_->maps.kstacks1 : skel_->maps.kstacks0);
+
+  using Cache = std::unordered_map<uint64_t, std::vector<uint64_t>>;
+  Cache users, kernels;
+  auto stack = [&](Cache& cache, int fd, uint64_t hash) -> const std::vector<uint64_t>& {
+    static const std::vector<uint64_t> none;
+    if (hash == 0) return none;
+    auto [it, inserted] = cache.try_emplace(hash);
+    if (inserted) {
+      scorch_kstack value{};
+      if (bpf_map_lookup_elem(fd, &hash, &value) == 0) {
+        for (uint64_t ip : value.ips) {
+          if (ip == 0) break;
+          it->second.push_back(ip);
+        }
+      } else {
+        ++lost_stacks_;
+      }
+    }
+    return it->second;
+  };
+
+  for (const auto& key : all_keys<scorch_offcpu_key>(counts_fd)) {
+    scorch_offcpu_value value{};
+    if (bpf_map_lookup_and_delete_elem(counts_fd, &key, &value) != 0) {
+      if (bpf_map_lookup_elem(counts_fd, &key, &value) != 0) continue;
+      bpf_map_delete_elem(counts_fd, &key);
+    }
+    RawBlock b;
+    b.tgid = key.tgid;
+    b.state = key.state;
+    b.whole_system = key.scope == SCORCH_SCOPE_ANY;
+    b.comm = std::string_view(value.comm, strnlen(value.comm, sizeof(value.comm)));
+    b.total_ns = value.total_ns;
+    b.count = value.count;
+    b.max_ns = value.max_ns;
+    b.user_ips = stack(users, ustacks_fd, key.user_stack_hash);
+    b.kernel_ips = stack(kernels, kstacks_fd, key.kernel_stack_hash);
+    fn(b);
+  }
+  for (uint64_t hash : all_keys<uint64_t>(ustacks_fd)) bpf_map_delete_elem(ustacks_fd, &hash);
+  for (uint64_t hash : all_keys<uint64_t>(kstacks_fd)) bpf_map_delete_elem(kstacks_fd, &hash);
+  return {};
+}
+
+OffCpuProbe::Counters OffCpuProbe::counters() const {
+  Counters c;
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu > 0) {
+    std::vector<uint64_t> per_cpu(static_cast<size_t>(ncpu));
+    uint64_t* out[SCORCH_OFF_MAX] = {&c.switch_outs, &c.blocks, &c.filtered, &c.no_storage, &c.map_full, &c.stack_errors};
+    int fd = bpf_map__fd(skel_->maps.counters);
+    for (uint32_t i = 0; i < SCORCH_OFF_MAX; ++i) {
+      if (bpf_map_lookup_elem(fd, &i, per_cpu.data()) != 0) continue;
+      for (uint64_t v : per_cpu) *out[i] += v;
+    }
+  }
+  c.lost_stacks = lost_stacks_;
+  return c;
+}
+
+uint32_t OffCpuProbe::program_id() const {
+  bpf_prog_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(bpf_program__fd(skel_->progs.scorch_offcpu_switch), &info, &len) != 0) return 0;
+  return info.id;
+}
+
+}  // namespace scorch

@@ -1,0 +1,86 @@
+#pragma once
+/// OffCpuProbe: the sched_switch program that measures blocked time by stack, its filter and maps.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <span>
+#include <string_view>
+
+#include "common/result.h"
+
+struct offcpu_bpf;
+struct bpf_link;
+
+namespace scorch {
+
+class UnwindMaps;
+
+/// One drained bucket: blocked time of one process at one pair of stacks (leaf first).
+struct RawBlock {
+  uint32_t tgid = 0;
+  uint32_t state = 0;  // scorch_offcpu_state
+  bool whole_system = false;  // counted for the whole-system filter, not the process's own
+  std::string_view comm;
+  uint64_t total_ns = 0;
+  uint64_t count = 0;
+  uint64_t max_ns = 0;
+  std::span<const uint64_t> user_ips;
+  std::span<const uint64_t> kernel_ips;
+};
+
+class OffCpuProbe {
+ public:
+  /// Opens and loads the BPF object, sharing unwind's maps; nothing is traced until add_filter().
+  static Result<std::unique_ptr<OffCpuProbe>> load(const UnwindMaps& unwind);
+  ~OffCpuProbe();
+  OffCpuProbe(const OffCpuProbe&) = delete;
+  OffCpuProbe& operator=(const OffCpuProbe&) = delete;
+
+  static constexpr uint32_t kPidAny = 0xffffffffu;
+  static constexpr uint32_t kAllStates = 0xf;
+
+  /// Which blocks of a target are kept: min_ns <= duration <= max_ns, state in the mask.
+  struct Filter {
+    uint64_t min_ns = 0;
+    uint64_t max_ns = UINT64_MAX;
+    uint32_t states = kAllStates;
+    bool operator==(const Filter&) const = default;
+  };
+  /// Traces tgid (kPidAny: every process) with this filter; shared by reference count. A target
+  /// already traced with a different filter is refused. The program is attached while any filter exists.
+  Result<void> add_filter(uint32_t tgid, const Filter& filter);
+  void remove_filter(uint32_t tgid);
+
+  /// Switches to the other map generation, then reads and clears the old one.
+  Result<void> drain(const std::function<void(const RawBlock&)>& fn);
+
+  struct Counters {
+    uint64_t switch_outs = 0, blocks = 0, filtered = 0, no_storage = 0, map_full = 0, stack_errors = 0;
+    uint64_t lost_stacks = 0;  // stacks gone before the daemon read them
+  };
+  Counters counters() const;
+  uint32_t program_id() const;
+  bool attached() const { return link_ != nullptr; }
+
+ private:
+  OffCpuProbe() = default;
+  struct SkelDeleter {
+    void operator()(offcpu_bpf* s) const;
+  };
+  struct LinkDeleter {
+    void operator()(bpf_link* l) const;
+  };
+  std::unique_ptr<offcpu_bpf, SkelDeleter> skel_;
+  std::unique_ptr<bpf_link, LinkDeleter> link_;
+  struct Entry {
+    Filter filter;
+    int refs = 0;
+  };
+  std::map<uint32_t, Entry> filters_;
+  uint64_t lost_stacks_ = 0;
+};
+
+
+}  // namespace scorch

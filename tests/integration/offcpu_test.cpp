@@ -1,0 +1,214 @@
+// Off-CPU time end to end: real scorchd, real sched_switch program, our own test programs that
+// measure their own blocked time.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <map>
+#include <regex>
+#include <thread>
+
+#include "export/folded.h"
+#include "harness.h"
+
+namespace scorch::test {
+namespace {
+
+Profile load_folded(const std::string& path) {
+  auto p = parse_folded(read_file(path));
+  EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.error().message());
+  return p.ok() ? *p : Profile{};
+}
+
+bool has_frame(const StackCount& s, const std::string& name) {
+  for (const auto& f : s.frames)
+    if (f.name == name) return true;
+  return false;
+}
+
+/// Microseconds in stacks holding `function`, and in those where callers (outermost first) sit
+/// right above it and `callee` right below it.
+struct Blocked {
+  uint64_t us = 0, chained = 0;
+  std::set<std::string> kernel_frames;
+};
+Blocked blocked_in(const Profile& p, const std::string& function, const std::vector<std::string>& callers,
+                   const std::string& callee) {
+  Blocked b;
+  for (const auto& s : p.stacks) {
+    for (size_t i = 0; i < s.frames.size(); ++i) {
+      if (s.frames[i].name != function) continue;
+      b.us += s.count;
+      bool whole = i >= callers.size() && i + 1 < s.frames.size() && s.frames[i + 1].name == callee;
+      for (size_t k = 0; whole && k < callers.size(); ++k)
+        whole = s.frames[i - callers.size() + k].name == callers[k];
+      if (whole) b.chained += s.count;
+      for (const auto& f : s.frames)
+        if (f.kernel) b.kernel_frames.insert(f.name);
+      break;
+    }
+  }
+  return b;
+}
+
+/// offcpu_waits' own account: ns blocked in sleep_a and wait_b.
+struct WaitTruth {
+  double sleep_a_us = 0, wait_b_us = 0;
+  bool ok = false;
+};
+WaitTruth parse_waits(const std::string& line) {
+  std::smatch m;
+  WaitTruth t;
+  if (std::regex_search(line, m, std::regex("sleep_a_ns=(\\d+) sleep_a_calls=\\d+ wait_b_ns=(\\d+)"))) {
+    t.sleep_a_us = std::stod(m[1]) / 1e3;
+    t.wait_b_us = std::stod(m[2]) / 1e3;
+    t.ok = true;
+  }
+  return t;
+}
+
+class OffCpu : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!is_root()) GTEST_SKIP() << "integration tests load BPF programs: run as root";
+    daemon_ = std::make_unique<Daemon>();
+    dir_ = temp_dir();
+  }
+  /// Runs offcpu_waits (700 ms to attach, then 3 s of waits) under `scorch offcpu -p` with extra
+  /// args; returns its account and the profile.
+  std::pair<WaitTruth, Profile> trace_waits(const std::vector<std::string>& extra, RunResult* cli_result = nullptr) {
+    Child prog({testprog("offcpu_waits"), "700", "3000"});
+    EXPECT_EQ(prog.read_line().rfind("ready", 0), 0u);
+    std::string out = dir_ + "/waits.folded";
+    std::vector<std::string> args = {"offcpu", "-p", std::to_string(prog.pid()), "-d", "5", "-o", out};
+    args.insert(args.end(), extra.begin(), extra.end());
+    RunResult r;
+    std::thread t([&] { r = daemon_->cli(args); });
+    std::string line = prog.read_line(std::chrono::seconds(20));
+    t.join();
+    prog.finish(SIGTERM);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    if (cli_result) *cli_result = r;
+    WaitTruth truth = parse_waits(line);
+    EXPECT_TRUE(truth.ok) << line;
+    return {truth, load_folded(out)};
+  }
+  std::unique_ptr<Daemon> daemon_;
+  std::string dir_;
+};
+
+// Off-CPU acceptance 1 (and full-stacks acceptance 3): blocked time per function within 5% of
+// what the program measured; the stack names the program function above glibc's wrapper and the
+// scheduler path below it.
+TEST_F(OffCpu, BlockedTimeMatchesWhatTheProgramMeasured) {
+  RunResult r;
+  auto [truth, p] = trace_waits({}, &r);
+  ASSERT_TRUE(truth.ok);
+  Blocked a = blocked_in(p, "sleep_a", {"thread_a"}, "nanosleep");
+  Blocked b = blocked_in(p, "wait_b", {"thread_b"}, "read");
+  EXPECT_NEAR(static_cast<double>(a.us), truth.sleep_a_us, truth.sleep_a_us * 0.05);
+  EXPECT_NEAR(static_cast<double>(b.us), truth.wait_b_us, truth.wait_b_us * 0.05);
+  EXPECT_GE(a.chained, a.us * 95 / 100) << "sleep_a must sit between thread_a and glibc's nanosleep";
+  EXPECT_GE(b.chained, b.us * 95 / 100) << "wait_b must sit between thread_b and glibc's read";
+  EXPECT_TRUE(a.kernel_frames.count("do_nanosleep")) << "kernel part of sleep_a's stack";
+  EXPECT_TRUE(a.kernel_frames.count("schedule"));
+  bool pipe = false;
+  for (const auto& f : b.kernel_frames) pipe = pipe || f.find("pipe_read") != std::string::npos;
+  EXPECT_TRUE(pipe) << "kernel part of wait_b's stack";
+  EXPECT_TRUE(b.kernel_frames.count("schedule"));
+  EXPECT_NE(r.err.find("drops: none"), std::string::npos) << r.err;
+}
+
+// Off-CPU acceptance 2: --min-block 20ms drops the 10 ms sleeps and keeps the 50 ms waits.
+TEST_F(OffCpu, MinBlockFiltersInTheKernel) {
+  auto [truth, p] = trace_waits({"--min-block", "20ms"});
+  ASSERT_TRUE(truth.ok);
+  EXPECT_EQ(blocked_in(p, "sleep_a", {}, "nanosleep").us, 0u);
+  Blocked b = blocked_in(p, "wait_b", {}, "read");
+  EXPECT_NEAR(static_cast<double>(b.us), truth.wait_b_us, truth.wait_b_us * 0.05);
+}
+
+// --state and --by-state: only preempted blocks keep none of the sleeps; by-state puts the state first.
+TEST_F(OffCpu, StateFilterAndStateFrames) {
+  auto [truth, p] = trace_waits({"--state", "preempted"});
+  ASSERT_TRUE(truth.ok);
+  EXPECT_EQ(blocked_in(p, "sleep_a", {}, "nanosleep").us, 0u);
+  EXPECT_EQ(blocked_in(p, "wait_b", {}, "read").us, 0u);
+
+  auto [truth2, q] = trace_waits({"--by-state"});
+  ASSERT_TRUE(truth2.ok);
+  uint64_t sleep_a_us = 0, under_sleep = 0;
+  for (const auto& s : q.stacks) {
+    if (!has_frame(s, "sleep_a")) continue;
+    sleep_a_us += s.count;
+    if (!s.frames.empty() && s.frames[0].name == "[sleep]") under_sleep += s.count;
+  }
+  EXPECT_GT(sleep_a_us, 0u);
+  EXPECT_EQ(under_sleep, sleep_a_us) << "nanosleep is an interruptible sleep";
+}
+
+// Off-CPU acceptance 3: --wall on a program half spinning, half sleeping: the root is the wall
+// time (one thread) within 5%, and the on/off split matches the program's within 5 points.
+TEST_F(OffCpu, WallClockAddsUp) {
+  Child prog({testprog("spin_sleep"), "5"});
+  ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
+  std::string out = dir_ + "/wall.folded";
+  auto r = daemon_->cli({"-j", "profile", "--wall", "-p", std::to_string(prog.pid()), "-d", "4", "-o", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string line = prog.read_line(std::chrono::seconds(20));
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(line, m, std::regex("spin_ns=(\\d+) sleep_ns=(\\d+)"))) << line;
+  double spin_share = std::stod(m[1]) / (std::stod(m[1]) + std::stod(m[2]));
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex("\"duration_ns\":(\\d+)"))) << r.out;
+  double wall_us = std::stod(m[1]) / 1e3;
+
+  Profile p = load_folded(out);
+  uint64_t total = 0, off = 0;
+  for (const auto& s : p.stacks) {
+    total += s.count;
+    if (!s.frames.empty() && s.frames.back().name.rfind("[off-cpu", 0) == 0) off += s.count;
+  }
+  EXPECT_NEAR(static_cast<double>(total), wall_us, wall_us * 0.05) << "one thread: the root is the wall time";
+  double on_share = static_cast<double>(total - off) / static_cast<double>(total);
+  EXPECT_NEAR(on_share * 100, spin_share * 100, 5.0);
+  EXPECT_GT(blocked_in(p, "sleep_half", {"main"}, "nanosleep").us, 0u);
+}
+
+// Off-CPU acceptance 4: threads that exit mid-run, and processes that come and go (pids reused),
+// never give negative or absurd durations.
+TEST_F(OffCpu, ExitingThreadsAndShortLivedProcessesStaySane) {
+  std::string out = dir_ + "/all.folded";
+  RunResult r;
+  std::thread t([&] { r = daemon_->cli({"-j", "offcpu", "-d", "3", "-o", out}); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  for (int i = 0; i < 100; ++i) run({"/bin/sleep", "0.005"});
+  Child waits({testprog("offcpu_waits"), "0", "1500"});  // its threads exit while traced
+  waits.read_line();
+  waits.read_line(std::chrono::seconds(10));
+  t.join();
+  waits.finish(SIGTERM);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex("\"duration_ns\":(\\d+)"))) << r.out;
+  double duration_us = std::stod(m[1]) / 1e3;
+  Profile p = load_folded(out);
+  std::map<std::string, uint64_t> by_comm;
+  for (const auto& s : p.stacks) by_comm[s.comm] += s.count;
+  ASSERT_TRUE(by_comm.count("sleep")) << "short-lived processes are traced";
+  // 100 sleeps of 5 ms, each blocked at most for the profile's length.
+  EXPECT_LE(by_comm["sleep"], static_cast<uint64_t>(duration_us) * 2);
+  EXPECT_GE(by_comm["sleep"], 100u * 4000u) << "each sleep blocked ~5 ms";
+  EXPECT_LE(by_comm["offcpu_waits"], static_cast<uint64_t>(duration_us) * 4) << "4 threads at most";
+}
+
+TEST_F(OffCpu, BadUsage) {
+  EXPECT_EQ(daemon_->cli({"offcpu", "--min-block", "soon"}).exit_code, 2);
+  EXPECT_EQ(daemon_->cli({"offcpu", "--state", "napping"}).exit_code, 2);
+  EXPECT_EQ(daemon_->cli({"offcpu", "--min-block", "2s", "--max-block", "1s"}).exit_code, 2);
+  EXPECT_EQ(daemon_->cli({"profile", "--min-block", "1ms"}).exit_code, 2) << "off-CPU filters belong to offcpu";
+  auto r = daemon_->cli({"offcpu", "-p", "4000000", "-d", "1"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("scorch: failed to"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace scorch::test
