@@ -422,6 +422,7 @@ int cmd_status(const GlobalOptions& g, const std::vector<std::string>& args) {
       w.begin_object().key("id").value(s.id).key("uid").value(s.uid).key("pids").begin_array();
       for (uint32_t pid : s.pids) w.value(pid);
       w.end_array();
+      w.key("measure").value(proto::measure_name(s.measure));
       w.key("frequency_hz").value(s.frequency_hz).key("elapsed_ms").value(s.elapsed_ms);
       w.key("duration_ms").value(s.duration_ms).key("samples").value(s.samples).end_object();
     }
@@ -448,7 +449,8 @@ int cmd_status(const GlobalOptions& g, const std::vector<std::string>& args) {
       who = "PID";
       for (uint32_t pid : s.pids) who += " " + std::to_string(pid);
     }
-    std::cout << "  #" << s.id << " uid " << s.uid << ": " << who << ", " << s.frequency_hz << " Hz, "
+    std::cout << "  #" << s.id << " uid " << s.uid << ": " << proto::measure_name(s.measure) << " " << who << ", "
+              << s.frequency_hz << " Hz, "
               << format_seconds(s.elapsed_ms);
     if (s.duration_ms) std::cout << " / " << format_seconds(s.duration_ms);
     std::cout << ", " << s.samples << " samples\n";

@@ -32,6 +32,7 @@ test_pkgs=(
   libclang-rt-14-dev              # libFuzzer + sanitizers for tests/fuzz
   chromium                        # headless: the SVG must open in a browser
   util-linux procps               # setpriv for the non-root tests, ps
+  rustc                           # a Rust release binary for the unwinding tests (1.63)
 )
 
 pkgs=("${build_pkgs[@]}")

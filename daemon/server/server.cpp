@@ -237,6 +237,17 @@ std::vector<uint8_t> Server::status_frame() const {
   r.drops = profiler_.drops();
   r.symbol_cache_bytes = symbolizer_.cache_bytes();
   if (auto k = symbolizer_.kernel_error()) r.notes.push_back("kernel frames unnamed: " + k->message());
+  if (const OffCpuProbe* off = profiler_.offcpu()) {
+    auto c = off->counters();
+    r.notes.push_back(std::string("off-CPU: program ") + (off->attached() ? "attached" : "loaded, not attached") +
+                      "; " + std::to_string(c.switch_outs) + " switch-outs traced, " + std::to_string(c.blocks) +
+                      " blocks counted, " + std::to_string(c.filtered) + " filtered out; lost: " +
+                      std::to_string(c.no_storage) + " (no task storage), " + std::to_string(c.map_full) +
+                      " (map full), " + std::to_string(c.stack_errors) + " stack errors, " +
+                      std::to_string(c.lost_stacks) + " stacks");
+  } else {
+    r.notes.push_back("off-CPU: unavailable");
+  }
   const UnwindLoader& unwinder = profiler_.unwinder();
   auto uc = unwinder.counters();
   r.notes.push_back("user stacks: -p profiles unwind from .eh_frame tables (" +

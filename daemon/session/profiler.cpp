@@ -51,6 +51,24 @@ Result<uint64_t> Profiler::start(const SessionSpec& spec) {
     return Error{"trace off-CPU time", "the off-CPU program is not loaded: " + offcpu_error_, ENOTSUP,
                  "see 'scorch status' for the kernel features this machine lacks"};
 
+  // User stacks of the named processes are unwound from .eh_frame tables, so they are whole
+  // without frame pointers; where no table loads, frame pointers remain. Tables go in before the
+  // first event, so no stack of the session is a frame-pointer leftover.
+  for (uint32_t pid : s->pids) {
+    auto loaded = unwinder_.attach(pid);
+    if (loaded) {
+      s->unwound.push_back(pid);
+      if (!loaded->without_tables.empty()) {
+        std::string files;
+        for (const auto& f : loaded->without_tables) files += (files.empty() ? "" : ", ") + f;
+        s->notes.push_back("PID " + std::to_string(pid) + ": no unwind tables for " + files +
+                           " (frames there are walked by frame pointers)");
+      }
+    } else {
+      s->notes.push_back("PID " + std::to_string(pid) + ": user stacks from frame pointers (" +
+                         loaded.error().message() + ")");
+    }
+  }
   // Filter entry and sampler (or off-CPU filter) per target; on failure, undo what was added.
   size_t done = 0;
   for (; done < s->targets.size(); ++done) {
@@ -73,24 +91,8 @@ Result<uint64_t> Profiler::start(const SessionSpec& spec) {
         if (s->on_cpu) release_target(s->targets[i], s->period_ns);
         if (s->off_cpu) offcpu_->remove_filter(s->targets[i]);
       }
+      for (uint32_t pid : s->unwound) unwinder_.detach(pid);
       return r.error();
-    }
-  }
-  // User stacks of the named processes are unwound from .eh_frame tables, so they are whole
-  // without frame pointers; where no table loads, frame pointers remain.
-  for (uint32_t pid : s->pids) {
-    auto loaded = unwinder_.attach(pid);
-    if (loaded) {
-      s->unwound.push_back(pid);
-      if (!loaded->without_tables.empty()) {
-        std::string files;
-        for (const auto& f : loaded->without_tables) files += (files.empty() ? "" : ", ") + f;
-        s->notes.push_back("PID " + std::to_string(pid) + ": no unwind tables for " + files +
-                           " (frames there are walked by frame pointers)");
-      }
-    } else {
-      s->notes.push_back("PID " + std::to_string(pid) + ": user stacks from frame pointers (" +
-                         loaded.error().message() + ")");
     }
   }
   s->started = Clock::now();

@@ -143,7 +143,8 @@ TEST_F(OffCpu, StateFilterAndStateFrames) {
     if (!s.frames.empty() && s.frames[0].name == "[sleep]") under_sleep += s.count;
   }
   EXPECT_GT(sleep_a_us, 0u);
-  EXPECT_EQ(under_sleep, sleep_a_us) << "nanosleep is an interruptible sleep";
+  // nanosleep is an interruptible sleep; the rest is the thread preempted while in sleep_a.
+  EXPECT_GE(under_sleep * 100, sleep_a_us * 99) << under_sleep << " of " << sleep_a_us << " us under [sleep]";
 }
 
 // Off-CPU acceptance 3: --wall on a program half spinning, half sleeping: the root is the wall

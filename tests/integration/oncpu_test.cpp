@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <map>
@@ -137,6 +138,45 @@ TEST_F(OnCpu, StacksWithoutFramePointersAreWhole) {
   ChainCount c = count_chain(load_folded(out), "chain_leaf", {"main", "chain_driver", "chain_outer"});
   uint64_t leaf = c.with_function, whole = c.whole_chain;
   ASSERT_GT(leaf, 100u);
+  EXPECT_GE(whole * 100, leaf * 95) << whole << " of " << leaf << " leaf samples show the whole chain";
+}
+
+/// True when frame names the Rust function crate::...::name, mangled (legacy: "_ZN..5chain4leaf17h<hash>E")
+/// or demangled ("rust_chain::chain::leaf").
+bool is_rust_fn(const std::string& frame, const std::vector<std::string>& path) {
+  std::string mangled, demangled;
+  for (const auto& p : path) {
+    mangled += std::to_string(p.size()) + p;
+    demangled += (demangled.empty() ? "" : "::") + p;
+  }
+  return frame.find(mangled + "17h") != std::string::npos || frame == demangled ||
+         frame.rfind(demangled + "::h", 0) == 0;
+}
+
+// The same for a Rust release binary (rustc's defaults: no frame pointers):
+// main -> chain::driver -> chain::outer -> chain::leaf in >= 95% of the leaf's samples.
+TEST_F(OnCpu, RustStacksWithoutFramePointersAreWhole) {
+  if (::access(testprog("rust_chain").c_str(), X_OK) != 0)
+    GTEST_SKIP() << "rust_chain was not built: Debian's rustc is missing (packaging/install-deps.sh --test installs it)";
+  Child prog({testprog("rust_chain")});
+  ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
+  std::string out = dir_ + "/rust.folded";
+  auto r = daemon_->cli({"profile", "-p", std::to_string(prog.pid()), "-d", "3", "-o", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<std::vector<std::string>> chain = {
+      {"rust_chain", "main"}, {"rust_chain", "chain", "driver"}, {"rust_chain", "chain", "outer"}, {"rust_chain", "chain", "leaf"}};
+  uint64_t leaf = 0, whole = 0;
+  for (const auto& s : load_folded(out).stacks) {
+    for (size_t i = 0; i < s.frames.size(); ++i) {
+      if (!is_rust_fn(s.frames[i].name, chain.back())) continue;
+      leaf += s.count;
+      bool ok = i >= 3;
+      for (size_t k = 0; ok && k < 3; ++k) ok = is_rust_fn(s.frames[i - 3 + k].name, chain[k]);
+      if (ok) whole += s.count;
+      break;
+    }
+  }
+  ASSERT_GT(leaf, 100u) << read_file(out);
   EXPECT_GE(whole * 100, leaf * 95) << whole << " of " << leaf << " leaf samples show the whole chain";
 }
 
