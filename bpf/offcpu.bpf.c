@@ -51,27 +51,11 @@ struct {
   __type(value, __u64);
 } counters SEC(".maps");
 
-/* Where and when a thread blocked: written at switch-out, consumed at switch-in. Task storage
- * goes away with the task, so an exited thread or a reused pid never sees a stale start. */
-struct offcpu_start {
-  __u64 ts; /* 0: no block pending */
-  __u64 min_ns[SCORCH_SCOPE_MAX];
-  __u64 max_ns[SCORCH_SCOPE_MAX];
-  __u32 scopes; /* bit per scope whose filter wants this block */
-  __u32 tgid;
-  __u32 state;
-  __u32 pad;
-  char comm[SCORCH_COMM_LEN];
-  __u64 uhash, khash;
-  struct scorch_kstack user;
-  struct scorch_kstack kernel;
-};
-
 struct {
   __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
   __uint(map_flags, BPF_F_NO_PREALLOC);
   __type(key, int);
-  __type(value, struct offcpu_start);
+  __type(value, struct scorch_offcpu_start);
 } starts SEC(".maps");
 
 struct hash_ctx {
@@ -121,7 +105,7 @@ static __always_inline __u32 offcpu_state_of(bool preempt, unsigned int prev_sta
 
 /* The user stack of current (prev): from unwind tables when its process has them, else frame
  * pointers. Kept as a separate subprogram so the verifier checks it once. */
-static __noinline __u64 take_user_stack(void *ctx, struct offcpu_start *rec, __u32 tgid)
+static __noinline __u64 take_user_stack(void *ctx, struct scorch_offcpu_start *rec, __u32 tgid)
 {
   struct scorch_walk *st = scorch_walk_state();
   if (st && scorch_unwind_start_task(st, bpf_get_current_task_btf())) {
@@ -155,7 +139,7 @@ static __always_inline void switch_out(void *ctx, bool preempt, struct task_stru
   if (!scopes)
     return;
 
-  struct offcpu_start *rec = bpf_task_storage_get(&starts, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+  struct scorch_offcpu_start *rec = bpf_task_storage_get(&starts, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
   if (!rec) {
     scorch_count(&counters, SCORCH_OFF_NO_STORAGE);
     return;
@@ -191,7 +175,7 @@ static __always_inline void put_stack(void *map, __u64 hash, struct scorch_kstac
       scorch_count(&counters, SCORCH_OFF_MAP_FULL);
 }
 
-static __always_inline void add_block(void *counts, struct offcpu_start *rec, __u32 scope, __u64 delta)
+static __always_inline void add_block(void *counts, struct scorch_offcpu_start *rec, __u32 scope, __u64 delta)
 {
   struct scorch_offcpu_key key = {
       .tgid = rec->tgid, .state = rec->state, .scope = scope, .user_stack_hash = rec->uhash, .kernel_stack_hash = rec->khash};
@@ -217,7 +201,7 @@ static __always_inline void add_block(void *counts, struct offcpu_start *rec, __
 
 static __always_inline void switch_in(struct task_struct *next)
 {
-  struct offcpu_start *rec = bpf_task_storage_get(&starts, next, 0, 0);
+  struct scorch_offcpu_start *rec = bpf_task_storage_get(&starts, next, 0, 0);
   if (!rec || rec->ts == 0)
     return;
   __u64 now = bpf_ktime_get_ns();

@@ -70,6 +70,22 @@ struct scorch_kstack {
   __u64 ips[SCORCH_MAX_STACK_DEPTH];
 };
 
+/* Where and when a thread blocked: written at switch-out, consumed at switch-in (task storage;
+ * the daemon also reads it, by pidfd, for blocks still in progress when a profile ends). */
+struct scorch_offcpu_start {
+  __u64 ts; /* bpf_ktime_get_ns at switch-out; 0: no block pending */
+  __u64 min_ns[SCORCH_SCOPE_MAX];
+  __u64 max_ns[SCORCH_SCOPE_MAX];
+  __u32 scopes; /* bit per scope whose filter wants this block */
+  __u32 tgid;
+  __u32 state;
+  __u32 pad;
+  char comm[SCORCH_COMM_LEN];
+  __u64 uhash, khash;
+  struct scorch_kstack user;
+  struct scorch_kstack kernel;
+};
+
 /* Per-CPU counters the daemon reports (index into the counters array). */
 enum scorch_offcpu_counter {
   SCORCH_OFF_SWITCH_OUTS = 0, /* switch-outs of threads someone asked for: stacks taken */

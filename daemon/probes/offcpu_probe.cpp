@@ -2,6 +2,8 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -144,6 +146,32 @@ Result<void> OffCpuProbe::drain(const std::function<void(const RawBlock&)>& fn) 
   for (uint64_t hash : all_keys<uint64_t>(ustacks_fd)) bpf_map_delete_elem(ustacks_fd, &hash);
   for (uint64_t hash : all_keys<uint64_t>(kstacks_fd)) bpf_map_delete_elem(kstacks_fd, &hash);
   return {};
+}
+
+std::optional<OffCpuProbe::Pending> OffCpuProbe::pending(uint32_t tid) const {
+  constexpr unsigned kPidfdThread = 0x80;  // PIDFD_THREAD (O_EXCL): a pidfd for a thread, Linux 6.9
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(tid), kPidfdThread));
+  if (pidfd < 0) return std::nullopt;
+  scorch_offcpu_start rec{};
+  int err = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.starts), &pidfd, &rec);
+  ::close(pidfd);
+  if (err != 0 || rec.ts == 0 || !(rec.scopes & (1u << SCORCH_SCOPE_PID))) return std::nullopt;
+  Pending p;
+  p.tgid = rec.tgid;
+  p.state = rec.state;
+  p.start_ns = rec.ts;
+  p.min_ns = rec.min_ns[SCORCH_SCOPE_PID];
+  p.max_ns = rec.max_ns[SCORCH_SCOPE_PID];
+  p.comm.assign(rec.comm, strnlen(rec.comm, sizeof(rec.comm)));
+  for (uint64_t ip : rec.user.ips) {
+    if (ip == 0 || rec.uhash == 0) break;
+    p.user_ips.push_back(ip);
+  }
+  for (uint64_t ip : rec.kernel.ips) {
+    if (ip == 0 || rec.khash == 0) break;
+    p.kernel_ips.push_back(ip);
+  }
+  return p;
 }
 
 OffCpuProbe::Counters OffCpuProbe::counters() const {

@@ -5,7 +5,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
+#include <string>
+#include <vector>
 #include <string_view>
 
 #include "common/result.h"
@@ -55,6 +58,19 @@ class OffCpuProbe {
 
   /// Switches to the other map generation, then reads and clears the old one.
   Result<void> drain(const std::function<void(const RawBlock&)>& fn);
+
+  /// A block of thread tid still in progress (its switch-out recorded, no switch-in yet), for the
+  /// process's own filter: state, start (CLOCK_MONOTONIC ns) and stacks. Empty when there is none
+  /// or the kernel cannot look task storage up by pidfd (pidfd_open of a thread needs Linux 6.9).
+  struct Pending {
+    uint32_t tgid = 0;
+    uint32_t state = 0;
+    uint64_t start_ns = 0;
+    uint64_t min_ns = 0, max_ns = 0;
+    std::string comm;
+    std::vector<uint64_t> user_ips, kernel_ips;  // leaf first
+  };
+  std::optional<Pending> pending(uint32_t tid) const;
 
   struct Counters {
     uint64_t switch_outs = 0, blocks = 0, filtered = 0, no_storage = 0, map_full = 0, stack_errors = 0;

@@ -1,6 +1,10 @@
 #include "session/profiler.h"
 
+#include <algorithm>
+#include <charconv>
 #include <cstdio>
+#include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -8,6 +12,12 @@
 #include "symbolize/symbolizer.h"
 
 namespace scorch {
+
+uint64_t monotonic_ns() {
+  timespec t{};
+  clock_gettime(CLOCK_MONOTONIC, &t);  // the clock of bpf_ktime_get_ns
+  return static_cast<uint64_t>(t.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(t.tv_nsec);
+}
 
 uint64_t period_for_hz(uint32_t hz) { return hz == 0 ? 0 : 1'000'000'000ull / hz; }
 
@@ -97,6 +107,7 @@ Result<uint64_t> Profiler::start(const SessionSpec& spec) {
   }
   s->started = Clock::now();
   s->drops_at_start = probe_.counters();
+  s->started_mono_ns = monotonic_ns();
   if (offcpu_) s->off_at_start = offcpu_->counters();
   uint64_t id = s->id;
   sessions_.emplace(id, std::move(s));
@@ -167,6 +178,59 @@ void Profiler::drain() {
   drain_offcpu();
 }
 
+void Profiler::offcpu_frames(uint32_t tgid, std::span<const uint64_t> user_ips, std::span<const uint64_t> kernel_ips,
+                             std::vector<Frame>& frames) {
+  // Stacks were taken where the thread blocked: every user frame, the leaf included, is a
+  // return address (after a syscall or a call), so each is looked up one byte earlier.
+  frames.clear();
+  std::vector<uint64_t> user(user_ips.rbegin(), user_ips.rend());
+  for (auto& ip : user) ip -= 1;
+  for (auto& name : symbolizer_.symbolize_user(tgid, user)) frames.push_back(Frame{std::move(name), false});
+  size_t nk = kernel_ips.size();
+  for (size_t i = 0; i < nk; ++i) {
+    uint64_t ip = kernel_ips[nk - 1 - i];
+    frames.push_back(Frame{symbolizer_.symbolize_kernel(i + 1 < nk ? ip - 1 : ip), true});
+  }
+  if (frames.empty()) frames.push_back(Frame{"[no stack]", false});
+}
+
+void Profiler::add_block(Session& s, uint32_t tgid, std::string_view comm, uint32_t state,
+                         const std::vector<Frame>& frames, uint64_t ns, uint64_t blocks) {
+  std::string name = proto::offcpu_state_name(state);
+  std::vector<Frame> f;
+  if (s.spec.by_state) f.push_back(Frame{"[" + name + "]", false});
+  f.insert(f.end(), frames.begin(), frames.end());
+  // In a wall profile the blocked part is marked by a leaf of its own (coloured apart).
+  if (s.on_cpu) f.push_back(Frame{"[off-cpu: " + name + "]", false});
+  add(s, tgid, comm, f, ns, blocks);
+}
+
+uint64_t Profiler::add_pending_blocks(Session& s) {
+  // Blocks still in progress count up to now, from the session's start at the earliest, so a
+  // thread that sleeps through the end of a profile is not missing from it.
+  uint64_t added = 0;
+  const uint64_t now = monotonic_ns();
+  std::vector<Frame> frames;
+  for (uint32_t pid : s.pids) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+      uint32_t tid = 0;
+      const std::string name = entry.path().filename().string();
+      if (std::from_chars(name.data(), name.data() + name.size(), tid).ec != std::errc{}) continue;
+      auto p = offcpu_->pending(tid);
+      if (!p || p->tgid != pid) continue;
+      uint64_t start = std::max(p->start_ns, s.started_mono_ns);
+      if (now <= start) continue;
+      uint64_t ns = now - start;
+      if (ns < p->min_ns || ns > p->max_ns) continue;
+      offcpu_frames(pid, p->user_ips, p->kernel_ips, frames);
+      add_block(s, pid, p->comm, p->state, frames, ns, 1);
+      ++added;
+    }
+  }
+  return added;
+}
+
 void Profiler::drain_offcpu() {
   if (!offcpu_) return;
   std::vector<Session*> matching;
@@ -176,27 +240,8 @@ void Profiler::drain_offcpu() {
     for (auto& [id, s] : sessions_)
       if (s->off_cpu && (b.whole_system ? s->pids.empty() : s->pids.count(b.tgid) > 0)) matching.push_back(s.get());
     if (matching.empty()) return;
-    // Stacks were taken where the thread blocked: every user frame, the leaf included, is a
-    // return address (after a syscall or a call), so each is looked up one byte earlier.
-    frames.clear();
-    std::vector<uint64_t> user(b.user_ips.rbegin(), b.user_ips.rend());
-    for (auto& ip : user) ip -= 1;
-    for (auto& name : symbolizer_.symbolize_user(b.tgid, user)) frames.push_back(Frame{std::move(name), false});
-    size_t nk = b.kernel_ips.size();
-    for (size_t i = 0; i < nk; ++i) {
-      uint64_t ip = b.kernel_ips[nk - 1 - i];
-      frames.push_back(Frame{symbolizer_.symbolize_kernel(i + 1 < nk ? ip - 1 : ip), true});
-    }
-    if (frames.empty()) frames.push_back(Frame{"[no stack]", false});
-    std::string state = proto::offcpu_state_name(b.state);
-    for (Session* s : matching) {
-      std::vector<Frame> f;
-      if (s->spec.by_state) f.push_back(Frame{"[" + state + "]", false});
-      f.insert(f.end(), frames.begin(), frames.end());
-      // In a wall profile the blocked part is marked by a leaf of its own (coloured apart).
-      if (s->on_cpu) f.push_back(Frame{"[off-cpu: " + state + "]", false});
-      add(*s, b.tgid, b.comm, f, b.total_ns, b.count);
-    }
+    offcpu_frames(b.tgid, b.user_ips, b.kernel_ips, frames);
+    for (Session* s : matching) add_block(*s, b.tgid, b.comm, b.state, frames, b.total_ns, b.count);
   });
   if (!result) log::warning(result.error().message());
 }
@@ -208,6 +253,7 @@ Profile Profiler::finish(uint64_t id) {
   Profile p;
   if (it == sessions_.end()) return p;
   Session& s = *it->second;
+  const uint64_t in_progress = s.off_cpu ? add_pending_blocks(s) : 0;
   p.measure = proto::measure_name(s.spec.measure);
   p.unit = s.off_cpu ? "us" : "samples";
   if (s.off_cpu) {
@@ -234,7 +280,11 @@ Profile Profiler::finish(uint64_t id) {
     p.drops.lost_stacks += off.lost_stacks - s.off_at_start.lost_stacks;
     if (uint64_t lost = off.no_storage - s.off_at_start.no_storage; lost > 0)
       p.notes.push_back(std::to_string(lost) + " switch-outs lost: no task storage could be created");
-    p.notes.push_back("off-CPU time counts blocks that ended while the profile ran; a thread still blocked at the end is not counted");
+    if (s.pids.empty())
+      p.notes.push_back("off-CPU time counts blocks that ended while the profile ran");
+    else
+      p.notes.push_back("off-CPU time counts blocks that ended while the profile ran, and " +
+                        std::to_string(in_progress) + " still in progress at its end (up to the end)");
   }
   if (p.drops.stack_collisions + p.drops.stack_errors + p.drops.map_full + p.drops.lost_stacks > 0)
     p.notes.push_back("drop counters are system-wide for the time this profile ran");

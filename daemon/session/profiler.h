@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -79,6 +80,7 @@ class Profiler {
     Clock::time_point started;
     DropCounters drops_at_start;
     OffCpuProbe::Counters off_at_start;
+    uint64_t started_mono_ns = 0;  // CLOCK_MONOTONIC, the clock of the BPF timestamps
     uint64_t samples = 0;
     std::unordered_map<std::string, size_t> index;  // stack identity -> stacks position
     std::vector<StackCount> stacks;
@@ -89,6 +91,11 @@ class Profiler {
   void release(const Session& s);
   void release_target(uint32_t target, uint64_t period_ns);
   void drain_offcpu();
+  void offcpu_frames(uint32_t tgid, std::span<const uint64_t> user_ips, std::span<const uint64_t> kernel_ips,
+                     std::vector<Frame>& frames);
+  void add_block(Session& s, uint32_t tgid, std::string_view comm, uint32_t state, const std::vector<Frame>& frames,
+                 uint64_t ns, uint64_t blocks);
+  uint64_t add_pending_blocks(Session& s);
 
   OnCpuProbe& probe_;
   OffCpuProbe* offcpu_;
@@ -98,6 +105,9 @@ class Profiler {
   std::map<uint64_t, std::unique_ptr<Session>> sessions_;
   uint64_t next_id_ = 1;
 };
+
+/// CLOCK_MONOTONIC in ns: the clock of bpf_ktime_get_ns.
+uint64_t monotonic_ns();
 
 /// Sampling period for a frequency, in ns (what the kernel filter and counts are keyed by).
 uint64_t period_for_hz(uint32_t hz);

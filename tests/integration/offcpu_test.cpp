@@ -116,6 +116,11 @@ TEST_F(OffCpu, BlockedTimeMatchesWhatTheProgramMeasured) {
   EXPECT_TRUE(pipe) << "kernel part of wait_b's stack";
   EXPECT_TRUE(b.kernel_frames.count("schedule"));
   EXPECT_NE(r.err.find("drops: none"), std::string::npos) << r.err;
+  // After its 0.7 + 3 s, main waits in sigwait past the end of the 5 s trace: a block in progress
+  // at the end counts up to the end (about 1.3 s), never more than the trace.
+  uint64_t sigwait_us = blocked_in(p, "sigwait", {"main"}, "sigtimedwait").us;
+  EXPECT_GT(sigwait_us, 500'000u);
+  EXPECT_LT(sigwait_us, 2'500'000u);
 }
 
 // Off-CPU acceptance 2: --min-block 20ms drops the 10 ms sleeps and keeps the 50 ms waits.
