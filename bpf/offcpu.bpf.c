@@ -121,29 +121,36 @@ static __noinline __u64 take_user_stack(void *ctx, struct scorch_offcpu_start *r
   return hash_frames(&rec->user, bytes);
 }
 
-static __always_inline void switch_out(void *ctx, bool preempt, struct task_struct *prev, unsigned int prev_state)
+/* User stack by frame pointers only: the raw_tp fallback, for kernels without BTF task pointers. */
+static __noinline __u64 take_user_stack_fp(void *ctx, struct scorch_offcpu_start *rec)
 {
-  __u32 tgid = prev->tgid;
-  if (tgid == 0)
-    return; /* the idle task */
-  struct scorch_offcpu_filter *fp = bpf_map_lookup_elem(&filter, &tgid);
+  long bytes = bpf_get_stack(ctx, rec->user.ips, sizeof(rec->user.ips), BPF_F_USER_STACK);
+  if (bytes < 0)
+    scorch_count(&counters, SCORCH_OFF_STACK_ERROR);
+  return hash_frames(&rec->user, bytes);
+}
+
+/* Which scopes want a block of tgid in this state (0: nobody). */
+static __always_inline __u32 wanted_scopes(__u32 tgid, __u32 state, struct scorch_offcpu_filter **fp,
+                                           struct scorch_offcpu_filter **fa)
+{
   __u32 any = SCORCH_PID_ANY;
-  struct scorch_offcpu_filter *fa = bpf_map_lookup_elem(&filter, &any);
-  __u32 state = offcpu_state_of(preempt, prev_state);
+  *fp = bpf_map_lookup_elem(&filter, &tgid);
+  *fa = bpf_map_lookup_elem(&filter, &any);
   __u32 bit = 1u << state;
   __u32 scopes = 0;
-  if (fp && (fp->states & bit))
+  if (*fp && ((*fp)->states & bit))
     scopes |= 1u << SCORCH_SCOPE_PID;
-  if (fa && (fa->states & bit))
+  if (*fa && ((*fa)->states & bit))
     scopes |= 1u << SCORCH_SCOPE_ANY;
-  if (!scopes)
-    return;
+  return scopes;
+}
 
-  struct scorch_offcpu_start *rec = bpf_task_storage_get(&starts, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-  if (!rec) {
-    scorch_count(&counters, SCORCH_OFF_NO_STORAGE);
-    return;
-  }
+/* Everything but the user stack and the timestamp. */
+static __always_inline void fill_start(void *ctx, struct scorch_offcpu_start *rec, __u32 scopes,
+                                       struct scorch_offcpu_filter *fp, struct scorch_offcpu_filter *fa, __u32 tgid,
+                                       __u32 state, __u64 kernel_skip)
+{
   scorch_count(&counters, SCORCH_OFF_SWITCH_OUTS);
   rec->ts = 0;
   rec->scopes = scopes;
@@ -158,12 +165,29 @@ static __always_inline void switch_out(void *ctx, bool preempt, struct task_stru
   rec->tgid = tgid;
   rec->state = state;
   bpf_get_current_comm(rec->comm, sizeof(rec->comm));
-
-  /* Skip this program's frame and bpf_trace_run4's: the leaf is __schedule. */
-  long kbytes = bpf_get_stack(ctx, rec->kernel.ips, sizeof(rec->kernel.ips), 2 & BPF_F_SKIP_FIELD_MASK);
+  /* Skip this program's frames: the leaf is __schedule. */
+  long kbytes = bpf_get_stack(ctx, rec->kernel.ips, sizeof(rec->kernel.ips), kernel_skip & BPF_F_SKIP_FIELD_MASK);
   if (kbytes < 0)
     scorch_count(&counters, SCORCH_OFF_STACK_ERROR);
   rec->khash = hash_frames(&rec->kernel, kbytes);
+}
+
+static __always_inline void switch_out(void *ctx, bool preempt, struct task_struct *prev, unsigned int prev_state)
+{
+  __u32 tgid = prev->tgid;
+  if (tgid == 0)
+    return; /* the idle task */
+  struct scorch_offcpu_filter *fp, *fa;
+  __u32 state = offcpu_state_of(preempt, prev_state);
+  __u32 scopes = wanted_scopes(tgid, state, &fp, &fa);
+  if (!scopes)
+    return;
+  struct scorch_offcpu_start *rec = bpf_task_storage_get(&starts, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+  if (!rec) {
+    scorch_count(&counters, SCORCH_OFF_NO_STORAGE);
+    return;
+  }
+  fill_start(ctx, rec, scopes, fp, fa, tgid, state, 2); /* the program, bpf_trace_run4 */
   rec->uhash = prev->mm ? take_user_stack(ctx, rec, tgid) : 0;
   rec->ts = bpf_ktime_get_ns();
 }
@@ -199,11 +223,8 @@ static __always_inline void add_block(void *counts, struct scorch_offcpu_start *
   scorch_count(&counters, SCORCH_OFF_BLOCKS);
 }
 
-static __always_inline void switch_in(struct task_struct *next)
+static __always_inline void end_block(struct scorch_offcpu_start *rec)
 {
-  struct scorch_offcpu_start *rec = bpf_task_storage_get(&starts, next, 0, 0);
-  if (!rec || rec->ts == 0)
-    return;
   __u64 now = bpf_ktime_get_ns();
   __u64 delta = now > rec->ts ? now - rec->ts : 0;
   rec->ts = 0;
@@ -239,6 +260,81 @@ int BPF_PROG(scorch_offcpu_switch, bool preempt, struct task_struct *prev, struc
              unsigned int prev_state)
 {
   switch_out(ctx, preempt, prev, prev_state);
-  switch_in(next);
+  struct scorch_offcpu_start *rec = bpf_task_storage_get(&starts, next, 0, 0);
+  if (rec && rec->ts)
+    end_block(rec);
+  return 0;
+}
+
+/* ---- raw tracepoint fallback, for kernels without tp_btf: pending blocks in a hash by tid ---- */
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __uint(max_entries, SCORCH_OFFCPU_RAW_STARTS);
+  __type(key, __u32);
+  __type(value, struct scorch_offcpu_start);
+} raw_starts SEC(".maps");
+
+/* A zeroed record to insert from (too big for the BPF stack). */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct scorch_offcpu_start);
+} raw_zero SEC(".maps");
+
+struct task_struct___pre518 {
+  long state;
+} __attribute__((preserve_access_index));
+
+static __always_inline unsigned int task_state(struct task_struct *t)
+{
+  if (bpf_core_field_exists(t->__state))
+    return BPF_CORE_READ(t, __state);
+  return (unsigned int)BPF_CORE_READ((struct task_struct___pre518 *)t, state);
+}
+
+SEC("raw_tp/sched_switch")
+int scorch_offcpu_switch_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+  /* Only preempt, prev and next: kernels before 5.18 have no prev_state argument. */
+  bool preempt = ctx->args[0] != 0;
+  struct task_struct *prev = (struct task_struct *)ctx->args[1];
+  struct task_struct *next = (struct task_struct *)ctx->args[2];
+
+  __u32 tgid = BPF_CORE_READ(prev, tgid);
+  if (tgid != 0) {
+    struct scorch_offcpu_filter *fp, *fa;
+    __u32 state = offcpu_state_of(preempt, task_state(prev));
+    __u32 scopes = wanted_scopes(tgid, state, &fp, &fa);
+    if (scopes) {
+      __u32 tid = BPF_CORE_READ(prev, pid), zero = 0;
+      struct scorch_offcpu_start *rec = bpf_map_lookup_elem(&raw_starts, &tid);
+      if (!rec) {
+        struct scorch_offcpu_start *blank = bpf_map_lookup_elem(&raw_zero, &zero);
+        if (blank)
+          bpf_map_update_elem(&raw_starts, &tid, blank, BPF_NOEXIST);
+        rec = bpf_map_lookup_elem(&raw_starts, &tid);
+      }
+      if (!rec) {
+        scorch_count(&counters, SCORCH_OFF_NO_STORAGE);
+      } else {
+        fill_start(ctx, rec, scopes, fp, fa, tgid, state, 2);
+        rec->task_start = BPF_CORE_READ(prev, start_time);
+        rec->uhash = BPF_CORE_READ(prev, mm) ? take_user_stack_fp(ctx, rec) : 0;
+        rec->ts = bpf_ktime_get_ns();
+      }
+    }
+  }
+
+  __u32 next_tid = BPF_CORE_READ(next, pid);
+  struct scorch_offcpu_start *rec = bpf_map_lookup_elem(&raw_starts, &next_tid);
+  if (rec) {
+    /* A record of an exited thread whose tid came back is dropped, never ended. */
+    if (rec->ts && rec->task_start == BPF_CORE_READ(next, start_time))
+      end_block(rec);
+    bpf_map_delete_elem(&raw_starts, &next_tid);
+  }
   return 0;
 }

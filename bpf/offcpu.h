@@ -82,9 +82,14 @@ struct scorch_offcpu_start {
   __u32 pad;
   char comm[SCORCH_COMM_LEN];
   __u64 uhash, khash;
+  __u64 task_start; /* raw_tp fallback: the task's start_time, so a reused tid is not mistaken */
   struct scorch_kstack user;
   struct scorch_kstack kernel;
 };
+
+#ifndef SCORCH_OFFCPU_RAW_STARTS
+#define SCORCH_OFFCPU_RAW_STARTS 16384 /* threads blocked at once, raw_tp fallback */
+#endif
 
 /* Per-CPU counters the daemon reports (index into the counters array). */
 enum scorch_offcpu_counter {

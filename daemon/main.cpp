@@ -11,6 +11,7 @@
 #include <cstring>
 #include <functional>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "common/log.h"
@@ -26,11 +27,14 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: scorchd [--socket PATH] [--socket-mode MODE] [-v] [--version]\n"
+    "usage: scorchd [--socket PATH] [--socket-mode MODE] [--offcpu-hook HOOK] [-v] [--version]\n"
     "\n"
     "  --socket PATH       control socket (default $SCORCH_SOCKET or /run/scorch/scorchd.sock)\n"
     "  --socket-mode MODE  octal permissions of the socket (default 0666: every user may connect;\n"
     "                      what each may profile is decided from its credentials)\n"
+    "  --offcpu-hook HOOK  how off-CPU tracing hooks sched_switch: auto (default: tp_btf when the\n"
+    "                      kernel has it, else the raw tracepoint), tp_btf, or raw_tp (frame-pointer\n"
+    "                      user stacks; for kernels without tp_btf, and to test that path)\n"
     "  -v, --verbose       debug logs, including libbpf's\n"
     "  --version           print the version and exit\n";
 
@@ -57,6 +61,7 @@ void notify_systemd_ready() {
 
 int main(int argc, char** argv) {
   scorch::ServerOptions options;
+  std::string offcpu_hook = "auto";
   if (const char* env = std::getenv("SCORCH_SOCKET"); env && *env) options.socket_path = env;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -78,6 +83,12 @@ int main(int argc, char** argv) {
         return 2;
       }
       options.socket_mode = static_cast<unsigned>(mode);
+    } else if (a == "--offcpu-hook") {
+      offcpu_hook = value("--offcpu-hook");
+      if (offcpu_hook != "auto" && offcpu_hook != "tp_btf" && offcpu_hook != "raw_tp") {
+        std::cerr << "scorchd: --offcpu-hook takes auto, tp_btf or raw_tp, not '" << offcpu_hook << "'\n";
+        return 2;
+      }
     } else if (a == "-v" || a == "--verbose") {
       scorch::log::set_verbose(true);
     } else if (a == "--version") {
@@ -126,10 +137,20 @@ int main(int argc, char** argv) {
   // Off-CPU profiling is optional: without it the daemon still samples on-CPU stacks.
   std::unique_ptr<scorch::OffCpuProbe> offcpu;
   std::string offcpu_error;
-  if (!features.has(scorch::Feature::kTpBtf)) {
-    offcpu_error = "tp_btf: " + features.get(scorch::Feature::kTpBtf).detail;
-  } else if (auto loaded = scorch::OffCpuProbe::load(**unwind_maps); loaded) {
+  // tp_btf first (task storage, unwound user stacks); the raw tracepoint where it is missing.
+  const bool has_btf = features.has(scorch::Feature::kTpBtf), has_raw = features.has(scorch::Feature::kRawTracepoint);
+  std::optional<scorch::OffCpuProbe::Attach> hook;
+  if (offcpu_hook == "tp_btf" || (offcpu_hook == "auto" && has_btf))
+    hook = scorch::OffCpuProbe::Attach::kTpBtf;
+  else if (offcpu_hook == "raw_tp" || (offcpu_hook == "auto" && has_raw))
+    hook = scorch::OffCpuProbe::Attach::kRawTp;
+  if (!hook) {
+    offcpu_error = "no sched_switch hook: tp_btf: " + features.get(scorch::Feature::kTpBtf).detail +
+                   "; raw_tracepoint: " + features.get(scorch::Feature::kRawTracepoint).detail;
+  } else if (auto loaded = scorch::OffCpuProbe::load(**unwind_maps, *hook); loaded) {
     offcpu = std::move(*loaded);
+    if (*hook == scorch::OffCpuProbe::Attach::kRawTp)
+      scorch::log::info("off-CPU via the raw sched_switch tracepoint: user stacks by frame pointers");
   } else {
     offcpu_error = loaded.error().message();
   }

@@ -42,11 +42,17 @@ std::vector<Key> all_keys(int fd) {
 void OffCpuProbe::SkelDeleter::operator()(offcpu_bpf* s) const { offcpu_bpf__destroy(s); }
 void OffCpuProbe::LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
 
-Result<std::unique_ptr<OffCpuProbe>> OffCpuProbe::load(const UnwindMaps& unwind) {
+Result<std::unique_ptr<OffCpuProbe>> OffCpuProbe::load(const UnwindMaps& unwind, Attach attach) {
   std::unique_ptr<OffCpuProbe> probe(new OffCpuProbe());
+  probe->attach_ = attach;
   probe->skel_.reset(offcpu_bpf__open());
   if (!probe->skel_) return make_errno_error("open BPF object offcpu", errno);
   if (auto r = unwind.share_with(probe->skel_->obj); !r) return r.error();
+  // Load only the variant in use; the fallback does not need task storage at all.
+  const bool raw = attach == Attach::kRawTp;
+  bpf_program__set_autoload(probe->skel_->progs.scorch_offcpu_switch, !raw);
+  bpf_program__set_autoload(probe->skel_->progs.scorch_offcpu_switch_raw, raw);
+  if (raw) bpf_map__set_autocreate(probe->skel_->maps.starts, false);
   int err = offcpu_bpf__load(probe->skel_.get());
   if (err)
     return make_errno_error("load BPF program offcpu", -err,
@@ -78,7 +84,8 @@ Result<void> OffCpuProbe::add_filter(uint32_t tgid, const Filter& filter) {
   if (bpf_map__update_elem(skel_->maps.filter, &tgid, sizeof(tgid), &value, sizeof(value), BPF_ANY) != 0)
     return make_errno_error("add the off-CPU filter", errno);
   if (!link_) {
-    bpf_link* link = bpf_program__attach(skel_->progs.scorch_offcpu_switch);
+    bpf_link* link = bpf_program__attach(attach_ == Attach::kRawTp ? skel_->progs.scorch_offcpu_switch_raw
+                                                                  : skel_->progs.scorch_offcpu_switch);
     if (!link) {
       int e = errno;
       bpf_map__delete_elem(skel_->maps.filter, &tgid, sizeof(tgid), 0);
@@ -149,12 +156,17 @@ Result<void> OffCpuProbe::drain(const std::function<void(const RawBlock&)>& fn) 
 }
 
 std::optional<OffCpuProbe::Pending> OffCpuProbe::pending(uint32_t tid) const {
-  constexpr unsigned kPidfdThread = 0x80;  // PIDFD_THREAD (O_EXCL): a pidfd for a thread, Linux 6.9
-  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(tid), kPidfdThread));
-  if (pidfd < 0) return std::nullopt;
   scorch_offcpu_start rec{};
-  int err = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.starts), &pidfd, &rec);
-  ::close(pidfd);
+  int err = 0;
+  if (attach_ == Attach::kRawTp) {
+    err = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.raw_starts), &tid, &rec);
+  } else {
+    constexpr unsigned kPidfdThread = 0x80;  // PIDFD_THREAD (O_EXCL): a pidfd for a thread, Linux 6.9
+    int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(tid), kPidfdThread));
+    if (pidfd < 0) return std::nullopt;
+    err = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.starts), &pidfd, &rec);
+    ::close(pidfd);
+  }
   if (err != 0 || rec.ts == 0 || !(rec.scopes & (1u << SCORCH_SCOPE_PID))) return std::nullopt;
   Pending p;
   p.tgid = rec.tgid;
@@ -193,7 +205,9 @@ OffCpuProbe::Counters OffCpuProbe::counters() const {
 uint32_t OffCpuProbe::program_id() const {
   bpf_prog_info info{};
   uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(bpf_program__fd(skel_->progs.scorch_offcpu_switch), &info, &len) != 0) return 0;
+  bpf_program* prog =
+      attach_ == Attach::kRawTp ? skel_->progs.scorch_offcpu_switch_raw : skel_->progs.scorch_offcpu_switch;
+  if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) != 0) return 0;
   return info.id;
 }
 

@@ -35,8 +35,12 @@ struct RawBlock {
 
 class OffCpuProbe {
  public:
+  /// How the program hooks sched_switch: tp_btf (task storage, user stacks from unwind tables), or
+  /// the raw tracepoint fallback for kernels without tp_btf (a hash by tid, frame-pointer user stacks).
+  enum class Attach { kTpBtf, kRawTp };
   /// Opens and loads the BPF object, sharing unwind's maps; nothing is traced until add_filter().
-  static Result<std::unique_ptr<OffCpuProbe>> load(const UnwindMaps& unwind);
+  static Result<std::unique_ptr<OffCpuProbe>> load(const UnwindMaps& unwind, Attach attach);
+  Attach attach_mode() const { return attach_; }
   ~OffCpuProbe();
   OffCpuProbe(const OffCpuProbe&) = delete;
   OffCpuProbe& operator=(const OffCpuProbe&) = delete;
@@ -95,6 +99,7 @@ class OffCpuProbe {
     int refs = 0;
   };
   std::map<uint32_t, Entry> filters_;
+  Attach attach_ = Attach::kTpBtf;
   uint64_t lost_stacks_ = 0;
 };
 

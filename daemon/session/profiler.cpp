@@ -186,11 +186,16 @@ void Profiler::offcpu_frames(uint32_t tgid, std::span<const uint64_t> user_ips, 
   std::vector<uint64_t> user(user_ips.rbegin(), user_ips.rend());
   for (auto& ip : user) ip -= 1;
   for (auto& name : symbolizer_.symbolize_user(tgid, user)) frames.push_back(Frame{std::move(name), false});
-  size_t nk = kernel_ips.size();
-  for (size_t i = 0; i < nk; ++i) {
-    uint64_t ip = kernel_ips[nk - 1 - i];
-    frames.push_back(Frame{symbolizer_.symbolize_kernel(i + 1 < nk ? ip - 1 : ip), true});
-  }
+  // The leaf end of the kernel stack may still hold the tracing machinery (how many frames
+  // depends on the hook and the kernel): the stack ends at the scheduler.
+  size_t nk = kernel_ips.size(), first = 0;
+  auto tracing = [](const std::string& n) {
+    return n.starts_with("__traceiter_") || n.starts_with("__bpf_trace_") || n.starts_with("bpf_trace_run") ||
+           n.starts_with("bpf_prog_");
+  };
+  while (first < nk && tracing(symbolizer_.symbolize_kernel(kernel_ips[first]))) ++first;
+  // Every frame kept is a return address (the leaf called into the tracepoint): looked up 1 byte earlier.
+  for (size_t j = nk; j-- > first;) frames.push_back(Frame{symbolizer_.symbolize_kernel(kernel_ips[j] - 1), true});
   if (frames.empty()) frames.push_back(Frame{"[no stack]", false});
 }
 

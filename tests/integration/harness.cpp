@@ -158,7 +158,7 @@ RunResult Child::wait() {
   return r;
 }
 
-Daemon::Daemon() {
+Daemon::Daemon(const std::vector<std::string>& extra_args) {
   dir_ = temp_dir();
   socket_ = dir_ + "/scorchd.sock";
   log_path_ = dir_ + "/scorchd.log";
@@ -169,7 +169,9 @@ Daemon::Daemon() {
     ::dup2(devnull, 0);
     ::dup2(log, 1);
     ::dup2(log, 2);
-    exec_child({bin_dir() + "/scorchd", "--socket", socket_, "-v"});
+    std::vector<std::string> argv = {bin_dir() + "/scorchd", "--socket", socket_, "-v"};
+    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+    exec_child(argv);
   }
   // Ready when the socket answers.
   for (int i = 0; i < 200; ++i) {

@@ -50,7 +50,7 @@ std::string read_file(const std::string& path);
 /// scorchd on a private socket, stopped with SIGTERM when destroyed.
 class Daemon {
  public:
-  Daemon();
+  explicit Daemon(const std::vector<std::string>& extra_args = {});
   ~Daemon();
   const std::string& socket() const { return socket_; }
   pid_t pid() const;

@@ -206,6 +206,27 @@ TEST_F(OffCpu, ExitingThreadsAndShortLivedProcessesStaySane) {
   EXPECT_LE(by_comm["offcpu_waits"], static_cast<uint64_t>(duration_us) * 4) << "4 threads at most";
 }
 
+// The raw tracepoint fallback (kernels without tp_btf), forced here: the same blocked times and
+// kernel stacks; user stacks come from frame pointers there, so only their leaves are checked.
+TEST_F(OffCpu, RawTracepointFallbackMeasuresTheSame) {
+  daemon_.reset();
+  daemon_ = std::make_unique<Daemon>(std::vector<std::string>{"--offcpu-hook", "raw_tp"});
+  EXPECT_NE(daemon_->log().find("raw sched_switch tracepoint"), std::string::npos) << daemon_->log();
+  auto [truth, p] = trace_waits({});
+  ASSERT_TRUE(truth.ok);
+  uint64_t nanosleep_us = 0, read_us = 0;
+  bool scheduler_leaf = true;
+  for (const auto& s : p.stacks) {
+    if (has_frame(s, "do_nanosleep")) nanosleep_us += s.count;
+    if (has_frame(s, "read") && has_frame(s, "schedule")) read_us += s.count;
+    if (!s.frames.empty() && s.frames.back().kernel && s.frames.back().name != "__schedule") scheduler_leaf = false;
+  }
+  // Two threads sleep in nanosleep: sleep_a's thread and the feeder (both ~3 s).
+  EXPECT_NEAR(static_cast<double>(nanosleep_us), truth.sleep_a_us * 2, truth.sleep_a_us * 2 * 0.05);
+  EXPECT_NEAR(static_cast<double>(read_us), truth.wait_b_us, truth.wait_b_us * 0.05);
+  EXPECT_TRUE(scheduler_leaf) << "kernel stacks end at __schedule, without the tracing frames";
+}
+
 TEST_F(OffCpu, BadUsage) {
   EXPECT_EQ(daemon_->cli({"offcpu", "--min-block", "soon"}).exit_code, 2);
   EXPECT_EQ(daemon_->cli({"offcpu", "--state", "napping"}).exit_code, 2);
