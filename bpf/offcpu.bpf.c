@@ -15,6 +15,9 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* The daemon drains one generation while the program fills the other (as on-CPU). */
 volatile __u32 active_generation = 0;
+/* Bumped by the daemon each time it attaches the program: records left in task storage by an
+ * earlier attachment (the thread never woke while attached) must not end into a later session. */
+volatile __u32 attach_epoch = 0;
 
 #define TASK_INTERRUPTIBLE_BIT 0x1
 #define TASK_UNINTERRUPTIBLE_BIT 0x2
@@ -164,6 +167,7 @@ static __always_inline void fill_start(void *ctx, struct scorch_offcpu_start *re
   }
   rec->tgid = tgid;
   rec->state = state;
+  rec->epoch = attach_epoch;
   bpf_get_current_comm(rec->comm, sizeof(rec->comm));
   /* Skip this program's frames: the leaf is __schedule. */
   long kbytes = bpf_get_stack(ctx, rec->kernel.ips, sizeof(rec->kernel.ips), kernel_skip & BPF_F_SKIP_FIELD_MASK);
@@ -225,6 +229,10 @@ static __always_inline void add_block(void *counts, struct scorch_offcpu_start *
 
 static __always_inline void end_block(struct scorch_offcpu_start *rec)
 {
+  if (rec->epoch != attach_epoch) {
+    rec->ts = 0; /* blocked since before this attachment: its start is not ours to count */
+    return;
+  }
   __u64 now = bpf_ktime_get_ns();
   __u64 delta = now > rec->ts ? now - rec->ts : 0;
   rec->ts = 0;

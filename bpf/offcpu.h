@@ -79,7 +79,7 @@ struct scorch_offcpu_start {
   __u32 scopes; /* bit per scope whose filter wants this block */
   __u32 tgid;
   __u32 state;
-  __u32 pad;
+  __u32 epoch; /* attach_epoch at switch-out: a block from an earlier attachment is never ended */
   char comm[SCORCH_COMM_LEN];
   __u64 uhash, khash;
   __u64 task_start; /* raw_tp fallback: the task's start_time, so a reused tid is not mistaken */

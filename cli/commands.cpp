@@ -449,11 +449,12 @@ int cmd_status(const GlobalOptions& g, const std::vector<std::string>& args) {
       who = "PID";
       for (uint32_t pid : s.pids) who += " " + std::to_string(pid);
     }
-    std::cout << "  #" << s.id << " uid " << s.uid << ": " << proto::measure_name(s.measure) << " " << who << ", "
-              << s.frequency_hz << " Hz, "
-              << format_seconds(s.elapsed_ms);
+    const bool offcpu = s.measure == proto::Measure::kOffCpu;
+    std::cout << "  #" << s.id << " uid " << s.uid << ": " << proto::measure_name(s.measure) << " " << who << ", ";
+    if (!offcpu) std::cout << s.frequency_hz << " Hz, ";
+    std::cout << format_seconds(s.elapsed_ms);
     if (s.duration_ms) std::cout << " / " << format_seconds(s.duration_ms);
-    std::cout << ", " << s.samples << " samples\n";
+    std::cout << ", " << s.samples << (offcpu ? " blocks\n" : " samples\n");
   }
   std::cout << "\nsamples since start: " << st->drops.samples << "\ndrops since start: " << drops_summary(st->drops)
             << "\nsymbol cache: " << st->symbol_cache_bytes / 1024 << " KiB\n";

@@ -84,6 +84,7 @@ Result<void> OffCpuProbe::add_filter(uint32_t tgid, const Filter& filter) {
   if (bpf_map__update_elem(skel_->maps.filter, &tgid, sizeof(tgid), &value, sizeof(value), BPF_ANY) != 0)
     return make_errno_error("add the off-CPU filter", errno);
   if (!link_) {
+    ++skel_->bss->attach_epoch;  // before attaching: records of earlier attachments are stale
     bpf_link* link = bpf_program__attach(attach_ == Attach::kRawTp ? skel_->progs.scorch_offcpu_switch_raw
                                                                   : skel_->progs.scorch_offcpu_switch);
     if (!link) {
@@ -167,7 +168,8 @@ std::optional<OffCpuProbe::Pending> OffCpuProbe::pending(uint32_t tid) const {
     err = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.starts), &pidfd, &rec);
     ::close(pidfd);
   }
-  if (err != 0 || rec.ts == 0 || !(rec.scopes & (1u << SCORCH_SCOPE_PID))) return std::nullopt;
+  if (err != 0 || rec.ts == 0 || rec.epoch != skel_->bss->attach_epoch || !(rec.scopes & (1u << SCORCH_SCOPE_PID)))
+    return std::nullopt;
   Pending p;
   p.tgid = rec.tgid;
   p.state = rec.state;

@@ -227,6 +227,26 @@ TEST_F(OffCpu, RawTracepointFallbackMeasuresTheSame) {
   EXPECT_TRUE(scheduler_leaf) << "kernel stacks end at __schedule, without the tracing frames";
 }
 
+// A thread that blocked while an earlier profile was attached and wakes during a later one must
+// not bring the earlier time with it (the program is detached in between).
+TEST_F(OffCpu, BlocksFromAnEarlierAttachmentAreNotCounted) {
+  std::string dir = dir_;
+  RunResult a;
+  std::thread ta([&] { a = daemon_->cli({"offcpu", "-d", "0.6", "-o", dir + "/a.folded"}); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  Child sleeper({"/bin/sleep", "1.6"});  // blocks during the first profile, wakes in the second
+  ta.join();
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto b = daemon_->cli({"offcpu", "-d", "1.5", "-o", dir + "/b.folded"});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  sleeper.wait();
+  uint64_t sleep_us = 0;
+  for (const auto& s : load_folded(dir + "/b.folded").stacks)
+    if (s.comm == "sleep") sleep_us += s.count;
+  EXPECT_LT(sleep_us, 100'000u) << "the 1.6 s sleep began before the second profile attached";
+}
+
 TEST_F(OffCpu, BadUsage) {
   EXPECT_EQ(daemon_->cli({"offcpu", "--min-block", "soon"}).exit_code, 2);
   EXPECT_EQ(daemon_->cli({"offcpu", "--state", "napping"}).exit_code, 2);
