@@ -149,10 +149,21 @@ static __always_inline __u32 wanted_scopes(__u32 tgid, __u32 state, struct scorc
   return scopes;
 }
 
+/* Which stacks the wanting scopes ask for (the union: the daemon drops what a session did not ask for). */
+static __always_inline __u32 wanted_stacks(__u32 scopes, struct scorch_offcpu_filter *fp, struct scorch_offcpu_filter *fa)
+{
+  __u32 stacks = 0;
+  if (fp && (scopes & (1u << SCORCH_SCOPE_PID)))
+    stacks |= fp->stacks;
+  if (fa && (scopes & (1u << SCORCH_SCOPE_ANY)))
+    stacks |= fa->stacks;
+  return stacks;
+}
+
 /* Everything but the user stack and the timestamp. */
 static __always_inline void fill_start(void *ctx, struct scorch_offcpu_start *rec, __u32 scopes,
                                        struct scorch_offcpu_filter *fp, struct scorch_offcpu_filter *fa, __u32 tgid,
-                                       __u32 state, __u64 kernel_skip)
+                                       __u32 state, __u64 kernel_skip, __u32 stacks)
 {
   scorch_count(&counters, SCORCH_OFF_SWITCH_OUTS);
   rec->ts = 0;
@@ -170,7 +181,9 @@ static __always_inline void fill_start(void *ctx, struct scorch_offcpu_start *re
   rec->epoch = attach_epoch;
   bpf_get_current_comm(rec->comm, sizeof(rec->comm));
   /* Skip this program's frames: the leaf is __schedule. */
-  long kbytes = bpf_get_stack(ctx, rec->kernel.ips, sizeof(rec->kernel.ips), kernel_skip & BPF_F_SKIP_FIELD_MASK);
+  long kbytes = 0;
+  if (stacks & SCORCH_STACK_KERNEL)
+    kbytes = bpf_get_stack(ctx, rec->kernel.ips, sizeof(rec->kernel.ips), kernel_skip & BPF_F_SKIP_FIELD_MASK);
   if (kbytes < 0)
     scorch_count(&counters, SCORCH_OFF_STACK_ERROR);
   rec->khash = hash_frames(&rec->kernel, kbytes);
@@ -191,8 +204,9 @@ static __always_inline void switch_out(void *ctx, bool preempt, struct task_stru
     scorch_count(&counters, SCORCH_OFF_NO_STORAGE);
     return;
   }
-  fill_start(ctx, rec, scopes, fp, fa, tgid, state, 2); /* the program, bpf_trace_run4 */
-  rec->uhash = prev->mm ? take_user_stack(ctx, rec, tgid) : 0;
+  __u32 stacks = wanted_stacks(scopes, fp, fa);
+  fill_start(ctx, rec, scopes, fp, fa, tgid, state, 2, stacks); /* skip: the program, bpf_trace_run4 */
+  rec->uhash = prev->mm && (stacks & SCORCH_STACK_USER) ? take_user_stack(ctx, rec, tgid) : 0;
   rec->ts = bpf_ktime_get_ns();
 }
 
@@ -328,9 +342,10 @@ int scorch_offcpu_switch_raw(struct bpf_raw_tracepoint_args *ctx)
       if (!rec) {
         scorch_count(&counters, SCORCH_OFF_NO_STORAGE);
       } else {
-        fill_start(ctx, rec, scopes, fp, fa, tgid, state, 2);
+        __u32 stacks = wanted_stacks(scopes, fp, fa);
+        fill_start(ctx, rec, scopes, fp, fa, tgid, state, 2, stacks);
         rec->task_start = BPF_CORE_READ(prev, start_time);
-        rec->uhash = BPF_CORE_READ(prev, mm) ? take_user_stack_fp(ctx, rec) : 0;
+        rec->uhash = BPF_CORE_READ(prev, mm) && (stacks & SCORCH_STACK_USER) ? take_user_stack_fp(ctx, rec) : 0;
         rec->ts = bpf_ktime_get_ns();
       }
     }

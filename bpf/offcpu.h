@@ -44,8 +44,11 @@ struct scorch_offcpu_filter {
   __u64 min_ns;
   __u64 max_ns;
   __u32 states;
-  __u32 pad;
+  __u32 stacks; /* SCORCH_STACK_USER | SCORCH_STACK_KERNEL: which stacks to take (a kernel walk
+                 * costs about 2 us a block here, most of the program's time) */
 };
+#define SCORCH_STACK_USER 1u
+#define SCORCH_STACK_KERNEL 2u
 
 /* One aggregation bucket: blocked time of one process at one pair of stacks in one state. Stacks
  * are keyed by a hash of their frames (0: no stack). */

@@ -142,7 +142,7 @@ constexpr const char* kProfileUsage =
 
 constexpr const char* kOffCpuUsage =
     "usage: scorch offcpu [-p PID]... [-d SECONDS] [--min-block TIME] [--max-block TIME]\n"
-    "                     [--state LIST] [--by-state] [-o FILE]\n"
+    "                     [--state LIST] [--by-state] [-U | -K] [-o FILE]\n"
     "\n"
     "Time threads spent blocked (off CPU), by the stack where they blocked; values in microseconds.\n"
     "\n"
@@ -153,6 +153,8 @@ constexpr const char* kOffCpuUsage =
     "      --state LIST     only these thread states: sleep (interruptible), disk (uninterruptible),\n"
     "                       preempted (runnable, waiting for a CPU), other; comma-separated (default: all)\n"
     "      --by-state       put the state as the root frame of each stack ([sleep], [disk], ...)\n"
+    "  -U, --user-stacks-only    no kernel stacks (walking them is most of the cost per block)\n"
+    "  -K, --kernel-stacks-only  no user stacks\n"
     "  -o, --output FILE    .svg: interactive flamegraph; .folded: folded stacks; .json: JSON;\n"
     "                       anything else: text table (default: table on stdout)\n";
 
@@ -224,6 +226,12 @@ int run_profile(const GlobalOptions& g, const std::vector<std::string>& args, pr
       req.states = *mask;
     } else if (a == "--by-state" && offcpu_command) {
       req.by_state = true;
+    } else if ((a == "-U" || a == "--user-stacks-only") && offcpu_command) {
+      if (req.stacks == proto::kKernelStack) return usage_error("-U and -K exclude each other", usage);
+      req.stacks = proto::kUserStack;
+    } else if ((a == "-K" || a == "--kernel-stacks-only") && offcpu_command) {
+      if (req.stacks == proto::kUserStack) return usage_error("-U and -K exclude each other", usage);
+      req.stacks = proto::kKernelStack;
     } else if (a == "-p" || a == "--pid") {
       if (!value(v)) return usage_error(a + " needs a PID", usage);
       std::stringstream ss(v);

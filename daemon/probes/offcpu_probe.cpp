@@ -81,6 +81,7 @@ Result<void> OffCpuProbe::add_filter(uint32_t tgid, const Filter& filter) {
   value.min_ns = filter.min_ns;
   value.max_ns = filter.max_ns;
   value.states = filter.states;
+  value.stacks = filter.stacks;
   if (bpf_map__update_elem(skel_->maps.filter, &tgid, sizeof(tgid), &value, sizeof(value), BPF_ANY) != 0)
     return make_errno_error("add the off-CPU filter", errno);
   if (!link_) {

@@ -53,6 +53,7 @@ class OffCpuProbe {
     uint64_t min_ns = 0;
     uint64_t max_ns = UINT64_MAX;
     uint32_t states = kAllStates;
+    uint32_t stacks = 3;  // 1: user, 2: kernel
     bool operator==(const Filter&) const = default;
   };
   /// Traces tgid (kPidAny: every process) with this filter; shared by reference count. A target

@@ -167,6 +167,7 @@ std::vector<uint8_t> encode(const ProfileRequest& m) {
   w.u64(m.max_block_ns);
   w.u32(m.states);
   w.u8(m.by_state ? 1 : 0);
+  w.u8(m.stacks);
   return std::move(w.bytes());
 }
 
@@ -218,6 +219,8 @@ Result<ProfileRequest> decode_profile_request(std::span<const uint8_t> payload) 
   m.max_block_ns = r.u64();
   m.states = r.u32();
   uint8_t by_state = r.u8();
+  m.stacks = r.u8();
+  if (!r.failed() && (m.stacks == 0 || m.stacks > kBothStacks)) r.fail("stack kinds must be 1 (user), 2 (kernel) or 3");
   if (!r.failed() && measure > kMaxMeasure) r.fail("unknown measure " + std::to_string(measure));
   m.measure = static_cast<Measure>(measure);
   if (!r.failed() && (m.states == 0 || (m.states & ~kAllStates) != 0))

@@ -70,6 +70,7 @@ enum class Measure : uint8_t {
 inline constexpr uint8_t kMaxMeasure = 2;
 const char* measure_name(Measure m);
 inline constexpr uint32_t kAllStates = 0xf;
+inline constexpr uint8_t kUserStack = 1, kKernelStack = 2, kBothStacks = 3;
 /// Off-CPU thread states by number (the BPF side's order): "preempted", "sleep", "disk", "other".
 const char* offcpu_state_name(uint32_t state);
 /// Parses a comma-separated list of state names ("all" too) into a mask; an error names the bad word.
@@ -86,6 +87,7 @@ struct ProfileRequest {
   uint64_t max_block_ns = UINT64_MAX;
   uint32_t states = kAllStates;
   bool by_state = false;
+  uint8_t stacks = kBothStacks;  // off-CPU: which stacks to take
 };
 
 /// End the running profile now and send its result.

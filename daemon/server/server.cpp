@@ -322,7 +322,8 @@ awaitable<void> Server::run_profile(std::shared_ptr<Connection> c, std::vector<u
   spec.duration = std::chrono::milliseconds(req->duration_ms);
   spec.uid = c->peer.uid;
   spec.measure = req->measure;
-  spec.offcpu_filter = OffCpuProbe::Filter{req->min_block_ns, req->max_block_ns, req->states};
+  spec.offcpu_filter = OffCpuProbe::Filter{req->min_block_ns, req->max_block_ns, req->states, req->stacks};
+  spec.stacks = req->stacks;
   spec.by_state = req->by_state;
   auto id = profiler_.start(spec);
   if (!id) {

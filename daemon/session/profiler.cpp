@@ -204,7 +204,10 @@ void Profiler::add_block(Session& s, uint32_t tgid, std::string_view comm, uint3
   std::string name = proto::offcpu_state_name(state);
   std::vector<Frame> f;
   if (s.spec.by_state) f.push_back(Frame{"[" + name + "]", false});
-  f.insert(f.end(), frames.begin(), frames.end());
+  // The kernel takes the stacks any session of this target asked for; keep what this one asked for.
+  for (const auto& fr : frames)
+    if (fr.kernel ? (s.spec.stacks & proto::kKernelStack) : (s.spec.stacks & proto::kUserStack) || fr.name == "[no stack]")
+      f.push_back(fr);
   // In a wall profile the blocked part is marked by a leaf of its own (coloured apart).
   if (s.on_cpu) f.push_back(Frame{"[off-cpu: " + name + "]", false});
   add(s, tgid, comm, f, ns, blocks);

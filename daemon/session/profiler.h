@@ -31,6 +31,7 @@ struct SessionSpec {
   proto::Measure measure = proto::Measure::kCpu;
   OffCpuProbe::Filter offcpu_filter;      // off-CPU and wall: which blocks count
   bool by_state = false;                  // off-CPU: the thread state as the root frame
+  uint8_t stacks = 3;                     // off-CPU: 1 user, 2 kernel, 3 both
 };
 
 /// A running session as status shows it.

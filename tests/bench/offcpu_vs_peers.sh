@@ -193,6 +193,25 @@ tracepoint:sched:sched_switch
 }
 END { clear(@start); clear(@kst); clear(@ust); }
 EOF
+# The same with user stacks only (offcputime -U), against scorch offcpu -U.
+cat >"$WORK/offcpu_u.bt" <<'EOF'
+tracepoint:sched:sched_switch
+{
+  if (($1 != 0 && pid == $1) || ($1 == 0 && tid != 0)) {
+    @ust[tid] = ustack;
+    @start[tid] = nsecs;
+  }
+  $s = @start[args->next_pid];
+  if ($s) {
+    $us = (nsecs - $s) / 1000;
+    @us[@ust[args->next_pid]] = sum($us);
+    @blocks = count();
+    @total_us = sum($us);
+    delete(@start[args->next_pid]);
+  }
+}
+END { clear(@start); clear(@ust); }
+EOF
 
 # ---------------------------------------------------------------------------------------------
 # the machine, before
@@ -232,14 +251,16 @@ else
   PERF_VERSION="none"
 fi
 
-MODES=(bare scorch_pid scorch_all)
-[[ -z $BPFTRACE_SKIP ]] && MODES+=(bpftrace_pid bpftrace_all)
+MODES=(bare scorch_pid scorch_all scorch_pid_u)
+[[ -z $BPFTRACE_SKIP ]] && MODES+=(bpftrace_pid bpftrace_all bpftrace_pid_u)
 ((PERF_OK)) && MODES+=(perf_pid)
 
 declare -A ELAPSED NOTE_RUN CMD LABEL
 LABEL[bare]="bare"
 LABEL[scorch_pid]="scorch offcpu -p parent"
 LABEL[scorch_all]="scorch offcpu (whole system)"
+LABEL[scorch_pid_u]="scorch offcpu -U -p parent (user stacks only)"
+LABEL[bpftrace_pid_u]="bpftrace sched_switch, ustack only, pid == parent"
 LABEL[bpftrace_pid]="bpftrace sched_switch, pid == parent"
 LABEL[bpftrace_all]="bpftrace sched_switch, all threads"
 LABEL[perf_pid]="perf record --off-cpu -p parent"
@@ -259,21 +280,23 @@ run_one() {
   t_err=$WORK/$tag.err
   case $mode in
     bare) ;;
-    scorch_pid | scorch_all)
+    scorch_pid | scorch_all | scorch_pid_u)
       local pidarg=()
       [[ $mode == scorch_pid ]] && pidarg=(-p "$parent")
+      [[ $mode == scorch_pid_u ]] && pidarg=(-U -p "$parent")
       t_out=$WORK/$tag.folded
-      CMD[$mode]="$SCORCH --socket $SOCK offcpu $([[ $mode == scorch_pid ]] && echo "-p PARENT_PID " || true)-o OUT.folded   (SIGINT after the loop)"
+      CMD[$mode]="$SCORCH --socket $SOCK offcpu $([[ $mode == scorch_pid ]] && echo "-p PARENT_PID " || true)$([[ $mode == scorch_pid_u ]] && echo "-U -p PARENT_PID " || true)-o OUT.folded   (SIGINT after the loop)"
       "$SCORCH" --socket "$SOCK" offcpu "${pidarg[@]}" -o "$t_out" 2>"$t_err" &
       tracer=$!
       STARTED+=("$tracer")
       wait_for 15 scorch_attached || die "scorch offcpu did not start: $(tail -2 "$t_err")"
       ;;
-    bpftrace_pid | bpftrace_all)
-      local arg=0
-      [[ $mode == bpftrace_pid ]] && arg=$parent
-      CMD[$mode]="bpftrace $WORK/offcpu.bt $([[ $mode == bpftrace_pid ]] && echo PARENT_PID || echo 0)   (script below; SIGINT after the loop)"
-      bpftrace "$WORK/offcpu.bt" "$arg" >"$t_out" 2>"$t_err" &
+    bpftrace_pid | bpftrace_all | bpftrace_pid_u)
+      local arg=0 script=$WORK/offcpu.bt
+      [[ $mode != bpftrace_all ]] && arg=$parent
+      [[ $mode == bpftrace_pid_u ]] && script=$WORK/offcpu_u.bt
+      CMD[$mode]="bpftrace $script $([[ $mode != bpftrace_all ]] && echo PARENT_PID || echo 0)   (script below; SIGINT after the loop)"
+      bpftrace "$script" "$arg" >"$t_out" 2>"$t_err" &
       tracer=$!
       STARTED+=("$tracer")
       wait_for 60 has Attaching "$t_out" "$t_err" || die "bpftrace did not attach: $(tail -3 "$t_err")"
@@ -303,7 +326,7 @@ run_one() {
     wait_or_kill "$tracer" 60
   fi
   case $mode in
-    scorch_pid | scorch_all)
+    scorch_pid | scorch_all | scorch_pid_u)
       wait_for 10 scorch_idle || say "scorchd still reports a session after scorch ended"
       local blocks lines sum
       blocks=$(grep -o '([0-9]* blocks)' "$t_err" | tr -dc '0-9' || true)
@@ -311,7 +334,7 @@ run_one() {
       sum=$(awk '{ s += $NF } END { printf "%.0f", s }' "$t_out" 2>/dev/null || echo 0)
       note="blocks=${blocks:-?} stacks=$lines blocked_us=$sum"
       ;;
-    bpftrace_pid | bpftrace_all)
+    bpftrace_pid | bpftrace_all | bpftrace_pid_u)
       local blocks sum stacks
       blocks=$(awk '/^@blocks:/{ print $2 }' "$t_out")
       sum=$(awk '/^@total_us:/{ print $2 }' "$t_out")

@@ -152,6 +152,26 @@ TEST_F(OffCpu, StateFilterAndStateFrames) {
   EXPECT_GE(under_sleep * 100, sleep_a_us * 99) << under_sleep << " of " << sleep_a_us << " us under [sleep]";
 }
 
+// -U and -K (as offcputime's): only the stacks asked for, and the same blocked time.
+TEST_F(OffCpu, UserOnlyAndKernelOnlyStacks) {
+  auto [truth, p] = trace_waits({"-U"});
+  ASSERT_TRUE(truth.ok);
+  for (const auto& s : p.stacks)
+    for (const auto& f : s.frames) EXPECT_FALSE(f.kernel) << "kernel frame " << f.name << " with -U";
+  Blocked a = blocked_in(p, "sleep_a", {"thread_a"}, "nanosleep");
+  EXPECT_NEAR(static_cast<double>(a.us), truth.sleep_a_us, truth.sleep_a_us * 0.05);
+
+  auto [truth2, q] = trace_waits({"-K"});
+  ASSERT_TRUE(truth2.ok);
+  uint64_t nanosleep_us = 0;
+  for (const auto& s : q.stacks) {
+    for (const auto& f : s.frames) EXPECT_TRUE(f.kernel || f.name == "[no stack]") << "user frame " << f.name << " with -K";
+    if (has_frame(s, "do_nanosleep")) nanosleep_us += s.count;
+  }
+  // sleep_a's thread and the feeder both sleep in nanosleep (about 3 s each).
+  EXPECT_GT(nanosleep_us, static_cast<uint64_t>(truth2.sleep_a_us * 1.9));
+}
+
 // Off-CPU acceptance 3: --wall on a program half spinning, half sleeping: the root is the wall
 // time (one thread) within 5%, and the on/off split matches the program's within 5 points.
 TEST_F(OffCpu, WallClockAddsUp) {
