@@ -61,7 +61,7 @@ struct scorch_unwind_mapping {
 /* A process's executable mappings, sorted by start. */
 struct scorch_unwind_proc {
   __u32 count;
-  __u32 pad;
+  __u32 gen; /* changes whenever the daemon installs mappings: cached rows of older ones are void */
   struct scorch_unwind_mapping maps[SCORCH_UNWIND_MAX_MAPPINGS];
 };
 

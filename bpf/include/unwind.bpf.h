@@ -42,6 +42,16 @@ struct {
 } unwind_counters SEC(".maps");
 
 #define SCORCH_STACK_WINDOW 512
+#define SCORCH_ROW_CACHE 256 /* per CPU, direct-mapped by pc */
+
+/* A row found for a pc of a process, so the next sample at the same pc needs no search. */
+struct scorch_row_cache_entry {
+  __u64 pc;
+  __u32 tgid;
+  __u32 gen;
+  struct scorch_unwind_row row;
+  __u32 valid;
+};
 
 /* The stack being unwound on this CPU. */
 struct scorch_walk {
@@ -49,11 +59,13 @@ struct scorch_walk {
   __u64 hash;   /* FNV-1a over the frames so far */
   __u32 n;
   __u32 adjust; /* look up ip - 1: ip is a return address */
+  __u32 tgid, gen; /* the process being walked and its mappings' generation */
   __u64 win_base; /* user address of win[0]; 0: the window is empty */
   struct scorch_ustack stack;
   /* A copy of the stack around the frames being unwound: one bpf_probe_read_user (about 85 ns
    * here, most of a frame's cost) serves the reads of many frames. */
   __u8 win[SCORCH_STACK_WINDOW];
+  struct scorch_row_cache_entry cache[SCORCH_ROW_CACHE];
 };
 
 struct {
@@ -252,8 +264,22 @@ static long scorch_unwind_step(__u32 index, void *arg)
 
   __u64 pc = st->adjust ? st->ip - 1 : st->ip;
   st->adjust = 1;
-  const struct scorch_unwind_mapping *m = scorch_find_mapping(uc, pc);
-  const struct scorch_unwind_row *row = m ? scorch_find_row(m, pc - m->bias) : NULL;
+  /* The row cache first: samples keep landing on the same few hundred pcs. */
+  struct scorch_row_cache_entry *ce = &st->cache[(pc ^ (pc >> 8)) & (SCORCH_ROW_CACHE - 1)];
+  const struct scorch_unwind_row *row = NULL;
+  if (ce->valid && ce->pc == pc && ce->tgid == st->tgid && ce->gen == st->gen) {
+    row = &ce->row;
+  } else {
+    const struct scorch_unwind_mapping *m = scorch_find_mapping(uc, pc);
+    row = m ? scorch_find_row(m, pc - m->bias) : NULL;
+    if (row) {
+      ce->row = *row;
+      ce->pc = pc;
+      ce->tgid = st->tgid;
+      ce->gen = st->gen;
+      ce->valid = 1;
+    }
+  }
   __u64 cfa, ra = 0;
 
   if (!row || row->cfa == SCORCH_CFA_NO_INFO || row->cfa == SCORCH_CFA_UNSUPPORTED) {
@@ -301,6 +327,8 @@ static __noinline __u32 scorch_unwind_walk(__u32 tgid)
   if (!st)
     return 0;
   st->n = 0;
+  st->tgid = tgid;
+  st->gen = proc->gen;
   st->win_base = 0;
   st->hash = 14695981039346656037ull;
   struct scorch_walk_ctx uc = {.st = st, .proc = proc, .last_map = SCORCH_UNWIND_MAX_MAPPINGS};

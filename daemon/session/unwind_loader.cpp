@@ -119,6 +119,7 @@ Result<UnwindLoader::Attached> UnwindLoader::attach(uint32_t pid) {
     refs_.erase(pid);
     return Error{"unwind the stacks of PID " + std::to_string(pid), "none of its files has unwind tables", ENOENT, {}};
   }
+  proc.gen = ++generation_;  // rows the BPF side cached for this pid's older mappings are void
   if (auto r = maps_.set_process(pid, proc); !r) {
     refs_.erase(pid);
     return r.error();

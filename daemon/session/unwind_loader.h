@@ -49,6 +49,7 @@ class UnwindLoader {
   std::unordered_map<std::string, Loaded> files_;  // by build id, else "dev:inode"
   std::unordered_map<uint32_t, int> refs_;
   std::map<uint32_t, Attached> attached_;
+  uint32_t generation_ = 0;
 };
 
 }  // namespace scorch
