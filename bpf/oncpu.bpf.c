@@ -8,6 +8,9 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* The daemon drains one generation while the program fills the other (see OnCpuProbe::drain). */
 volatile __u32 active_generation = 0;
+volatile __u32 filter_table = 0;    /* which of filter_slots is live */
+volatile __u32 filter_in_table = 0; /* 0: the filter did not fit, use the hash map */
+volatile __u64 filter_slots[2][SCORCH_FAST_SLOTS];
 
 struct filter_map {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -49,8 +52,26 @@ struct ustack_map {
 };
 struct ustack_map ustacks0 SEC(".maps"), ustacks1 SEC(".maps");
 
+static __always_inline int fast_wanted(__u32 table, __u32 tgid, __u32 period)
+{
+  __u64 key = ((__u64)tgid << 32) | period;
+  __u32 home = scorch_fast_slot(tgid, period);
+  for (int i = 0; i < SCORCH_FAST_PROBES; i++) {
+    __u64 v = filter_slots[table & 1][(home + i) & (SCORCH_FAST_SLOTS - 1)];
+    if (v == key)
+      return 1;
+    if (v == 0)
+      return 0;
+  }
+  return 0;
+}
+
 static __always_inline int wanted(__u32 tgid, __u64 period)
 {
+  if (filter_in_table) {
+    __u32 table = filter_table;
+    return fast_wanted(table, tgid, (__u32)period) || fast_wanted(table, SCORCH_PID_ANY, (__u32)period);
+  }
   struct scorch_filter_key fk = {.tgid = tgid, .period_ns = period};
   if (bpf_map_lookup_elem(&filter, &fk))
     return 1;

@@ -18,6 +18,7 @@
 #include "oncpu.h"
 #include "oncpu.skel.h"
 #include "probes/cpus.h"
+#include "probes/fast_filter.h"
 #include "probes/perf_event.h"
 #include "probes/unwind_maps.h"
 
@@ -170,7 +171,25 @@ Result<void> OnCpuProbe::add_filter(uint32_t tgid, uint64_t period_ns) {
     return make_errno_error("add PID " + std::to_string(tgid) + " to the kernel filter", e,
                             e == E2BIG ? "too many PIDs profiled at once" : "");
   }
+  sync_fast_filter();
   return {};
+}
+
+void OnCpuProbe::sync_fast_filter() {
+  // The hash map is complete already; the .bss table is rebuilt whole into the idle copy, then
+  // flipped in, so a sample never sees a half-written table.
+  std::vector<std::pair<uint32_t, uint64_t>> keys;
+  for (const auto& [key, refs] : filter_refs_) keys.push_back(key);
+  FastFilterTable table;
+  if (!build_fast_filter(keys, table)) {
+    skel_->bss->filter_in_table = 0;
+    return;
+  }
+  uint32_t idle = (skel_->bss->filter_table & 1) ^ 1;
+  for (size_t i = 0; i < table.size(); ++i) skel_->bss->filter_slots[idle][i] = table[i];
+  __atomic_thread_fence(__ATOMIC_RELEASE);
+  skel_->bss->filter_table = idle;
+  skel_->bss->filter_in_table = 1;
 }
 
 void OnCpuProbe::remove_filter(uint32_t tgid, uint64_t period_ns) {
@@ -180,6 +199,7 @@ void OnCpuProbe::remove_filter(uint32_t tgid, uint64_t period_ns) {
   scorch_filter_key key{};
   key.tgid = tgid;
   key.period_ns = period_ns;
+  sync_fast_filter();  // before the hash entry goes, so no moment has neither
   bpf_map__delete_elem(skel_->maps.filter, &key, sizeof(key), 0);
 }
 

@@ -70,6 +70,7 @@ class OnCpuProbe {
  private:
   OnCpuProbe() = default;
   std::array<uint64_t, 8> read_counters() const;
+  void sync_fast_filter();
 
   struct SkelDeleter {
     void operator()(oncpu_bpf* s) const;

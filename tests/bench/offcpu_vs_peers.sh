@@ -416,7 +416,7 @@ echo "loadavg before: $LOAD_BEFORE, after: $LOAD_AFTER; processes using >= 5% CP
 echo
 echo "| mode | median elapsed (s) | slowdown | note |"
 echo "|---|---|---|---|"
-for m in bare scorch_pid scorch_all bpftrace_pid bpftrace_all perf_pid; do
+for m in bare scorch_pid scorch_all scorch_pid_u bpftrace_pid bpftrace_all bpftrace_pid_u perf_pid; do
   [[ -n ${ELAPSED[$m]:-} ]] || continue
   med=$(median ${ELAPSED[$m]})
   case $m in
@@ -425,6 +425,8 @@ for m in bare scorch_pid scorch_all bpftrace_pid bpftrace_all perf_pid; do
     scorch_all) note="every process (FP user stacks); $(awk -F'; ' '{ print $1 }' <<<"${NOTE_RUN[$m]}") in run 1" ;;
     bpftrace_pid) note="parent process only; FP user stacks; $(awk -F'; ' '{ print $1 }' <<<"${NOTE_RUN[$m]}") in run 1" ;;
     bpftrace_all) note="every thread; FP user stacks; $(awk -F'; ' '{ print $1 }' <<<"${NOTE_RUN[$m]}") in run 1" ;;
+    scorch_pid_u) note="parent only, no kernel stacks; user stacks from .eh_frame; $(awk -F'; ' '{ print $1 }' <<<"${NOTE_RUN[$m]}") in run 1" ;;
+    bpftrace_pid_u) note="parent only, ustack (FP) only; $(awk -F'; ' '{ print $1 }' <<<"${NOTE_RUN[$m]}") in run 1" ;;
     perf_pid) note="parent process only" ;;
   esac
   echo "| ${LABEL[$m]} | $med | $(ratio "$med" "$BARE")x | $note |"
