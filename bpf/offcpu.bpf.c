@@ -18,6 +18,25 @@ volatile __u32 active_generation = 0;
 /* Bumped by the daemon each time it attaches the program: records left in task storage by an
  * earlier attachment (the thread never woke while attached) must not end into a later session. */
 volatile __u32 attach_epoch = 0;
+/* Which tgids have a filter entry, in .bss (see filter_table.h): every context switch on the
+ * machine asks, and most of them are for processes nobody traces. */
+volatile __u32 filter_table = 0;
+volatile __u32 filter_in_table = 0;
+volatile __u64 filter_slots[2][SCORCH_FAST_SLOTS];
+
+static __always_inline int fast_has(__u32 table, __u32 tgid)
+{
+  __u64 key = ((__u64)tgid << 32) | 1;
+  __u32 home = scorch_fast_slot(tgid, 1);
+  for (int i = 0; i < SCORCH_FAST_PROBES; i++) {
+    __u64 v = filter_slots[table & 1][(home + i) & (SCORCH_FAST_SLOTS - 1)];
+    if (v == key)
+      return 1;
+    if (v == 0)
+      return 0;
+  }
+  return 0;
+}
 
 #define TASK_INTERRUPTIBLE_BIT 0x1
 #define TASK_UNINTERRUPTIBLE_BIT 0x2
@@ -138,6 +157,13 @@ static __always_inline __u32 wanted_scopes(__u32 tgid, __u32 state, struct scorc
                                            struct scorch_offcpu_filter **fa)
 {
   __u32 any = SCORCH_PID_ANY;
+  *fp = NULL;
+  *fa = NULL;
+  if (filter_in_table) {
+    __u32 table = filter_table;
+    if (!fast_has(table, tgid) && !fast_has(table, any))
+      return 0; /* nobody traces this process: no hash lookup at all */
+  }
   *fp = bpf_map_lookup_elem(&filter, &tgid);
   *fa = bpf_map_lookup_elem(&filter, &any);
   __u32 bit = 1u << state;

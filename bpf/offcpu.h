@@ -3,6 +3,7 @@
 #define SCORCH_OFFCPU_H
 
 #include "unwind.h"
+#include "filter_table.h"
 
 #ifndef SCORCH_OFFCPU_MAX_ENTRIES
 #define SCORCH_OFFCPU_MAX_ENTRIES 40960

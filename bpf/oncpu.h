@@ -3,6 +3,7 @@
 #define SCORCH_ONCPU_H
 
 #include "unwind.h"
+#include "filter_table.h"
 
 #ifndef SCORCH_ONCPU_MAX_ENTRIES
 #define SCORCH_ONCPU_MAX_ENTRIES 40960
@@ -19,19 +20,6 @@
 #define SCORCH_PID_ANY 0xffffffffu
 /* Stack id when no stack was taken (kernel thread has no user stack). */
 #define SCORCH_NO_STACK (-1)
-
-/* A copy of the filter in .bss, next to active_generation, read first: after a millisecond of
- * someone else's work a sample finds its caches cold, and one hash-map lookup cost ~200 ns of a
- * ~1.5 us sample (measured). Open addressing: key (tgid << 32 | period), home slot
- * scorch_fast_slot(), at most SCORCH_FAST_PROBES probes; two tables, the daemon fills the idle
- * one and flips filter_table. When the filter does not fit, filter_in_table is 0 and the hash
- * map (always complete) is used. */
-#define SCORCH_FAST_SLOTS 64
-#define SCORCH_FAST_PROBES 8
-static inline __u32 scorch_fast_slot(__u32 tgid, __u32 period)
-{
-  return ((tgid * 2654435761u) ^ period ^ (period >> 7)) & (SCORCH_FAST_SLOTS - 1);
-}
 
 /* Which sampler wants which process: {tgid or SCORCH_PID_ANY, sampling period}. */
 struct scorch_filter_key {

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "oncpu.h"
+#include "filter_table.h"
 
 namespace scorch {
 

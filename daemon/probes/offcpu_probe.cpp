@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "offcpu.h"
 #include "offcpu.skel.h"
+#include "probes/fast_filter.h"
 #include "probes/unwind_maps.h"
 
 namespace scorch {
@@ -96,13 +97,32 @@ Result<void> OffCpuProbe::add_filter(uint32_t tgid, const Filter& filter) {
     link_.reset(link);
   }
   filters_.emplace(tgid, Entry{filter, 1});
+  sync_fast_filter();
   return {};
+}
+
+void OffCpuProbe::sync_fast_filter() {
+  // As on-CPU: the hash map is complete; the .bss table (which tgids have an entry) is rebuilt
+  // into the idle copy and flipped in.
+  std::vector<std::pair<uint32_t, uint64_t>> keys;
+  for (const auto& [tgid, entry] : filters_) keys.emplace_back(tgid, 1);
+  FastFilterTable table;
+  if (!build_fast_filter(keys, table)) {
+    skel_->bss->filter_in_table = 0;
+    return;
+  }
+  uint32_t idle = (skel_->bss->filter_table & 1) ^ 1;
+  for (size_t i = 0; i < table.size(); ++i) skel_->bss->filter_slots[idle][i] = table[i];
+  __atomic_thread_fence(__ATOMIC_RELEASE);
+  skel_->bss->filter_table = idle;
+  skel_->bss->filter_in_table = 1;
 }
 
 void OffCpuProbe::remove_filter(uint32_t tgid) {
   auto it = filters_.find(tgid);
   if (it == filters_.end() || --it->second.refs > 0) return;
   filters_.erase(it);
+  sync_fast_filter();  // before the hash entry goes
   bpf_map__delete_elem(skel_->maps.filter, &tgid, sizeof(tgid), 0);
   if (filters_.empty()) link_.reset();  // nobody asks: context switches cost nothing again
 }

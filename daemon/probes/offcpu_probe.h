@@ -87,6 +87,7 @@ class OffCpuProbe {
 
  private:
   OffCpuProbe() = default;
+  void sync_fast_filter();
   struct SkelDeleter {
     void operator()(offcpu_bpf* s) const;
   };
