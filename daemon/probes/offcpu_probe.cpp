@@ -14,7 +14,7 @@
 #include "common/log.h"
 #include "offcpu.h"
 #include "offcpu.skel.h"
-#include "probes/fast_filter.h"
+#include "probes/map_util.h"
 #include "probes/unwind_maps.h"
 
 namespace scorch {
@@ -24,19 +24,6 @@ static_assert(sizeof(scorch_offcpu_key) == 32);
 static_assert(sizeof(scorch_offcpu_filter) == 24);
 static_assert(SCORCH_STATE_MAX == 4 && SCORCH_STATE_PREEMPTED == 0 && SCORCH_STATE_SLEEP == 1 &&
               SCORCH_STATE_DISK == 2 && SCORCH_STATE_OTHER == 3, "proto::offcpu_state_name's order");
-
-template <typename Key>
-std::vector<Key> all_keys(int fd) {
-  std::vector<Key> keys;
-  Key key{}, next{};
-  const Key* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    keys.push_back(next);
-    key = next;
-    prev = &key;
-  }
-  return keys;
-}
 
 }  // namespace
 
@@ -106,16 +93,7 @@ void OffCpuProbe::sync_fast_filter() {
   // into the idle copy and flipped in.
   std::vector<std::pair<uint32_t, uint64_t>> keys;
   for (const auto& [tgid, entry] : filters_) keys.emplace_back(tgid, 1);
-  FastFilterTable table;
-  if (!build_fast_filter(keys, table)) {
-    skel_->bss->filter_in_table = 0;
-    return;
-  }
-  uint32_t idle = (skel_->bss->filter_table & 1) ^ 1;
-  for (size_t i = 0; i < table.size(); ++i) skel_->bss->filter_slots[idle][i] = table[i];
-  __atomic_thread_fence(__ATOMIC_RELEASE);
-  skel_->bss->filter_table = idle;
-  skel_->bss->filter_in_table = 1;
+  publish_filter_table(skel_->bss, keys);
 }
 
 void OffCpuProbe::remove_filter(uint32_t tgid) {
@@ -134,32 +112,12 @@ Result<void> OffCpuProbe::drain(const std::function<void(const RawBlock&)>& fn) 
   int ustacks_fd = bpf_map__fd(old ? skel_->maps.ustacks1 : skel_->maps.ustacks0);
   int kstacks_fd = bpf_map__fd(old ? skel_->maps.kstacks1 : skel_->maps.kstacks0);
 
-  using Cache = std::unordered_map<uint64_t, std::vector<uint64_t>>;
-  Cache users, kernels;
-  auto stack = [&](Cache& cache, int fd, uint64_t hash) -> const std::vector<uint64_t>& {
+  StackReader<uint64_t, scorch_kstack> users(ustacks_fd, lost_stacks_), kernels(kstacks_fd, lost_stacks_);
+  auto stack = [](StackReader<uint64_t, scorch_kstack>& r, uint64_t hash) -> const std::vector<uint64_t>& {
     static const std::vector<uint64_t> none;
-    if (hash == 0) return none;
-    auto [it, inserted] = cache.try_emplace(hash);
-    if (inserted) {
-      scorch_kstack value{};
-      if (bpf_map_lookup_elem(fd, &hash, &value) == 0) {
-        for (uint64_t ip : value.ips) {
-          if (ip == 0) break;
-          it->second.push_back(ip);
-        }
-      } else {
-        ++lost_stacks_;
-      }
-    }
-    return it->second;
+    return hash == 0 ? none : r.get(hash);
   };
-
-  for (const auto& key : all_keys<scorch_offcpu_key>(counts_fd)) {
-    scorch_offcpu_value value{};
-    if (bpf_map_lookup_and_delete_elem(counts_fd, &key, &value) != 0) {
-      if (bpf_map_lookup_elem(counts_fd, &key, &value) != 0) continue;
-      bpf_map_delete_elem(counts_fd, &key);
-    }
+  drain_counts<scorch_offcpu_key, scorch_offcpu_value>(counts_fd, [&](const auto& key, const auto& value) {
     RawBlock b;
     b.tgid = key.tgid;
     b.state = key.state;
@@ -168,12 +126,12 @@ Result<void> OffCpuProbe::drain(const std::function<void(const RawBlock&)>& fn) 
     b.total_ns = value.total_ns;
     b.count = value.count;
     b.max_ns = value.max_ns;
-    b.user_ips = stack(users, ustacks_fd, key.user_stack_hash);
-    b.kernel_ips = stack(kernels, kstacks_fd, key.kernel_stack_hash);
+    b.user_ips = stack(users, key.user_stack_hash);
+    b.kernel_ips = stack(kernels, key.kernel_stack_hash);
     fn(b);
-  }
-  for (uint64_t hash : all_keys<uint64_t>(ustacks_fd)) bpf_map_delete_elem(ustacks_fd, &hash);
-  for (uint64_t hash : all_keys<uint64_t>(kstacks_fd)) bpf_map_delete_elem(kstacks_fd, &hash);
+  });
+  clear_map<uint64_t>(ustacks_fd);
+  clear_map<uint64_t>(kstacks_fd);
   return {};
 }
 
@@ -210,18 +168,11 @@ std::optional<OffCpuProbe::Pending> OffCpuProbe::pending(uint32_t tid) const {
 }
 
 OffCpuProbe::Counters OffCpuProbe::counters() const {
-  Counters c;
-  int ncpu = libbpf_num_possible_cpus();
-  if (ncpu > 0) {
-    std::vector<uint64_t> per_cpu(static_cast<size_t>(ncpu));
-    uint64_t* out[SCORCH_OFF_MAX] = {&c.switch_outs, &c.blocks, &c.filtered, &c.no_storage, &c.map_full, &c.stack_errors};
-    int fd = bpf_map__fd(skel_->maps.counters);
-    for (uint32_t i = 0; i < SCORCH_OFF_MAX; ++i) {
-      if (bpf_map_lookup_elem(fd, &i, per_cpu.data()) != 0) continue;
-      for (uint64_t v : per_cpu) *out[i] += v;
-    }
-  }
-  c.lost_stacks = lost_stacks_;
+  uint64_t sums[SCORCH_OFF_MAX] = {};
+  sum_percpu_counters(bpf_map__fd(skel_->maps.counters), SCORCH_OFF_MAX, sums);
+  Counters c{sums[SCORCH_OFF_SWITCH_OUTS], sums[SCORCH_OFF_BLOCKS],   sums[SCORCH_OFF_FILTERED],
+             sums[SCORCH_OFF_NO_STORAGE],  sums[SCORCH_OFF_MAP_FULL], sums[SCORCH_OFF_STACK_ERROR],
+             lost_stacks_};
   return c;
 }
 

@@ -18,7 +18,7 @@
 #include "oncpu.h"
 #include "oncpu.skel.h"
 #include "probes/cpus.h"
-#include "probes/fast_filter.h"
+#include "probes/map_util.h"
 #include "probes/perf_event.h"
 #include "probes/unwind_maps.h"
 
@@ -38,20 +38,6 @@ int open_cpu_clock(int pid, int cpu, uint64_t period_ns, bool inherit) {
   attr.sample_period = period_ns;  // cpu-clock counts nanoseconds: a fixed period in ns
   attr.inherit = inherit ? 1 : 0;
   return perf_event_open(&attr, pid, cpu);
-}
-
-// Reads every key of a map first, so deleting while walking cannot skip entries.
-template <typename Key>
-std::vector<Key> all_keys(int fd) {
-  std::vector<Key> keys;
-  Key key{}, next{};
-  const Key* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    keys.push_back(next);
-    key = next;
-    prev = &key;
-  }
-  return keys;
 }
 
 }  // namespace
@@ -180,16 +166,7 @@ void OnCpuProbe::sync_fast_filter() {
   // flipped in, so a sample never sees a half-written table.
   std::vector<std::pair<uint32_t, uint64_t>> keys;
   for (const auto& [key, refs] : filter_refs_) keys.push_back(key);
-  FastFilterTable table;
-  if (!build_fast_filter(keys, table)) {
-    skel_->bss->filter_in_table = 0;
-    return;
-  }
-  uint32_t idle = (skel_->bss->filter_table & 1) ^ 1;
-  for (size_t i = 0; i < table.size(); ++i) skel_->bss->filter_slots[idle][i] = table[i];
-  __atomic_thread_fence(__ATOMIC_RELEASE);
-  skel_->bss->filter_table = idle;
-  skel_->bss->filter_in_table = 1;
+  publish_filter_table(skel_->bss, keys);
 }
 
 void OnCpuProbe::remove_filter(uint32_t tgid, uint64_t period_ns) {
@@ -210,71 +187,31 @@ Result<void> OnCpuProbe::drain(const std::function<void(const RawSample&)>& fn) 
   int stacks_fd = bpf_map__fd(old ? skel_->maps.stacks1 : skel_->maps.stacks0);
   int ustacks_fd = bpf_map__fd(old ? skel_->maps.ustacks1 : skel_->maps.ustacks0);
 
-  std::unordered_map<int32_t, std::vector<uint64_t>> stacks;
+  // Stack-trace map values and unwound stacks share the layout: ips[], ended by 0.
+  StackReader<int32_t, scorch_ustack> stacks(stacks_fd, lost_stacks_);
+  StackReader<uint64_t, scorch_ustack> unwound(ustacks_fd, lost_stacks_);
   auto stack = [&](int32_t id) -> const std::vector<uint64_t>& {
     static const std::vector<uint64_t> none;
-    if (id < 0) return none;
-    auto [it, inserted] = stacks.try_emplace(id);
-    if (inserted) {
-      uint64_t ips[SCORCH_MAX_STACK_DEPTH] = {};
-      if (bpf_map_lookup_elem(stacks_fd, &id, ips) == 0) {
-        for (uint64_t ip : ips) {
-          if (ip == 0) break;
-          it->second.push_back(ip);
-        }
-      } else {
-        ++lost_stacks_;  // a straggler from two generations ago: its stack was cleared
-      }
-    }
-    return it->second;
+    return id < 0 ? none : stacks.get(id);
   };
-  std::unordered_map<uint64_t, std::vector<uint64_t>> unwound;
-  auto ustack = [&](uint64_t hash) -> const std::vector<uint64_t>& {
-    auto [it, inserted] = unwound.try_emplace(hash);
-    if (inserted) {
-      scorch_ustack value{};
-      if (bpf_map_lookup_elem(ustacks_fd, &hash, &value) == 0) {
-        for (uint64_t ip : value.ips) {
-          if (ip == 0) break;
-          it->second.push_back(ip);
-        }
-      } else {
-        ++lost_stacks_;
-      }
-    }
-    return it->second;
-  };
-
-  for (const auto& key : all_keys<scorch_oncpu_key>(counts_fd)) {
-    scorch_oncpu_value value{};
-    if (bpf_map_lookup_and_delete_elem(counts_fd, &key, &value) != 0) {
-      if (bpf_map_lookup_elem(counts_fd, &key, &value) != 0) continue;
-      bpf_map_delete_elem(counts_fd, &key);
-    }
+  drain_counts<scorch_oncpu_key, scorch_oncpu_value>(counts_fd, [&](const auto& key, const auto& value) {
     RawSample s;
     s.tgid = key.tgid;
     s.period_ns = key.period_ns;
     s.comm = std::string_view(value.comm, strnlen(value.comm, sizeof(value.comm)));
     s.count = value.count;
-    s.user_ips = key.user_stack_hash ? ustack(key.user_stack_hash) : stack(key.user_stack_id);
+    s.user_ips = key.user_stack_hash ? unwound.get(key.user_stack_hash) : stack(key.user_stack_id);
     s.kernel_ips = stack(key.kernel_stack_id);
     fn(s);
-  }
-  for (int32_t id : all_keys<int32_t>(stacks_fd)) bpf_map_delete_elem(stacks_fd, &id);
-  for (uint64_t hash : all_keys<uint64_t>(ustacks_fd)) bpf_map_delete_elem(ustacks_fd, &hash);
+  });
+  clear_map<int32_t>(stacks_fd);
+  clear_map<uint64_t>(ustacks_fd);
   return {};
 }
 
 std::array<uint64_t, 8> OnCpuProbe::read_counters() const {
   std::array<uint64_t, 8> sums{};
-  int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0) return sums;
-  std::vector<uint64_t> per_cpu(static_cast<size_t>(ncpu));
-  int fd = bpf_map__fd(skel_->maps.counters);
-  for (uint32_t i = 0; i < SCORCH_CNT_MAX; ++i) {
-    if (bpf_map_lookup_elem(fd, &i, per_cpu.data()) != 0) continue;
-    for (uint64_t v : per_cpu) sums[i] += v;
-  }
+  sum_percpu_counters(bpf_map__fd(skel_->maps.counters), SCORCH_CNT_MAX, sums.data());
   return sums;
 }
 

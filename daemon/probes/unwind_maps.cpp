@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "probes/map_util.h"
 #include "unwind.h"
 
 namespace scorch {
@@ -113,16 +114,9 @@ Result<void> UnwindMaps::set_process(uint32_t tgid, const scorch_unwind_proc& pr
 void UnwindMaps::remove_process(uint32_t tgid) { bpf_map_delete_elem(procs_.get(), &tgid); }
 
 UnwindMaps::Counters UnwindMaps::counters() const {
-  Counters c;
-  int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0) return c;
-  std::vector<uint64_t> per_cpu(static_cast<size_t>(ncpu));
-  uint64_t* out[SCORCH_UNW_MAX] = {&c.stacks, &c.fp_steps, &c.frames};
-  for (uint32_t i = 0; i < SCORCH_UNW_MAX; ++i) {
-    if (bpf_map_lookup_elem(counters_.get(), &i, per_cpu.data()) != 0) continue;
-    for (uint64_t v : per_cpu) *out[i] += v;
-  }
-  return c;
+  uint64_t sums[SCORCH_UNW_MAX] = {};
+  sum_percpu_counters(counters_.get(), SCORCH_UNW_MAX, sums);
+  return Counters{sums[SCORCH_UNW_STACKS], sums[SCORCH_UNW_FP_STEPS], sums[SCORCH_UNW_FRAMES]};
 }
 
 }  // namespace scorch

@@ -56,17 +56,11 @@ CPU=${BENCH_CPU:-1}
 SETTLE_MS=${BENCH_SETTLE_MS:-300}
 SCORCHD=$BUILD/bin/scorchd
 SCORCH=$BUILD/bin/scorch
+BENCH_NAME=offcpu_vs_peers
+# shellcheck source=tests/bench/lib.sh
+source "$ROOT/tests/bench/lib.sh"
 PP_SRC=$ROOT/tests/bench/pingpong.c
 
-say() { printf '%s\n' "offcpu_vs_peers: $*" >&2; }
-die() {
-  say "error: $*"
-  exit 1
-}
-now_us() {
-  local t=$EPOCHREALTIME
-  echo $((10#${t/./}))
-}
 settle() { sleep "$(awk -v m="$SETTLE_MS" 'BEGIN { printf "%.3f", m / 1000 }')"; }
 # median of the arguments (decimal seconds), printed with 3 decimals
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) printf "%.3f\n", v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

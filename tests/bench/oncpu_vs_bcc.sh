@@ -52,22 +52,15 @@ SPIN_CPU=1   # spin_work runs here
 
 SCORCHD=$BUILD/bin/scorchd
 SCORCH=$BUILD/bin/scorch
+BENCH_NAME=oncpu_vs_bcc
+# shellcheck source=tests/bench/lib.sh
+source "$ROOT/tests/bench/lib.sh"
 CPU_SPLIT=$BUILD/testprogs/cpu_split
 SPIN_SRC=$ROOT/tests/bench/spin_work.c
 
-say() { printf '%s\n' "oncpu_vs_bcc: $*" >&2; }
-die() {
-  say "error: $*"
-  exit 1
-}
 
 # (Debian's awk is mawk, which prints integers past 2^31 as 1.2e+09: every large number is printf'd.)
 
-# Monotonic-enough wall clock in microseconds, without forking.
-now_us() {
-  local t=$EPOCHREALTIME
-  echo $((10#${t/./}))
-}
 
 # us_to_s 1234567 -> 1.235
 us_to_s() { awk -v u="$1" 'BEGIN { printf "%.3f", u / 1e6 }'; }
