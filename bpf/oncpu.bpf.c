@@ -90,7 +90,7 @@ static __always_inline __s32 stack_id(void *ctx, void *stacks, __u64 flags)
 
 /* A user stack unwound from the process's tables, stored under its hash; 0 when the process has
  * no tables (the caller then walks frame pointers) or the walk failed at once. */
-static __always_inline __u64 unwind_user_stack(struct bpf_perf_event_data *ctx, __u32 tgid, __u32 generation,
+static __always_inline __u64 unwind_user_stack(struct bpf_perf_event_data *ctx, __u32 tgid, __u32 seq,
                                                int in_kernel)
 {
   struct scorch_walk *st = scorch_walk_state();
@@ -107,9 +107,15 @@ static __always_inline __u64 unwind_user_stack(struct bpf_perf_event_data *ctx, 
   }
   if (scorch_unwind_walk(tgid) == 0)
     return 0;
-  if (generation)
-    return scorch_store_ustack(&ustacks1, st);
-  return scorch_store_ustack(&ustacks0, st);
+  __u64 hash = st->hash;
+  if (hash == st->last_hash && seq == st->last_seq)
+    return hash; /* stored by this CPU since the last drain */
+  void *ustacks = (seq & 1) ? (void *)&ustacks1 : (void *)&ustacks0;
+  if (!bpf_map_lookup_elem(ustacks, &hash) && bpf_map_update_elem(ustacks, &hash, &st->stack, BPF_ANY) != 0)
+    return hash; /* not stored (map full): the daemon counts the stack as lost */
+  st->last_hash = hash;
+  st->last_seq = seq;
+  return hash;
 }
 
 /* A sample that interrupted user mode has no kernel stack to walk. */
@@ -166,11 +172,12 @@ int scorch_oncpu(struct bpf_perf_event_data *ctx)
     return 0;
   }
   scorch_count(&counters, SCORCH_CNT_SAMPLES);
-  __u32 generation = active_generation & 1;
+  __u32 seq = active_generation; /* bumped at every drain; its low bit picks the maps */
+  __u32 generation = seq & 1;
   int in_kernel = sampled_in_kernel(ctx);
   int has_user_stack = scorch_current_has_user_stack();
   /* Unwound once, outside the per-generation copies, so the verifier checks the walk once. */
-  __u64 user_stack_hash = has_user_stack ? unwind_user_stack(ctx, tgid, generation, in_kernel) : 0;
+  __u64 user_stack_hash = has_user_stack ? unwind_user_stack(ctx, tgid, seq, in_kernel) : 0;
   if (generation)
     record(ctx, &counts1, &stacks1, in_kernel, has_user_stack, user_stack_hash, tgid, period);
   else

@@ -60,6 +60,9 @@ struct scorch_walk {
   __u32 n;
   __u32 adjust; /* look up ip - 1: ip is a return address */
   __u32 tgid, gen; /* the process being walked and its mappings' generation */
+  __u64 last_hash;  /* the stack this CPU stored last, and under which drain sequence: a hot loop */
+  __u32 last_seq;   /* samples the same stack again and again, and need not look it up each time */
+  __u32 last_pad;
   __u64 win_base; /* user address of win[0]; 0: the window is empty */
   struct scorch_ustack stack;
   /* A copy of the stack around the frames being unwound: one bpf_probe_read_user (about 85 ns

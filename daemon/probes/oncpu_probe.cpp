@@ -181,8 +181,11 @@ void OnCpuProbe::remove_filter(uint32_t tgid, uint64_t period_ns) {
 }
 
 Result<void> OnCpuProbe::drain(const std::function<void(const RawSample&)>& fn) {
-  uint32_t old = skel_->bss->active_generation & 1;
-  skel_->bss->active_generation = old ^ 1;
+  // The count goes up by one per drain (the program keys its per-CPU "already stored" memory on
+  // it); its low bit selects the maps the program fills.
+  uint32_t seq = skel_->bss->active_generation;
+  uint32_t old = seq & 1;
+  skel_->bss->active_generation = seq + 1;
   int counts_fd = bpf_map__fd(old ? skel_->maps.counts1 : skel_->maps.counts0);
   int stacks_fd = bpf_map__fd(old ? skel_->maps.stacks1 : skel_->maps.stacks0);
   int ustacks_fd = bpf_map__fd(old ? skel_->maps.ustacks1 : skel_->maps.ustacks0);
