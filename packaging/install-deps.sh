@@ -24,6 +24,7 @@ build_pkgs=(
   bpftool libbpf-dev              # skeletons, libbpf 1.1
   libelf-dev zlib1g-dev           # ELF symbol tables
   libdw-dev                       # CFI reader for unwind tables (elfutils)
+  libiberty-dev                   # the GNU demangler (C++, Rust legacy and v0)
   libboost-dev                    # Asio (header-only in 1.74)
 )
 test_pkgs=(

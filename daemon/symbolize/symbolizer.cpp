@@ -1,5 +1,7 @@
 #include "symbolize/symbolizer.h"
 
+#include "symbolize/demangle.h"
+
 #include <algorithm>
 #include <charconv>
 
@@ -34,7 +36,13 @@ size_t maps_bytes(const std::vector<MapEntry>& maps) {
 
 }  // namespace
 
-std::string display_name(std::string_view raw) { return std::string(raw); }
+std::string display_name(std::string_view raw) { return demangle(raw); }
+
+const std::string& Symbolizer::display(const std::string& raw) {
+  // Demangling costs microseconds; the same few thousand names come back every drain.
+  if (const std::string* hit = demangled_.find(raw)) return *hit;
+  return demangled_.put(raw, demangle(raw));
+}
 
 size_t Symbolizer::FileKeyHash::operator()(const FileKey& key) const {
   uint64_t dev = (static_cast<uint64_t>(key.dev_major) << 32) | key.dev_minor;
@@ -100,7 +108,7 @@ std::string Symbolizer::symbolize_in_mapping(uint32_t pid, ProcessState& state, 
   if (symbol == nullptr) {
     return std::string(basename(mapping.path)) + "+0x" + to_hex(file_offset);
   }
-  return display_name(symbol->name);
+  return display(symbol->name);
 }
 
 std::shared_ptr<const ElfSymbols> Symbolizer::elf_for(uint32_t pid, ProcessState& state, const MapEntry& mapping) {
@@ -159,7 +167,7 @@ std::string Symbolizer::symbolize_kernel(uint64_t ip) {
     return kUnknown;
   }
   std::optional<std::string> name = kernel_->lookup(ip);
-  return name ? display_name(*name) : std::string(kUnknown);
+  return name ? display(std::string(*name)) : std::string(kUnknown);
 }
 
 void Symbolizer::forget(uint32_t pid) {

@@ -19,7 +19,7 @@
 
 namespace scorch {
 
-/// The name shown for a raw symbol name; the one place where demangling will be added.
+/// The name shown for a raw symbol name: demangled (C++, Rust legacy and v0), see demangle.h.
 std::string display_name(std::string_view raw);
 
 /// Cache limits of a Symbolizer and where it reads kernel symbols.
@@ -86,6 +86,8 @@ class Symbolizer {
   mutable std::mutex mutex_;
   LruCache<FileKey, std::shared_ptr<const ElfSymbols>, FileKeyHash> elf_cache_;
   LruCache<uint32_t, ProcessState> processes_;
+  LruCache<std::string, std::string> demangled_{65536};  // raw name -> display name
+  const std::string& display(const std::string& raw);
   std::optional<KernelSymbols> kernel_;
   std::optional<Error> kernel_error_;
 };

@@ -165,11 +165,12 @@ TEST_F(OnCpu, RustStacksWithoutFramePointersAreWhole) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::vector<std::vector<std::string>> chain = {
       {"rust_chain", "main"}, {"rust_chain", "chain", "driver"}, {"rust_chain", "chain", "outer"}, {"rust_chain", "chain", "leaf"}};
-  uint64_t leaf = 0, whole = 0;
+  uint64_t leaf = 0, whole = 0, demangled = 0;
   for (const auto& s : load_folded(out).stacks) {
     for (size_t i = 0; i < s.frames.size(); ++i) {
       if (!is_rust_fn(s.frames[i].name, chain.back())) continue;
       leaf += s.count;
+      if (s.frames[i].name == "rust_chain::chain::leaf") demangled += s.count;
       bool ok = i >= 3;
       for (size_t k = 0; ok && k < 3; ++k) ok = is_rust_fn(s.frames[i - 3 + k].name, chain[k]);
       if (ok) whole += s.count;
@@ -178,6 +179,7 @@ TEST_F(OnCpu, RustStacksWithoutFramePointersAreWhole) {
   }
   ASSERT_GT(leaf, 100u) << read_file(out);
   EXPECT_GE(whole * 100, leaf * 95) << whole << " of " << leaf << " leaf samples show the whole chain";
+  EXPECT_EQ(demangled, leaf) << "Rust names are demangled to crate::module::function";
 }
 
 // A malloc-heavy loop: most samples land inside glibc (no frame pointers there); >= 95% of those

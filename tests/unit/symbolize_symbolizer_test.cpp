@@ -233,7 +233,7 @@ TEST(SymbolizeSymbolizerKernel, RealSchedule) {
 
 TEST(SymbolizeDisplayName, PassesNamesThrough) {
   EXPECT_EQ(display_name("fixture_alpha"), "fixture_alpha");
-  EXPECT_EQ(display_name("_ZN6scorch10SymbolizerC2Ev"), "_ZN6scorch10SymbolizerC2Ev");  // no demangling yet
+  EXPECT_EQ(display_name("_ZN6scorch10SymbolizerC2Ev"), "scorch::Symbolizer::Symbolizer");
 }
 
 }  // namespace
