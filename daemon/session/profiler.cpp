@@ -65,6 +65,7 @@ Result<uint64_t> Profiler::start(const SessionSpec& spec) {
   // without frame pointers; where no table loads, frame pointers remain. Tables go in before the
   // first event, so no stack of the session is a frame-pointer leftover.
   for (uint32_t pid : s->pids) {
+    symbolizer_.prepare(pid);  // names survive the process exiting before the first drain
     auto loaded = unwinder_.attach(pid);
     if (loaded) {
       s->unwound.push_back(pid);

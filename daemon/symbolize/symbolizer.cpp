@@ -82,6 +82,16 @@ std::vector<std::string> Symbolizer::symbolize_user(uint32_t pid, std::span<cons
   return names;
 }
 
+bool Symbolizer::prepare(uint32_t pid) {
+  std::lock_guard lock(mutex_);
+  ProcessState* state = processes_.find(pid);
+  if (!state) state = &processes_.put(pid, ProcessState{});
+  refresh_maps(pid, *state);
+  for (const MapEntry& m : state->maps)
+    if (m.executable() && m.file_backed()) elf_for(pid, *state, m);
+  return !state->maps.empty();
+}
+
 void Symbolizer::refresh_maps(uint32_t pid, ProcessState& state) {
   auto maps = read_proc_maps(pid);
   state.maps = maps ? std::move(maps).value() : std::vector<MapEntry>{};

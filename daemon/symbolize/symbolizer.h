@@ -44,6 +44,10 @@ class Symbolizer {
   /// The kernel symbol at ip, or "[unknown]"; kallsyms is read on first use.
   std::string symbolize_kernel(uint64_t ip);
 
+  /// Reads pid's maps and the symbols of its executable files now, while it lives, so that samples
+  /// drained after it exited (or exec'd) are still named. Returns false when pid is gone.
+  bool prepare(uint32_t pid);
+
   /// Drops what is cached for pid (call when it exits, so a reused pid is not named with stale maps).
   void forget(uint32_t pid);
   /// Drops the kernel symbols; they are read again on next use (after modules were loaded, ...).
