@@ -86,10 +86,11 @@ TEST_F(Symbolize, BinaryOnlyInAnotherMountNamespaceIsNamed) {
 // Issue 3, acceptance 4: a program that burns CPU for 1 s and exits during a 3 s profile: its
 // frames are named, though the last samples are read after /proc/PID is gone.
 TEST_F(Symbolize, ProcessThatExitsDuringTheProfileIsNamed) {
-  // The exit lands at different points of the daemon's 1 s drain cycle; the last run lives only
-  // 0.4 s, so it may exit before any drain saw it alive.
-  for (int round = 0; round < 4; ++round) {
-    Child prog({testprog("nofp_chain"), round == 3 ? "0.4" : "1"});
+  // The exit lands at different points of the daemon's 1 s drain cycle. Round 0 is the issue's
+  // case (1 s); the others live 0.3 s, so most exit before any periodic drain saw them alive
+  // (without reading the process at session start, 4 of 5 such runs came out all [unknown]).
+  for (int round = 0; round < 5; ++round) {
+    Child prog({testprog("nofp_chain"), round == 0 ? "1" : "0.3"});
     ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
     std::string out = dir_ + "/exit" + std::to_string(round) + ".folded";
     auto r = daemon_->cli({"profile", "-p", std::to_string(prog.pid()), "-d", "3", "-o", out});
@@ -106,10 +107,10 @@ TEST_F(Symbolize, ProcessThatExitsDuringTheProfileIsNamed) {
         }
     }
     auto [leaf, whole] = chain_samples(p);
-    ASSERT_GT(total, round == 3 ? 20u : 50u) << read_file(out);
+    ASSERT_GT(total, round == 0 ? 30u : 5u) << read_file(out);
     EXPECT_EQ(unknown, 0u) << "round " << round << ": " << read_file(out);
     EXPECT_GE(whole * 100, leaf * 95) << "round " << round;
-    std::this_thread::sleep_for(std::chrono::milliseconds(300 * round));
+    std::this_thread::sleep_for(std::chrono::milliseconds(170 * round));
   }
 }
 
