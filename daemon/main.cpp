@@ -27,7 +27,8 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: scorchd [--socket PATH] [--socket-mode MODE] [--offcpu-hook HOOK] [-v] [--version]\n"
+    "usage: scorchd [--socket PATH] [--socket-mode MODE] [--offcpu-hook HOOK] [--debug-dir DIR]... [-v]\n"
+    "               [--version]\n"
     "\n"
     "  --socket PATH       control socket (default $SCORCH_SOCKET or /run/scorch/scorchd.sock)\n"
     "  --socket-mode MODE  octal permissions of the socket (default 0666: every user may connect;\n"
@@ -35,6 +36,8 @@ constexpr const char* kUsage =
     "  --offcpu-hook HOOK  how off-CPU tracing hooks sched_switch: auto (default: tp_btf when the\n"
     "                      kernel has it, else the raw tracepoint), tp_btf, or raw_tp (frame-pointer\n"
     "                      user stacks; for kernels without tp_btf, and to test that path)\n"
+    "  --debug-dir DIR     also look for separate debug files here, by build id (DIR/.build-id/xx/\n"
+    "                      rest.debug), before /usr/lib/debug; repeatable\n"
     "  -v, --verbose       debug logs, including libbpf's\n"
     "  --version           print the version and exit\n";
 
@@ -62,6 +65,8 @@ void notify_systemd_ready() {
 int main(int argc, char** argv) {
   scorch::ServerOptions options;
   std::string offcpu_hook = "auto";
+  scorch::SymbolizerOptions symbolizer_options;
+  std::vector<std::string> debug_dirs;
   if (const char* env = std::getenv("SCORCH_SOCKET"); env && *env) options.socket_path = env;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -83,6 +88,8 @@ int main(int argc, char** argv) {
         return 2;
       }
       options.socket_mode = static_cast<unsigned>(mode);
+    } else if (a == "--debug-dir") {
+      debug_dirs.push_back(value("--debug-dir"));
     } else if (a == "--offcpu-hook") {
       offcpu_hook = value("--offcpu-hook");
       if (offcpu_hook != "auto" && offcpu_hook != "tp_btf" && offcpu_hook != "raw_tp") {
@@ -129,7 +136,9 @@ int main(int argc, char** argv) {
     fail(probe.error());
     return 1;
   }
-  scorch::Symbolizer symbolizer;
+  debug_dirs.insert(debug_dirs.end(), symbolizer_options.debug_dirs.begin(), symbolizer_options.debug_dirs.end());
+  symbolizer_options.debug_dirs = debug_dirs;
+  scorch::Symbolizer symbolizer(symbolizer_options);
   if (auto k = symbolizer.load_kernel(); !k) {
     scorch::log::warning(k.error().message() + ": kernel frames will show as [unknown]" +
                          (k.error().hint.empty() ? "" : " (" + k.error().hint + ")"));

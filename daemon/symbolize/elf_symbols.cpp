@@ -259,6 +259,27 @@ std::optional<uint64_t> ElfSymbols::file_offset_to_vaddr(uint64_t file_offset) c
   return std::nullopt;
 }
 
+std::shared_ptr<const ElfSymbols> ElfSymbols::with_debug_symbols(const ElfSymbols& base, const ElfSymbols& debug) {
+  std::shared_ptr<ElfSymbols> out(new ElfSymbols());
+  out->path_ = base.path_;
+  out->build_id_ = base.build_id_;
+  out->debug_path_ = debug.path_;
+  out->segments_ = base.segments_;
+  // Both are sorted by address with one symbol per address; the debug file's (the full .symtab)
+  // win where both have one.
+  out->symbols_.reserve(base.symbols_.size() + debug.symbols_.size());
+  size_t i = 0, j = 0;
+  while (i < base.symbols_.size() || j < debug.symbols_.size()) {
+    if (j == debug.symbols_.size() || (i < base.symbols_.size() && base.symbols_[i].address < debug.symbols_[j].address)) {
+      out->symbols_.push_back(base.symbols_[i++]);
+    } else {
+      if (i < base.symbols_.size() && base.symbols_[i].address == debug.symbols_[j].address) ++i;
+      out->symbols_.push_back(debug.symbols_[j++]);
+    }
+  }
+  return out;
+}
+
 size_t ElfSymbols::memory_bytes() const {
   size_t bytes = sizeof(*this) + path_.capacity() + build_id_.capacity();
   bytes += symbols_.capacity() * sizeof(Symbol) + segments_.capacity() * sizeof(LoadSegment);

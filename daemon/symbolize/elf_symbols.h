@@ -35,6 +35,10 @@ class ElfSymbols {
   /// Loads from an open fd (not taken over; it may be closed afterwards); name is used in errors and path().
   static Result<std::shared_ptr<const ElfSymbols>> load_fd(int fd, const std::string& name);
 
+  /// base's segments and build id with the symbols of its separate debug file (same addresses)
+  /// added: what a stripped binary is named with when its debug file is found.
+  static std::shared_ptr<const ElfSymbols> with_debug_symbols(const ElfSymbols& base, const ElfSymbols& debug);
+
   /// The symbol with address <= elf_vaddr < address + size, or nullptr.
   const Symbol* lookup(uint64_t elf_vaddr) const;
   /// The ELF virtual address at file_offset, from the PT_LOAD segment whose file range holds it.
@@ -46,6 +50,8 @@ class ElfSymbols {
   /// Sorted by address, one symbol per address.
   const std::vector<Symbol>& symbols() const { return symbols_; }
   const std::vector<LoadSegment>& segments() const { return segments_; }
+  /// Where the symbols came from besides path() (a separate debug file), or empty.
+  const std::string& debug_path() const { return debug_path_; }
   /// Rough heap footprint, for cache accounting.
   size_t memory_bytes() const;
 
@@ -54,6 +60,7 @@ class ElfSymbols {
 
   std::string path_;
   std::string build_id_;
+  std::string debug_path_;
   std::vector<Symbol> symbols_;
   std::vector<LoadSegment> segments_;
 };

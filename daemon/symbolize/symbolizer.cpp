@@ -99,6 +99,21 @@ void Symbolizer::refresh_maps(uint32_t pid, ProcessState& state) {
   state.loaded = true;
 }
 
+std::shared_ptr<const ElfSymbols> Symbolizer::with_debug_file(uint32_t pid, std::shared_ptr<const ElfSymbols> elf) {
+  const std::string& id = elf->build_id();
+  if (id.size() < 4) return elf;
+  const std::string rel = "/.build-id/" + id.substr(0, 2) + "/" + id.substr(2) + ".debug";
+  const std::string root = "/proc/" + std::to_string(pid) + "/root";
+  for (const std::string& dir : options_.debug_dirs) {
+    for (const std::string& path : {root + dir + rel, dir + rel}) {
+      auto debug = ElfSymbols::load(path);
+      // The same build id, or it is some other build's file.
+      if (debug && (*debug)->build_id() == id) return ElfSymbols::with_debug_symbols(*elf, **debug);
+    }
+  }
+  return elf;
+}
+
 std::string Symbolizer::symbolize_in_mapping(uint32_t pid, ProcessState& state, const MapEntry& mapping,
                                              uint64_t ip) {
   if (mapping.path.empty() || mapping.path.starts_with("[anon")) {
@@ -141,7 +156,7 @@ std::shared_ptr<const ElfSymbols> Symbolizer::elf_for(uint32_t pid, ProcessState
   for (const std::string& candidate : candidates) {
     auto loaded = ElfSymbols::load(candidate);
     if (loaded) {
-      return elf_cache_.put(key, std::move(loaded).value());
+      return elf_cache_.put(key, with_debug_file(pid, std::move(loaded).value()));
     }
   }
   // Not cached globally: another process may still be able to provide this file.

@@ -27,6 +27,9 @@ struct SymbolizerOptions {
   size_t max_elf_files = 256;   // ELF symbol tables kept, least recently used evicted
   size_t max_processes = 1024;  // processes whose maps are kept, least recently used evicted
   std::string kallsyms_path = "/proc/kallsyms";
+  /// Where separate debug files are looked up by build id (DIR/.build-id/xx/rest.debug), first
+  /// inside the process's root (/proc/PID/root/DIR: a container's own), then on the host.
+  std::vector<std::string> debug_dirs = {"/usr/lib/debug"};
 };
 
 /// Names user and kernel addresses for the daemon; safe to call from several threads (one lock).
@@ -85,6 +88,7 @@ class Symbolizer {
   void refresh_maps(uint32_t pid, ProcessState& state);
   std::string symbolize_in_mapping(uint32_t pid, ProcessState& state, const MapEntry& mapping, uint64_t ip);
   std::shared_ptr<const ElfSymbols> elf_for(uint32_t pid, ProcessState& state, const MapEntry& mapping);
+  std::shared_ptr<const ElfSymbols> with_debug_file(uint32_t pid, std::shared_ptr<const ElfSymbols> elf);
 
   SymbolizerOptions options_;
   mutable std::mutex mutex_;

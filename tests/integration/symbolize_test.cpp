@@ -114,5 +114,39 @@ TEST_F(Symbolize, ProcessThatExitsDuringTheProfileIsNamed) {
   }
 }
 
+// Issue 3, acceptance 1 (stripped binary): a stripped copy of nofp_chain is named from its
+// separate debug file, found by build id under --debug-dir; nm on the debug file is the oracle.
+TEST_F(Symbolize, StrippedBinaryIsNamedFromItsDebugFile) {
+  std::string bin = dir_ + "/stripped_chain", debug = dir_ + "/stripped_chain.debug";
+  std::filesystem::copy_file(testprog("nofp_chain"), bin);
+  ASSERT_EQ(run({"/usr/bin/objcopy", "--only-keep-debug", bin, debug}).exit_code, 0);
+  ASSERT_EQ(run({"/usr/bin/strip", "--strip-all", bin}).exit_code, 0);
+  std::smatch m;
+  std::string notes = run({"/usr/bin/readelf", "-n", bin}).out;
+  ASSERT_TRUE(std::regex_search(notes, m, std::regex("Build ID: ([0-9a-f]+)"))) << notes;
+  std::string id = m[1];
+  std::string dir = dir_ + "/debug/.build-id/" + id.substr(0, 2);
+  std::filesystem::create_directories(dir);
+  std::filesystem::copy_file(debug, dir + "/" + id.substr(2) + ".debug");
+  std::string nm = run({"/usr/bin/nm", debug}).out;
+  for (const char* f : {"chain_leaf", "chain_outer", "chain_driver", "main"})
+    ASSERT_NE(nm.find(std::string(" ") + f + "\n"), std::string::npos) << f << " in the oracle";
+
+  auto profile = [&](Daemon& d, const std::string& name) {
+    Child prog({bin});
+    EXPECT_EQ(prog.read_line().rfind("ready", 0), 0u);
+    std::string out = dir_ + "/" + name + ".folded";
+    auto r = d.cli({"profile", "-p", std::to_string(prog.pid()), "-d", "2", "-o", out});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return load_folded(out);
+  };
+  // Without the debug file the binary has no names at all: the premise of the test.
+  EXPECT_EQ(chain_samples(profile(*daemon_, "plain")).first, 0u);
+  Daemon with_debug({"--debug-dir", dir_ + "/debug"});
+  auto [leaf, whole] = chain_samples(profile(with_debug, "debug"));
+  ASSERT_GT(leaf, 50u);
+  EXPECT_GE(whole * 100, leaf * 95) << whole << " of " << leaf;
+}
+
 }  // namespace
 }  // namespace scorch::test
