@@ -204,6 +204,15 @@ Result<std::shared_ptr<const ElfSymbols>> ElfSymbols::load_fd(int fd, const std:
       read_symbol_table(elf.get(), scn, shdr, raw);
     } else if (shdr.sh_type == SHT_NOTE && result->build_id_.empty()) {
       result->build_id_ = find_build_id(elf_getdata(scn, nullptr));
+    } else if (shdr.sh_type == SHT_PROGBITS) {
+      size_t shstrndx = 0;
+      const char* name = elf_getshdrstrndx(elf.get(), &shstrndx) == 0 ? elf_strptr(elf.get(), shstrndx, shdr.sh_name) : nullptr;
+      Elf_Data* data = name && std::string_view(name) == ".gnu_debuglink" ? elf_getdata(scn, nullptr) : nullptr;
+      if (data && data->d_buf && data->d_size > 4) {
+        // A NUL-terminated file name, padded to 4 bytes, then a CRC32 (not checked: the build id is).
+        const char* file = static_cast<const char*>(data->d_buf);
+        result->debuglink_.assign(file, strnlen(file, data->d_size - 4));
+      }
     }
   }
   // Without section headers the notes are still reachable through PT_NOTE.

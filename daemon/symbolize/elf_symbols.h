@@ -50,6 +50,8 @@ class ElfSymbols {
   /// Sorted by address, one symbol per address.
   const std::vector<Symbol>& symbols() const { return symbols_; }
   const std::vector<LoadSegment>& segments() const { return segments_; }
+  /// The file name in .gnu_debuglink (a separate debug file), or empty.
+  const std::string& debuglink() const { return debuglink_; }
   /// Where the symbols came from besides path() (a separate debug file), or empty.
   const std::string& debug_path() const { return debug_path_; }
   /// Rough heap footprint, for cache accounting.
@@ -61,6 +63,7 @@ class ElfSymbols {
   std::string path_;
   std::string build_id_;
   std::string debug_path_;
+  std::string debuglink_;
   std::vector<Symbol> symbols_;
   std::vector<LoadSegment> segments_;
 };

@@ -99,17 +99,35 @@ void Symbolizer::refresh_maps(uint32_t pid, ProcessState& state) {
   state.loaded = true;
 }
 
-std::shared_ptr<const ElfSymbols> Symbolizer::with_debug_file(uint32_t pid, std::shared_ptr<const ElfSymbols> elf) {
+std::shared_ptr<const ElfSymbols> Symbolizer::with_debug_file(uint32_t pid, const MapEntry& mapping,
+                                                          std::shared_ptr<const ElfSymbols> elf) {
   const std::string& id = elf->build_id();
-  if (id.size() < 4) return elf;
-  const std::string rel = "/.build-id/" + id.substr(0, 2) + "/" + id.substr(2) + ".debug";
   const std::string root = "/proc/" + std::to_string(pid) + "/root";
-  for (const std::string& dir : options_.debug_dirs) {
-    for (const std::string& path : {root + dir + rel, dir + rel}) {
-      auto debug = ElfSymbols::load(path);
-      // The same build id, or it is some other build's file.
-      if (debug && (*debug)->build_id() == id) return ElfSymbols::with_debug_symbols(*elf, **debug);
+  std::vector<std::string> candidates;
+  // By build id, in each debug directory: the process's own (a container's) first, then the host's.
+  if (id.size() >= 4) {
+    const std::string rel = "/.build-id/" + id.substr(0, 2) + "/" + id.substr(2) + ".debug";
+    for (const std::string& dir : options_.debug_dirs) {
+      candidates.push_back(root + dir + rel);
+      candidates.push_back(dir + rel);
     }
+  }
+  // By .gnu_debuglink: next to the file, in .debug/ there, and under each debug directory (as gdb).
+  const std::string& link = elf->debuglink();
+  if (!link.empty() && link.find('/') == std::string::npos && mapping.path.front() == '/') {
+    std::string dir = mapping.path.substr(0, mapping.path.rfind('/'));
+    candidates.push_back(root + dir + "/" + link);
+    candidates.push_back(root + dir + "/.debug/" + link);
+    for (const std::string& debug_dir : options_.debug_dirs) {
+      candidates.push_back(root + debug_dir + dir + "/" + link);
+      candidates.push_back(debug_dir + dir + "/" + link);
+    }
+  }
+  for (const std::string& path : candidates) {
+    auto debug = ElfSymbols::load(path);
+    // The same build id (when there is one), or it is some other build's file.
+    if (debug && (*debug)->build_id() == id && !(*debug)->symbols().empty())
+      return ElfSymbols::with_debug_symbols(*elf, **debug);
   }
   return elf;
 }
@@ -156,7 +174,7 @@ std::shared_ptr<const ElfSymbols> Symbolizer::elf_for(uint32_t pid, ProcessState
   for (const std::string& candidate : candidates) {
     auto loaded = ElfSymbols::load(candidate);
     if (loaded) {
-      return elf_cache_.put(key, with_debug_file(pid, std::move(loaded).value()));
+      return elf_cache_.put(key, with_debug_file(pid, mapping, std::move(loaded).value()));
     }
   }
   // Not cached globally: another process may still be able to provide this file.

@@ -88,7 +88,8 @@ class Symbolizer {
   void refresh_maps(uint32_t pid, ProcessState& state);
   std::string symbolize_in_mapping(uint32_t pid, ProcessState& state, const MapEntry& mapping, uint64_t ip);
   std::shared_ptr<const ElfSymbols> elf_for(uint32_t pid, ProcessState& state, const MapEntry& mapping);
-  std::shared_ptr<const ElfSymbols> with_debug_file(uint32_t pid, std::shared_ptr<const ElfSymbols> elf);
+  std::shared_ptr<const ElfSymbols> with_debug_file(uint32_t pid, const MapEntry& mapping,
+                                                    std::shared_ptr<const ElfSymbols> elf);
 
   SymbolizerOptions options_;
   mutable std::mutex mutex_;

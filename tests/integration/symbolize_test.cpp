@@ -148,5 +148,25 @@ TEST_F(Symbolize, StrippedBinaryIsNamedFromItsDebugFile) {
   EXPECT_GE(whole * 100, leaf * 95) << whole << " of " << leaf;
 }
 
+// The same through .gnu_debuglink: the debug file sits in .debug/ next to the binary (as gdb
+// looks), found without any --debug-dir.
+TEST_F(Symbolize, StrippedBinaryIsNamedThroughItsDebuglink) {
+  std::string bin = dir_ + "/linked_chain";
+  std::filesystem::create_directory(dir_ + "/.debug");
+  std::string debug = dir_ + "/.debug/linked_chain.dbg";
+  std::filesystem::copy_file(testprog("nofp_chain"), bin);
+  ASSERT_EQ(run({"/usr/bin/objcopy", "--only-keep-debug", bin, debug}).exit_code, 0);
+  ASSERT_EQ(run({"/usr/bin/strip", "--strip-all", bin}).exit_code, 0);
+  ASSERT_EQ(run({"/usr/bin/objcopy", "--add-gnu-debuglink=" + debug, bin}).exit_code, 0);
+  Child prog({bin});
+  ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
+  std::string out = dir_ + "/linked.folded";
+  auto r = daemon_->cli({"profile", "-p", std::to_string(prog.pid()), "-d", "2", "-o", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto [leaf, whole] = chain_samples(load_folded(out));
+  ASSERT_GT(leaf, 50u) << read_file(out);
+  EXPECT_GE(whole * 100, leaf * 95) << whole << " of " << leaf;
+}
+
 }  // namespace
 }  // namespace scorch::test
