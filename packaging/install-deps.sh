@@ -37,7 +37,11 @@ test_pkgs=(
 )
 
 pkgs=("${build_pkgs[@]}")
-if [ "$want_test" -eq 1 ]; then pkgs+=("${test_pkgs[@]}"); fi
+if [ "$want_test" -eq 1 ]; then
+  pkgs+=("${test_pkgs[@]}")
+  # The JIT symbolization test runs the machine's node; Debian's nodejs where there is none.
+  command -v node >/dev/null 2>&1 || command -v nodejs >/dev/null 2>&1 || pkgs+=(nodejs)
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,5 +1,11 @@
 #include "symbolize/symbolizer.h"
 
+#include <iterator>
+
+#include <fstream>
+
+#include <filesystem>
+
 #include "symbolize/demangle.h"
 
 #include <algorithm>
@@ -82,6 +88,25 @@ std::vector<std::string> Symbolizer::symbolize_user(uint32_t pid, std::span<cons
   return names;
 }
 
+const PerfMapEntry* Symbolizer::perf_map_lookup(uint32_t pid, ProcessState& state, uint64_t ip) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - state.perf_map_checked >= std::chrono::milliseconds(250)) {
+    state.perf_map_checked = now;
+    // The file carries the pid the process sees inside its own pid namespace, under its own root.
+    if (state.ns_pid == 0) state.ns_pid = namespace_pid(pid);
+    std::string path = "/proc/" + std::to_string(pid) + "/root/tmp/perf-" + std::to_string(state.ns_pid) + ".map";
+    std::error_code ec;
+    auto size = static_cast<int64_t>(std::filesystem::file_size(path, ec));
+    if (!ec && size != state.perf_map_size) {
+      std::ifstream in(path, std::ios::binary);
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      state.perf_map = parse_perf_map(text);
+      state.perf_map_size = size;
+    }
+  }
+  return find_perf_map_entry(state.perf_map, ip);
+}
+
 bool Symbolizer::prepare(uint32_t pid) {
   std::lock_guard lock(mutex_);
   ProcessState* state = processes_.find(pid);
@@ -134,8 +159,10 @@ std::shared_ptr<const ElfSymbols> Symbolizer::with_debug_file(uint32_t pid, cons
 
 std::string Symbolizer::symbolize_in_mapping(uint32_t pid, ProcessState& state, const MapEntry& mapping,
                                              uint64_t ip) {
-  if (mapping.path.empty() || mapping.path.starts_with("[anon")) {
-    return kAnonymous;
+  if (mapping.path.empty() || mapping.path.starts_with("[anon") || mapping.path.starts_with("//anon")) {
+    // JIT code: named by the JIT's perf map when it writes one (Node --perf-basic-prof, JVM agents).
+    const PerfMapEntry* jit = perf_map_lookup(pid, state, ip);
+    return jit ? jit->name : std::string(kAnonymous);
   }
   if (mapping.path.front() == '[') {
     return mapping.path;  // [vdso], [vsyscall], [heap], [stack]

@@ -1,6 +1,7 @@
 #pragma once
 /// Symbolizer: turns user and kernel instruction pointers into frame names, caching maps and ELF symbols.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -15,6 +16,7 @@
 #include "symbolize/elf_symbols.h"
 #include "symbolize/kallsyms.h"
 #include "symbolize/lru_cache.h"
+#include "symbolize/perf_map.h"
 #include "symbolize/proc_maps.h"
 
 namespace scorch {
@@ -82,10 +84,16 @@ class Symbolizer {
     std::vector<MapEntry> maps;
     std::vector<FileKey> failed_files;
     bool loaded = false;
+    // The JIT's perf map (/tmp/perf-NSPID.map in the process's root), re-read when it grew.
+    std::vector<PerfMapEntry> perf_map;
+    int64_t perf_map_size = -1;
+    uint32_t ns_pid = 0;  // the pid in the file's name; 0 until read
+    std::chrono::steady_clock::time_point perf_map_checked{};  // re-checked at most every 250 ms
   };
 
   void load_kernel_locked();
   void refresh_maps(uint32_t pid, ProcessState& state);
+  const PerfMapEntry* perf_map_lookup(uint32_t pid, ProcessState& state, uint64_t ip);
   std::string symbolize_in_mapping(uint32_t pid, ProcessState& state, const MapEntry& mapping, uint64_t ip);
   std::shared_ptr<const ElfSymbols> elf_for(uint32_t pid, ProcessState& state, const MapEntry& mapping);
   std::shared_ptr<const ElfSymbols> with_debug_file(uint32_t pid, const MapEntry& mapping,

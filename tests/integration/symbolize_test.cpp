@@ -168,5 +168,32 @@ TEST_F(Symbolize, StrippedBinaryIsNamedThroughItsDebuglink) {
   EXPECT_GE(whole * 100, leaf * 95) << whole << " of " << leaf;
 }
 
+// Issue 3, acceptance 3: Node.js with --perf-basic-prof running a hot JS function: its name,
+// from /tmp/perf-PID.map, appears in scorch profile -p.
+TEST_F(Symbolize, NodeJitFunctionIsNamedFromThePerfMap) {
+  std::string node = ::access("/usr/bin/node", X_OK) == 0 ? "/usr/bin/node" : "/usr/bin/nodejs";
+  if (::access(node.c_str(), X_OK) != 0)
+    GTEST_SKIP() << "no node: packaging/install-deps.sh --test installs Debian's nodejs when none is there";
+  Child prog({node, "--perf-basic-prof", std::string(SCORCH_TESTPROG_SRC_DIR) + "/hot.js", "6"});
+  ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let the JIT compile hotFunction
+  std::string out = dir_ + "/node.folded";
+  auto r = daemon_->cli({"profile", "-p", std::to_string(prog.pid()), "-d", "2", "-o", out});
+  prog.finish(SIGTERM);
+  std::filesystem::remove("/tmp/perf-" + std::to_string(prog.pid()) + ".map");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  uint64_t total = 0, hot = 0;
+  for (const auto& s : load_folded(out).stacks) {
+    total += s.count;
+    for (const auto& f : s.frames)
+      if (f.name.find("hotFunction") != std::string::npos) {
+        hot += s.count;
+        break;
+      }
+  }
+  ASSERT_GT(total, 50u);
+  EXPECT_GT(hot * 2, total) << "most samples are in hotFunction: " << read_file(out).substr(0, 2000);
+}
+
 }  // namespace
 }  // namespace scorch::test
