@@ -25,6 +25,7 @@ build_pkgs=(
   libelf-dev zlib1g-dev           # ELF symbol tables
   libdw-dev                       # CFI reader for unwind tables (elfutils)
   libiberty-dev                   # the GNU demangler (C++, Rust legacy and v0)
+  liblzma-dev xz-utils            # MiniDebugInfo (.gnu_debugdata) is xz-compressed
   libboost-dev                    # Asio (header-only in 1.74)
 )
 test_pkgs=(

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstring>
+
+#include <lzma.h>
 #include <tuple>
 
 #include "symbolize/file_io.h"
@@ -156,6 +158,35 @@ void fill_missing_sizes(std::vector<RawSymbol>& symbols) {
   }
 }
 
+/// MiniDebugInfo (.gnu_debugdata, as Fedora ships it): an xz-compressed ELF whose .symtab holds
+/// the local functions the stripped file lost. Its symbols are added to out; false on any error.
+bool read_mini_debuginfo(Elf_Data* data, std::vector<RawSymbol>& out) {
+  if (data == nullptr || data->d_buf == nullptr || data->d_size == 0) return false;
+  const auto* in = static_cast<const uint8_t*>(data->d_buf);
+  std::vector<uint8_t> plain(std::max<size_t>(data->d_size * 8, 1 << 16));
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    uint64_t memlimit = UINT64_MAX;
+    size_t in_pos = 0, out_pos = 0;
+    lzma_ret ret = lzma_stream_buffer_decode(&memlimit, 0, nullptr, in, &in_pos, data->d_size, plain.data(), &out_pos,
+                                             plain.size());
+    if (ret == LZMA_BUF_ERROR && plain.size() < (256u << 20)) {  // the output did not fit: grow
+      plain.resize(plain.size() * 4);
+      continue;
+    }
+    if (ret != LZMA_OK) return false;
+    plain.resize(out_pos);
+    ElfHandle inner(elf_memory(reinterpret_cast<char*>(plain.data()), plain.size()));
+    if (!inner || elf_kind(inner.get()) != ELF_K_ELF) return false;
+    Elf_Scn* scn = nullptr;
+    while ((scn = elf_nextscn(inner.get(), scn)) != nullptr) {
+      GElf_Shdr shdr;
+      if (gelf_getshdr(scn, &shdr) != nullptr && shdr.sh_type == SHT_SYMTAB) read_symbol_table(inner.get(), scn, shdr, out);
+    }
+    return true;  // names were copied out before the buffer goes
+  }
+  return false;
+}
+
 }  // namespace
 
 Result<std::shared_ptr<const ElfSymbols>> ElfSymbols::load(const std::string& path) {
@@ -207,6 +238,7 @@ Result<std::shared_ptr<const ElfSymbols>> ElfSymbols::load_fd(int fd, const std:
     } else if (shdr.sh_type == SHT_PROGBITS) {
       size_t shstrndx = 0;
       const char* name = elf_getshdrstrndx(elf.get(), &shstrndx) == 0 ? elf_strptr(elf.get(), shstrndx, shdr.sh_name) : nullptr;
+      if (name && std::string_view(name) == ".gnu_debugdata") read_mini_debuginfo(elf_getdata(scn, nullptr), raw);
       Elf_Data* data = name && std::string_view(name) == ".gnu_debuglink" ? elf_getdata(scn, nullptr) : nullptr;
       if (data && data->d_buf && data->d_size > 4) {
         // A NUL-terminated file name, padded to 4 bytes, then a CRC32 (not checked: the build id is).
