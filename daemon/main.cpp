@@ -27,8 +27,8 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: scorchd [--socket PATH] [--socket-mode MODE] [--offcpu-hook HOOK] [--debug-dir DIR]... [-v]\n"
-    "               [--version]\n"
+    "usage: scorchd [--socket PATH] [--socket-mode MODE] [--offcpu-hook HOOK] [--debug-dir DIR]...\n"
+    "               [--debuginfod URLS] [-v] [--version]\n"
     "\n"
     "  --socket PATH       control socket (default $SCORCH_SOCKET or /run/scorch/scorchd.sock)\n"
     "  --socket-mode MODE  octal permissions of the socket (default 0666: every user may connect;\n"
@@ -36,6 +36,8 @@ constexpr const char* kUsage =
     "  --offcpu-hook HOOK  how off-CPU tracing hooks sched_switch: auto (default: tp_btf when the\n"
     "                      kernel has it, else the raw tracepoint), tp_btf, or raw_tp (frame-pointer\n"
     "                      user stacks; for kernels without tp_btf, and to test that path)\n"
+    "  --debuginfod URLS   ask these debuginfod servers (space-separated) for debug files not found\n"
+    "                      locally; off by default (the daemon then reaches the network)\n"
     "  --debug-dir DIR     also look for separate debug files here, by build id (DIR/.build-id/xx/\n"
     "                      rest.debug), before /usr/lib/debug; repeatable\n"
     "  -v, --verbose       debug logs, including libbpf's\n"
@@ -88,6 +90,12 @@ int main(int argc, char** argv) {
         return 2;
       }
       options.socket_mode = static_cast<unsigned>(mode);
+    } else if (a == "--debuginfod") {
+      // libdebuginfod reads its servers from the environment; a stalled server must not hold
+      // symbolization for long.
+      ::setenv("DEBUGINFOD_URLS", value("--debuginfod").c_str(), 1);
+      ::setenv("DEBUGINFOD_TIMEOUT", std::getenv("DEBUGINFOD_TIMEOUT") ? std::getenv("DEBUGINFOD_TIMEOUT") : "10", 1);
+      symbolizer_options.debuginfod = true;
     } else if (a == "--debug-dir") {
       debug_dirs.push_back(value("--debug-dir"));
     } else if (a == "--offcpu-hook") {

@@ -26,6 +26,7 @@ build_pkgs=(
   libdw-dev                       # CFI reader for unwind tables (elfutils)
   libiberty-dev                   # the GNU demangler (C++, Rust legacy and v0)
   liblzma-dev xz-utils            # MiniDebugInfo (.gnu_debugdata) is xz-compressed
+  libdebuginfod-dev               # scorchd --debuginfod (off by default)
   libboost-dev                    # Asio (header-only in 1.74)
 )
 test_pkgs=(
@@ -35,6 +36,7 @@ test_pkgs=(
   chromium                        # headless: the SVG must open in a browser
   util-linux procps               # setpriv for the non-root tests, ps
   rustc                           # a Rust release binary for the unwinding tests (1.63)
+  debuginfod                      # a local debuginfod server for the --debuginfod test
 )
 
 pkgs=("${build_pkgs[@]}")

@@ -8,6 +8,11 @@
 
 #include "symbolize/demangle.h"
 
+#include <elfutils/debuginfod.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
 #include <algorithm>
 #include <charconv>
 
@@ -154,7 +159,28 @@ std::shared_ptr<const ElfSymbols> Symbolizer::with_debug_file(uint32_t pid, cons
     if (debug && (*debug)->build_id() == id && !(*debug)->symbols().empty())
       return ElfSymbols::with_debug_symbols(*elf, **debug);
   }
+  if (options_.debuginfod && id.size() >= 4 && id.size() % 2 == 0) {
+    // Once per file (the result is cached with the file): ask the servers by build id.
+    if (!debuginfod_) debuginfod_.reset(debuginfod_begin());
+    std::vector<unsigned char> raw_id;
+    for (size_t i = 0; i < id.size(); i += 2) raw_id.push_back(static_cast<unsigned char>(std::stoul(id.substr(i, 2), nullptr, 16)));
+    char* path = nullptr;
+    int fd = debuginfod_ ? debuginfod_find_debuginfo(static_cast<debuginfod_client*>(debuginfod_.get()), raw_id.data(),
+                                                     static_cast<int>(raw_id.size()), &path)
+                         : -1;
+    if (fd >= 0) {
+      auto debug = ElfSymbols::load_fd(fd, path ? path : "debuginfod");
+      ::close(fd);
+      std::free(path);
+      if (debug && (*debug)->build_id() == id && !(*debug)->symbols().empty())
+        return ElfSymbols::with_debug_symbols(*elf, **debug);
+    }
+  }
   return elf;
+}
+
+void Symbolizer::DebuginfodDeleter::operator()(void* client) const {
+  debuginfod_end(static_cast<debuginfod_client*>(client));
 }
 
 std::string Symbolizer::symbolize_in_mapping(uint32_t pid, ProcessState& state, const MapEntry& mapping,

@@ -32,6 +32,9 @@ struct SymbolizerOptions {
   /// Where separate debug files are looked up by build id (DIR/.build-id/xx/rest.debug), first
   /// inside the process's root (/proc/PID/root/DIR: a container's own), then on the host.
   std::vector<std::string> debug_dirs = {"/usr/lib/debug"};
+  /// Ask debuginfod servers ($DEBUGINFOD_URLS) for debug files not found locally; off by default
+  /// (it reaches the network from the daemon).
+  bool debuginfod = false;
 };
 
 /// Names user and kernel addresses for the daemon; safe to call from several threads (one lock).
@@ -107,6 +110,10 @@ class Symbolizer {
   const std::string& display(const std::string& raw);
   std::optional<KernelSymbols> kernel_;
   std::optional<Error> kernel_error_;
+  struct DebuginfodDeleter {
+    void operator()(void* client) const;
+  };
+  std::unique_ptr<void, DebuginfodDeleter> debuginfod_;
 };
 
 }  // namespace scorch

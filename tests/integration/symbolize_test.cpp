@@ -195,5 +195,49 @@ TEST_F(Symbolize, NodeJitFunctionIsNamedFromThePerfMap) {
   EXPECT_GT(hot * 2, total) << "most samples are in hotFunction: " << read_file(out).substr(0, 2000);
 }
 
+// scorchd --debuginfod: the stripped binary's debug file is served by a local debuginfod (found
+// nowhere on disk for the daemon), fetched by build id.
+TEST_F(Symbolize, StrippedBinaryIsNamedThroughDebuginfod) {
+  if (::access("/usr/bin/debuginfod", X_OK) != 0)
+    GTEST_SKIP() << "no debuginfod server: packaging/install-deps.sh --test installs it";
+  std::string bin = dir_ + "/served_chain", srv = dir_ + "/srv";
+  std::filesystem::create_directory(srv);
+  std::filesystem::copy_file(testprog("nofp_chain"), bin);
+  ASSERT_EQ(run({"/usr/bin/objcopy", "--only-keep-debug", bin, srv + "/served_chain.debug"}).exit_code, 0);
+  ASSERT_EQ(run({"/usr/bin/strip", "--strip-all", bin}).exit_code, 0);
+  std::smatch m;
+  std::string notes = run({"/usr/bin/readelf", "-n", bin}).out;
+  ASSERT_TRUE(std::regex_search(notes, m, std::regex("Build ID: ([0-9a-f]+)"))) << notes;
+  std::string id = m[1];
+  std::string port = std::to_string(20000 + ::getpid() % 20000);
+  Child server({"/bin/sh", "-c",
+                "exec /usr/bin/debuginfod -F " + srv + " -p " + port + " -d " + dir_ + "/index.sqlite > " + dir_ +
+                    "/debuginfod.log 2>&1"});
+  std::string url = "http://127.0.0.1:" + port;
+  ::setenv("DEBUGINFOD_CACHE_PATH", (dir_ + "/cache").c_str(), 1);
+  bool served = false;
+  RunResult probe;
+  for (int i = 0; i < 100 && !served; ++i) {  // until it has indexed the directory
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    // A fresh client cache each time: a 404 before the first scan is cached as a miss otherwise.
+    probe = run({"/usr/bin/env", "DEBUGINFOD_URLS=" + url, "DEBUGINFOD_CACHE_PATH=" + dir_ + "/probe-cache" + std::to_string(i),
+                 "/usr/bin/debuginfod-find", "debuginfo", id});
+    served = probe.exit_code == 0;
+  }
+  ASSERT_TRUE(served) << "debuginfod did not serve the debug file: " << probe.exit_code << " " << probe.err
+                      << read_file(dir_ + "/debuginfod.log").substr(0, 3000);
+
+  Daemon with_server({"--debuginfod", url});
+  Child prog({bin});
+  ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
+  std::string out = dir_ + "/served.folded";
+  auto r = with_server.cli({"profile", "-p", std::to_string(prog.pid()), "-d", "2", "-o", out});
+  ::unsetenv("DEBUGINFOD_CACHE_PATH");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto [leaf, whole] = chain_samples(load_folded(out));
+  ASSERT_GT(leaf, 50u) << read_file(out);
+  EXPECT_GE(whole * 100, leaf * 95) << whole << " of " << leaf;
+}
+
 }  // namespace
 }  // namespace scorch::test
