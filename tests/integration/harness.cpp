@@ -1,5 +1,7 @@
 #include "harness.h"
 
+#include "export/folded.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -37,6 +39,18 @@ int decode_status(int status) {
 }  // namespace
 
 bool is_root() { return ::geteuid() == 0; }
+
+Profile load_folded(const std::string& path) {
+  auto p = parse_folded(read_file(path));
+  EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.error().message());
+  return p.ok() ? *p : Profile{};
+}
+
+void DaemonTest::SetUp() {
+  if (!is_root()) GTEST_SKIP() << "integration tests load BPF programs: run as root";
+  daemon_ = std::make_unique<Daemon>();
+  dir_ = temp_dir();
+}
 
 std::string bin_dir() { return SCORCH_BIN_DIR; }
 std::string testprog(const std::string& name) { return std::string(SCORCH_TESTPROG_DIR) + "/" + name; }

@@ -1,11 +1,15 @@
 #pragma once
 /// Test harness: run our binaries and test programs as child processes, start a private scorchd.
 
+#include <gtest/gtest.h>
 #include <sys/types.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "export/profile.h"
 
 namespace scorch::test {
 
@@ -69,5 +73,16 @@ class Daemon {
 };
 
 bool is_root();
+
+/// A profile written as folded stacks (a test failure when it does not parse).
+Profile load_folded(const std::string& path);
+
+/// A test with its own scorchd and temporary directory; skipped (with the reason) unless root.
+class DaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  std::unique_ptr<Daemon> daemon_;
+  std::string dir_;
+};
 
 }  // namespace scorch::test

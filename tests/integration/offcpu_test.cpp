@@ -13,12 +13,6 @@
 namespace scorch::test {
 namespace {
 
-Profile load_folded(const std::string& path) {
-  auto p = parse_folded(read_file(path));
-  EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.error().message());
-  return p.ok() ? *p : Profile{};
-}
-
 bool has_frame(const StackCount& s, const std::string& name) {
   for (const auto& f : s.frames)
     if (f.name == name) return true;
@@ -80,13 +74,8 @@ WaitTruth parse_waits(const std::string& line) {
   return t;
 }
 
-class OffCpu : public ::testing::Test {
+class OffCpu : public DaemonTest {
  protected:
-  void SetUp() override {
-    if (!is_root()) GTEST_SKIP() << "integration tests load BPF programs: run as root";
-    daemon_ = std::make_unique<Daemon>();
-    dir_ = temp_dir();
-  }
   /// Runs offcpu_waits (700 ms to attach, then 3 s of waits) under `scorch offcpu -p` with extra
   /// args; returns its account and the profile.
   std::pair<WaitTruth, Profile> trace_waits(const std::vector<std::string>& extra, RunResult* cli_result = nullptr) {
@@ -106,8 +95,6 @@ class OffCpu : public ::testing::Test {
     EXPECT_TRUE(truth.ok) << line;
     return {truth, load_folded(out)};
   }
-  std::unique_ptr<Daemon> daemon_;
-  std::string dir_;
 };
 
 // Off-CPU acceptance 1 (and full-stacks acceptance 3): blocked time per function within 5% of

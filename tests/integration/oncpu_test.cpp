@@ -72,21 +72,8 @@ BurnCounts count_burns(const Profile& p, const std::string& comm) {
   return c;
 }
 
-Profile load_folded(const std::string& path) {
-  auto p = parse_folded(read_file(path));
-  EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.error().message());
-  return p.ok() ? *p : Profile{};
-}
-
-class OnCpu : public ::testing::Test {
+class OnCpu : public DaemonTest {
  protected:
-  void SetUp() override {
-    if (!is_root()) GTEST_SKIP() << "integration tests load BPF programs: run as root";
-    daemon_ = std::make_unique<Daemon>();
-    dir_ = temp_dir();
-  }
-  std::unique_ptr<Daemon> daemon_;
-  std::string dir_;
 };
 
 // Acceptance 2: a 70/30 split shows as 70/30 (±5 points) and the stacks read main -> caller -> burn.

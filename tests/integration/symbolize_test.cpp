@@ -13,12 +13,6 @@
 namespace scorch::test {
 namespace {
 
-Profile load_folded(const std::string& path) {
-  auto p = parse_folded(read_file(path));
-  EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.error().message());
-  return p.ok() ? *p : Profile{};
-}
-
 /// Samples holding chain_leaf, and how many read main -> chain_driver -> chain_outer -> chain_leaf.
 std::pair<uint64_t, uint64_t> chain_samples(const Profile& p) {
   uint64_t leaf = 0, whole = 0;
@@ -35,15 +29,19 @@ std::pair<uint64_t, uint64_t> chain_samples(const Profile& p) {
   return {leaf, whole};
 }
 
-class Symbolize : public ::testing::Test {
+class Symbolize : public DaemonTest {
  protected:
-  void SetUp() override {
-    if (!is_root()) GTEST_SKIP() << "integration tests load BPF programs: run as root";
-    daemon_ = std::make_unique<Daemon>();
-    dir_ = temp_dir();
+  /// A stripped copy of nofp_chain at dir_/name, its debug part at debug; returns its build id.
+  std::string stripped_copy(const std::string& name, const std::string& debug) {
+    std::string bin = dir_ + "/" + name;
+    std::filesystem::copy_file(testprog("nofp_chain"), bin);
+    EXPECT_EQ(run({"/usr/bin/objcopy", "--only-keep-debug", bin, debug}).exit_code, 0);
+    EXPECT_EQ(run({"/usr/bin/strip", "--strip-all", bin}).exit_code, 0);
+    std::smatch m;
+    std::string notes = run({"/usr/bin/readelf", "-n", bin}).out;
+    EXPECT_TRUE(std::regex_search(notes, m, std::regex("Build ID: ([0-9a-f]+)"))) << notes;
+    return m.empty() ? std::string() : std::string(m[1]);
   }
-  std::unique_ptr<Daemon> daemon_;
-  std::string dir_;
 };
 
 // Issue 3, acceptance 5: the executable is deleted after start (an upgrade under a running
@@ -118,13 +116,8 @@ TEST_F(Symbolize, ProcessThatExitsDuringTheProfileIsNamed) {
 // separate debug file, found by build id under --debug-dir; nm on the debug file is the oracle.
 TEST_F(Symbolize, StrippedBinaryIsNamedFromItsDebugFile) {
   std::string bin = dir_ + "/stripped_chain", debug = dir_ + "/stripped_chain.debug";
-  std::filesystem::copy_file(testprog("nofp_chain"), bin);
-  ASSERT_EQ(run({"/usr/bin/objcopy", "--only-keep-debug", bin, debug}).exit_code, 0);
-  ASSERT_EQ(run({"/usr/bin/strip", "--strip-all", bin}).exit_code, 0);
-  std::smatch m;
-  std::string notes = run({"/usr/bin/readelf", "-n", bin}).out;
-  ASSERT_TRUE(std::regex_search(notes, m, std::regex("Build ID: ([0-9a-f]+)"))) << notes;
-  std::string id = m[1];
+  std::string id = stripped_copy("stripped_chain", debug);
+  ASSERT_GE(id.size(), 4u);
   std::string dir = dir_ + "/debug/.build-id/" + id.substr(0, 2);
   std::filesystem::create_directories(dir);
   std::filesystem::copy_file(debug, dir + "/" + id.substr(2) + ".debug");
@@ -154,9 +147,7 @@ TEST_F(Symbolize, StrippedBinaryIsNamedThroughItsDebuglink) {
   std::string bin = dir_ + "/linked_chain";
   std::filesystem::create_directory(dir_ + "/.debug");
   std::string debug = dir_ + "/.debug/linked_chain.dbg";
-  std::filesystem::copy_file(testprog("nofp_chain"), bin);
-  ASSERT_EQ(run({"/usr/bin/objcopy", "--only-keep-debug", bin, debug}).exit_code, 0);
-  ASSERT_EQ(run({"/usr/bin/strip", "--strip-all", bin}).exit_code, 0);
+  ASSERT_GE(stripped_copy("linked_chain", debug).size(), 4u);
   ASSERT_EQ(run({"/usr/bin/objcopy", "--add-gnu-debuglink=" + debug, bin}).exit_code, 0);
   Child prog({bin});
   ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
@@ -202,13 +193,8 @@ TEST_F(Symbolize, StrippedBinaryIsNamedThroughDebuginfod) {
     GTEST_SKIP() << "no debuginfod server: packaging/install-deps.sh --test installs it";
   std::string bin = dir_ + "/served_chain", srv = dir_ + "/srv";
   std::filesystem::create_directory(srv);
-  std::filesystem::copy_file(testprog("nofp_chain"), bin);
-  ASSERT_EQ(run({"/usr/bin/objcopy", "--only-keep-debug", bin, srv + "/served_chain.debug"}).exit_code, 0);
-  ASSERT_EQ(run({"/usr/bin/strip", "--strip-all", bin}).exit_code, 0);
-  std::smatch m;
-  std::string notes = run({"/usr/bin/readelf", "-n", bin}).out;
-  ASSERT_TRUE(std::regex_search(notes, m, std::regex("Build ID: ([0-9a-f]+)"))) << notes;
-  std::string id = m[1];
+  std::string id = stripped_copy("served_chain", srv + "/served_chain.debug");
+  ASSERT_GE(id.size(), 4u);
   std::string port = std::to_string(20000 + ::getpid() % 20000);
   Child server({"/bin/sh", "-c",
                 "exec /usr/bin/debuginfod -F " + srv + " -p " + port + " -d " + dir_ + "/index.sqlite > " + dir_ +
