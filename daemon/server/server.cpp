@@ -213,12 +213,21 @@ awaitable<void> Server::accept_loop() {
 }
 
 awaitable<void> Server::drain_loop() {
+  // Every 100 ms: a target that exec'd gets its new program's tables soon; every drain_interval:
+  // the kernel's aggregates are drained.
+  auto next_drain = std::chrono::steady_clock::now() + options_.drain_interval;
   while (!stopping_) {
-    drain_timer_.expires_after(options_.drain_interval);
+    drain_timer_.expires_after(std::min<std::chrono::steady_clock::duration>(std::chrono::milliseconds(100),
+                                                                              options_.drain_interval));
     boost::system::error_code ec;
     co_await drain_timer_.async_wait(asio::redirect_error(use_awaitable, ec));
     if (stopping_) break;
-    profiler_.drain();
+    if (std::chrono::steady_clock::now() >= next_drain) {
+      profiler_.drain();
+      next_drain = std::chrono::steady_clock::now() + options_.drain_interval;
+    } else {
+      profiler_.check_execs();
+    }
   }
 }
 

@@ -144,6 +144,31 @@ void Profiler::add(Session& s, uint32_t pid, std::string_view comm, const std::v
 }
 
 void Profiler::drain() {
+  check_execs();
+  drain_samples();
+}
+
+void Profiler::check_execs() {
+  // A target that exec'd another program needs that program's unwind tables and names (a stat
+  // of /proc/PID/exe per process; the server calls this every 100 ms, and every drain does).
+  std::set<uint32_t> checked;
+  for (auto& [id, s] : sessions_) {
+    for (uint32_t pid : s->unwound) {
+      if (!checked.insert(pid).second) continue;
+      auto known = unwinder_.processes().find(pid);
+      if (known == unwinder_.processes().end()) continue;
+      uint64_t before = known->second.exe_ino;
+      auto now = unwinder_.reload_if_exec(pid);
+      if (now && now->exe_ino != before) {
+        symbolizer_.forget(pid);
+        symbolizer_.prepare(pid);
+        log::debug("PID " + std::to_string(pid) + " exec'd: unwind tables and symbols reloaded");
+      }
+    }
+  }
+}
+
+void Profiler::drain_samples() {
   // Always read the maps, even with no session left: samples taken between a session's last
   // drain and the removal of its sampler must be discarded here, not handed to the next session.
   std::vector<Session*> matching;

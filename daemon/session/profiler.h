@@ -56,6 +56,8 @@ class Profiler {
   Result<uint64_t> start(const SessionSpec& spec);
   /// Moves what the kernel aggregated into every matching session (call periodically).
   void drain();
+  /// Reloads unwind tables and symbols of targets that exec'd another program (cheap; call often).
+  void check_execs();
   /// Ends a session: a last drain, then its profile. The session is gone afterwards.
   Profile finish(uint64_t id);
 
@@ -92,6 +94,7 @@ class Profiler {
   void release(const Session& s);
   void release_target(uint32_t target, uint64_t period_ns);
   void drain_offcpu();
+  void drain_samples();
   void offcpu_frames(uint32_t tgid, std::span<const uint64_t> user_ips, std::span<const uint64_t> kernel_ips,
                      std::vector<Frame>& frames);
   void add_block(Session& s, uint32_t tgid, std::string_view comm, uint32_t state, const std::vector<Frame>& frames,

@@ -1,5 +1,7 @@
 #include "session/unwind_loader.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -45,13 +47,31 @@ Result<UnwindLoader::Loaded> UnwindLoader::load_file(const std::string& path) {
 }
 
 Result<UnwindLoader::Attached> UnwindLoader::attach(uint32_t pid) {
-  Attached result;
   if (refs_[pid]++ > 0) return attached_[pid];
-  auto maps = read_proc_maps(pid);
-  if (!maps) {
-    refs_.erase(pid);
-    return maps.error();
+  auto installed = install(pid);
+  if (!installed) refs_.erase(pid);
+  return installed;
+}
+
+Result<UnwindLoader::Attached> UnwindLoader::reload_if_exec(uint32_t pid) {
+  auto it = attached_.find(pid);
+  if (it == attached_.end()) return Error{"reload the unwind tables of PID " + std::to_string(pid), "not attached", ENOENT, {}};
+  struct stat st {};
+  if (::stat(("/proc/" + std::to_string(pid) + "/exe").c_str(), &st) != 0 ||
+      (st.st_dev == it->second.exe_dev && st.st_ino == it->second.exe_ino))
+    return it->second;  // gone (nothing to do) or the same program
+  return install(pid);
+}
+
+Result<UnwindLoader::Attached> UnwindLoader::install(uint32_t pid) {
+  Attached result;
+  struct stat exe {};
+  if (::stat(("/proc/" + std::to_string(pid) + "/exe").c_str(), &exe) == 0) {
+    result.exe_dev = exe.st_dev;
+    result.exe_ino = exe.st_ino;
   }
+  auto maps = read_proc_maps(pid);
+  if (!maps) return maps.error();
   scorch_unwind_proc proc{};
   size_t& with_tables = result.with_tables;
   auto no_table = [&](const std::string& file) {
@@ -116,14 +136,10 @@ Result<UnwindLoader::Attached> UnwindLoader::attach(uint32_t pid) {
     ++with_tables;
   }
   if (with_tables == 0) {
-    refs_.erase(pid);
     return Error{"unwind the stacks of PID " + std::to_string(pid), "none of its files has unwind tables", ENOENT, {}};
   }
   proc.gen = ++generation_;  // rows the BPF side cached for this pid's older mappings are void
-  if (auto r = maps_.set_process(pid, proc); !r) {
-    refs_.erase(pid);
-    return r.error();
-  }
+  if (auto r = maps_.set_process(pid, proc); !r) return r.error();
   attached_[pid] = result;
   return result;
 }

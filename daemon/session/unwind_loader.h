@@ -22,11 +22,15 @@ class UnwindLoader {
   struct Attached {
     size_t with_tables = 0;
     std::vector<std::string> without_tables;
+    uint64_t exe_dev = 0, exe_ino = 0;  // the program at attach time, to notice an exec
   };
   /// Loads tables for pid's executable mappings (reference-counted per pid). Files without CFI
   /// (or that cannot be read) are left to frame pointers, and named in the result.
   Result<Attached> attach(uint32_t pid);
   void detach(uint32_t pid);
+  /// After pid exec'd another program (its /proc/PID/exe changed), installs the new program's
+  /// tables; otherwise returns what is installed.
+  Result<Attached> reload_if_exec(uint32_t pid);
   /// Rows and index loaded into the kernel, in bytes.
   uint64_t table_bytes() const { return maps_.bytes_used(); }
   /// Processes unwound from tables now, with what attach() found.
@@ -44,6 +48,7 @@ class UnwindLoader {
     bool ok = false;  // false: no table could be built for this file
   };
   Result<Loaded> load_file(const std::string& path);
+  Result<Attached> install(uint32_t pid);
 
   UnwindMaps& maps_;
   std::unordered_map<std::string, Loaded> files_;  // by build id, else "dev:inode"

@@ -186,6 +186,29 @@ TEST_F(Symbolize, NodeJitFunctionIsNamedFromThePerfMap) {
   EXPECT_GT(hot * 2, total) << "most samples are in hotFunction: " << read_file(out).substr(0, 2000);
 }
 
+// A process that execs mid-profile: the shell spins, then becomes nofp_chain under the same pid.
+// The daemon notices the new /proc/PID/exe and reloads the process's unwind tables and symbols,
+// so the new program's stacks are whole and named.
+TEST_F(Symbolize, ProcessThatExecsMidProfileIsNamedAfterTheExec) {
+  std::string script = "echo ready $$; i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; exec " +
+                       testprog("nofp_chain") + " 3 >/dev/null";
+  Child prog({"/bin/sh", "-c", script});
+  ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
+  std::string out = dir_ + "/exec.folded";
+  auto r = daemon_->cli({"profile", "-p", std::to_string(prog.pid()), "-d", "6", "-o", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Profile p = load_folded(out);
+  auto [leaf, whole] = chain_samples(p);
+  uint64_t sh = 0;
+  for (const auto& s : p.stacks)
+    if (s.comm == "sh") sh += s.count;
+  EXPECT_GT(sh, 10u) << "the shell ran before the exec";
+  ASSERT_GT(leaf, 150u) << read_file(out).substr(0, 3000);
+  // The daemon notices the exec within ~100 ms and installs the new program's tables; samples
+  // taken before that are unwound with the shell's (3 s of nofp_chain: about 3% of them).
+  EXPECT_GE(whole * 100, leaf * 90) << whole << " of " << leaf;
+}
+
 // scorchd --debuginfod: the stripped binary's debug file is served by a local debuginfod (found
 // nowhere on disk for the daemon), fetched by build id.
 TEST_F(Symbolize, StrippedBinaryIsNamedThroughDebuginfod) {
