@@ -31,6 +31,19 @@ std::pair<uint64_t, uint64_t> chain_samples(const Profile& p) {
 
 class Symbolize : public DaemonTest {
  protected:
+  /// `scorch profile -p PID -d 2` through d, written to dir_/NAME.folded and read back.
+  Profile profile_pid(Daemon& d, pid_t pid, const std::string& name) {
+    std::string out = dir_ + "/" + name + ".folded";
+    auto r = d.cli({"profile", "-p", std::to_string(pid), "-d", "2", "-o", out});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return load_folded(out);
+  }
+  /// nofp_chain's samples are named and read main -> chain_driver -> chain_outer -> chain_leaf.
+  static void expect_whole_chain(const Profile& p) {
+    auto [leaf, whole] = chain_samples(p);
+    ASSERT_GT(leaf, 50u);
+    EXPECT_GE(whole * 100, leaf * 95) << whole << " of " << leaf;
+  }
   /// A stripped copy of nofp_chain at dir_/name, its debug part at debug; returns its build id.
   std::string stripped_copy(const std::string& name, const std::string& debug) {
     std::string bin = dir_ + "/" + name;
@@ -52,12 +65,7 @@ TEST_F(Symbolize, DeletedExecutableIsNamed) {
   Child prog({copy});
   ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
   ASSERT_EQ(::unlink(copy.c_str()), 0);
-  std::string out = dir_ + "/deleted.folded";
-  auto r = daemon_->cli({"profile", "-p", std::to_string(prog.pid()), "-d", "2", "-o", out});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  auto [leaf, whole] = chain_samples(load_folded(out));
-  ASSERT_GT(leaf, 50u) << read_file(out);
-  EXPECT_GE(whole * 100, leaf * 95) << whole << " of " << leaf;
+  expect_whole_chain(profile_pid(*daemon_, prog.pid(), "deleted"));
 }
 
 // Issue 3, acceptance 6: the binary exists only inside the process's own mount namespace (a tmpfs
@@ -73,12 +81,7 @@ TEST_F(Symbolize, BinaryOnlyInAnotherMountNamespaceIsNamed) {
   ASSERT_TRUE(std::regex_search(line, m, std::regex("ready (\\d+)"))) << line;
   std::string pid = m[1];
   EXPECT_FALSE(std::filesystem::exists(mnt + "/inside")) << "the host must not see the namespace's file";
-  std::string out = dir_ + "/ns.folded";
-  auto r = daemon_->cli({"profile", "-p", pid, "-d", "2", "-o", out});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  auto [leaf, whole] = chain_samples(load_folded(out));
-  ASSERT_GT(leaf, 50u) << read_file(out);
-  EXPECT_GE(whole * 100, leaf * 95) << whole << " of " << leaf;
+  expect_whole_chain(profile_pid(*daemon_, static_cast<pid_t>(std::stoi(pid)), "ns"));
 }
 
 // Issue 3, acceptance 4: a program that burns CPU for 1 s and exits during a 3 s profile: its
@@ -128,17 +131,12 @@ TEST_F(Symbolize, StrippedBinaryIsNamedFromItsDebugFile) {
   auto profile = [&](Daemon& d, const std::string& name) {
     Child prog({bin});
     EXPECT_EQ(prog.read_line().rfind("ready", 0), 0u);
-    std::string out = dir_ + "/" + name + ".folded";
-    auto r = d.cli({"profile", "-p", std::to_string(prog.pid()), "-d", "2", "-o", out});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return load_folded(out);
+    return profile_pid(d, prog.pid(), name);
   };
   // Without the debug file the binary has no names at all: the premise of the test.
   EXPECT_EQ(chain_samples(profile(*daemon_, "plain")).first, 0u);
   Daemon with_debug({"--debug-dir", dir_ + "/debug"});
-  auto [leaf, whole] = chain_samples(profile(with_debug, "debug"));
-  ASSERT_GT(leaf, 50u);
-  EXPECT_GE(whole * 100, leaf * 95) << whole << " of " << leaf;
+  expect_whole_chain(profile(with_debug, "debug"));
 }
 
 // The same through .gnu_debuglink: the debug file sits in .debug/ next to the binary (as gdb
@@ -151,12 +149,7 @@ TEST_F(Symbolize, StrippedBinaryIsNamedThroughItsDebuglink) {
   ASSERT_EQ(run({"/usr/bin/objcopy", "--add-gnu-debuglink=" + debug, bin}).exit_code, 0);
   Child prog({bin});
   ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
-  std::string out = dir_ + "/linked.folded";
-  auto r = daemon_->cli({"profile", "-p", std::to_string(prog.pid()), "-d", "2", "-o", out});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  auto [leaf, whole] = chain_samples(load_folded(out));
-  ASSERT_GT(leaf, 50u) << read_file(out);
-  EXPECT_GE(whole * 100, leaf * 95) << whole << " of " << leaf;
+  expect_whole_chain(profile_pid(*daemon_, prog.pid(), "linked"));
 }
 
 // Issue 3, acceptance 3: Node.js with --perf-basic-prof running a hot JS function: its name,
@@ -239,13 +232,8 @@ TEST_F(Symbolize, StrippedBinaryIsNamedThroughDebuginfod) {
   Daemon with_server({"--debuginfod", url});
   Child prog({bin});
   ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
-  std::string out = dir_ + "/served.folded";
-  auto r = with_server.cli({"profile", "-p", std::to_string(prog.pid()), "-d", "2", "-o", out});
+  expect_whole_chain(profile_pid(with_server, prog.pid(), "served"));
   ::unsetenv("DEBUGINFOD_CACHE_PATH");
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  auto [leaf, whole] = chain_samples(load_folded(out));
-  ASSERT_GT(leaf, 50u) << read_file(out);
-  EXPECT_GE(whole * 100, leaf * 95) << whole << " of " << leaf;
 }
 
 }  // namespace
