@@ -124,6 +124,9 @@ bool Symbolizer::prepare(uint32_t pid) {
 
 void Symbolizer::refresh_maps(uint32_t pid, ProcessState& state) {
   auto maps = read_proc_maps(pid);
+  // A process that exited reads as no maps: keep what was read while it lived, so one stray
+  // address after the exit does not wipe the names of all its other samples.
+  if ((!maps || maps->empty()) && !state.maps.empty()) return;
   state.maps = maps ? std::move(maps).value() : std::vector<MapEntry>{};
   state.failed_files.clear();
   state.loaded = true;
