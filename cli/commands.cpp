@@ -158,8 +158,28 @@ constexpr const char* kOffCpuUsage =
     "  -o, --output FILE    .svg: interactive flamegraph; .folded: folded stacks; .json: JSON;\n"
     "                       anything else: text table (default: table on stdout)\n";
 
-/// "1ms", "250us", "2s", "10ns", or a bare number of microseconds; false when it is none of these.
-bool parse_block_time(const std::string& text, uint64_t& ns) {
+constexpr const char* kMallocUsage =
+    "usage: scorch malloc -p PID [-d SECONDS] [--outstanding [--min-age TIME]] [--sample-bytes SIZE]\n"
+    "                     [--duty PERCENT] [--weight bytes|calls] [-o FILE]\n"
+    "\n"
+    "Allocator calls and bytes by call stack, from uprobes on the allocator the process uses (glibc,\n"
+    "jemalloc, tcmalloc, mimalloc; shared or linked in). No restart, no LD_PRELOAD.\n"
+    "\n"
+    "  -p, --pid PID         trace this process (repeat or comma-separate)\n"
+    "  -d, --duration SECS   stop after this long (default: until Ctrl-C)\n"
+    "      --outstanding     also track blocks: what is still live at the end, by allocating stack\n"
+    "      --min-age TIME    with --outstanding: only blocks at least this old (leak candidates; 30s, 500ms)\n"
+    "      --sample-bytes N  sample one allocation per N bytes on average per thread (e.g. 512KiB);\n"
+    "                        calls and bytes are unbiased estimates; cheap on hot paths\n"
+    "      --duty PERCENT    attach the probes only this share of the time (20 ms windows, e.g. 1%),\n"
+    "                        counts scaled up; for servers that cannot afford a trap on every call\n"
+    "      --weight W        flamegraph width: bytes (default) or calls; with --outstanding: live bytes\n"
+    "  -o, --output FILE     .svg: flamegraph; .folded: folded stacks; .json: JSON with every value;\n"
+    "                        anything else: text table (default: table of the top stacks on stdout)\n";
+
+/// A number with an optional unit from units (name, scale); bare numbers take bare_scale.
+bool parse_scaled(const std::string& text, double bare_scale, std::initializer_list<std::pair<const char*, double>> units,
+                  double& out) {
   size_t digits = 0;
   while (digits < text.size() && (std::isdigit(static_cast<unsigned char>(text[digits])) || text[digits] == '.')) ++digits;
   if (digits == 0) return false;
@@ -169,21 +189,43 @@ bool parse_block_time(const std::string& text, uint64_t& ns) {
   if (*end || !(value >= 0)) return false;
   std::string unit = text.substr(digits);
   double scale = 0;
-  if (unit.empty() || unit == "us")
-    scale = 1e3;
-  else if (unit == "ns")
-    scale = 1;
-  else if (unit == "ms")
-    scale = 1e6;
-  else if (unit == "s")
-    scale = 1e9;
-  else
-    return false;
-  double result = value * scale;
-  if (result > 1e18) return false;
-  ns = static_cast<uint64_t>(std::llround(result));
+  if (unit.empty()) scale = bare_scale;
+  for (const auto& [name, s] : units)
+    if (unit == name) scale = s;
+  if (scale == 0) return false;
+  out = value * scale;
+  return out <= 1e18;
+}
+
+/// "30s", "500ms", "2us", "10ns"; a bare number is in bare_scale ns.
+bool parse_time(const std::string& text, double bare_scale, uint64_t& ns) {
+  double v = 0;
+  if (!parse_scaled(text, bare_scale, {{"ns", 1}, {"us", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}}, v)) return false;
+  ns = static_cast<uint64_t>(std::llround(v));
   return true;
 }
+
+/// "512KiB", "1MiB", "64k", "4096".
+bool parse_size(const std::string& text, uint64_t& bytes) {
+  double v = 0;
+  if (!parse_scaled(text, 1, {{"B", 1}, {"k", 1024}, {"K", 1024}, {"KiB", 1024}, {"KB", 1024}, {"m", 1 << 20},
+                              {"M", 1 << 20}, {"MiB", 1 << 20}, {"MB", 1 << 20}},
+                    v))
+    return false;
+  bytes = static_cast<uint64_t>(std::llround(v));
+  return true;
+}
+
+/// "2%", "0.5", "1%": per mille.
+bool parse_percent_permille(const std::string& text, uint32_t& permille) {
+  double v = 0;
+  if (!parse_scaled(text, 1, {{"%", 1}}, v) || v > 100) return false;
+  permille = static_cast<uint32_t>(std::llround(v * 10));
+  return true;
+}
+
+/// "1ms", "250us", "2s", "10ns", or a bare number of microseconds; false when it is none of these.
+bool parse_block_time(const std::string& text, uint64_t& ns) { return parse_time(text, 1e3, ns); }
 
 }  // namespace
 
@@ -194,10 +236,75 @@ void print_error(const Error& e) {
 
 namespace {
 
+// Sends the request, shows progress until the result arrives (Ctrl-C asks for it early), and
+// decodes it.
+Result<Profile> fetch_profile(const GlobalOptions& g, const proto::ProfileRequest& req, const std::string& label,
+                              const std::string& events) {
+  auto client = Client::connect(g.socket_path);
+  if (!client) return client.error();
+  if (auto r = client->send(proto::MsgType::kProfileRequest, proto::encode(req)); !r) return r.error();
+  struct sigaction sa {};
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  auto reply = await_reply(*client, ::isatty(STDERR_FILENO) != 0, label, events);
+  if (!reply) return reply.error();
+  if (reply->type == proto::MsgType::kErrorReply) {
+    auto e = proto::decode_error_reply(reply->payload);
+    return e ? to_error(*e) : e.error();
+  }
+  if (reply->type != proto::MsgType::kProfileResult)
+    return Error{"read profile from scorchd", std::string("unexpected ") + proto::type_name(reply->type), EPROTO, {}};
+  return proto::decode_profile(reply->payload);
+}
+
+// Output of scorch malloc: the table of top stacks by default; flamegraph/folded by the weight.
+int render_malloc(const GlobalOptions& g, Profile& p, const std::string& output, const std::string& who) {
+  std::string rendered;
+  if (ends_with(output, ".svg") || ends_with(output, ".folded")) {
+    Profile weighted = p;
+    std::erase_if(weighted.stacks, [](const StackCount& s) { return s.count == 0; });
+    if (ends_with(output, ".svg")) {
+      FlameOptions fo;
+      fo.title = p.unit == "live bytes" ? "scorch live heap by allocating stack" : "scorch allocations (" + p.unit + ")";
+      fo.subtitle = who + ", " + format_seconds(p.duration_ns / 1'000'000);
+      fo.unit = p.unit;
+      rendered = render_flamegraph_svg(weighted, fo);
+    } else {
+      rendered = render_folded(weighted);
+    }
+  } else if (ends_with(output, ".json") || (output.empty() && g.json)) {
+    rendered = render_json(p);
+  } else {
+    rendered = render_stack_values_table(p, 25);
+  }
+  if (output.empty()) {
+    std::cout << rendered;
+    if (!rendered.empty() && rendered.back() != '\n') std::cout << "\n";
+  } else if (auto r = write_file(output, rendered); !r) {
+    print_error(r.error());
+    return 1;
+  }
+  for (const auto& n : p.notes) std::cerr << "scorch: note: " << n << "\n";
+  uint64_t calls = 0, bytes = 0;
+  for (const auto& s : p.stacks)
+    if (s.values.size() >= 2) {
+      calls += s.values[0];
+      bytes += s.values[1];
+    }
+  std::cerr << "scorch: " << (output.empty() ? std::string("traced") : "wrote " + output) << ": " << calls
+            << " allocator calls, " << bytes << " bytes in " << format_seconds(p.duration_ns / 1'000'000)
+            << "; drops: " << drops_summary(p.drops) << "\n";
+  return 0;
+}
+
 int run_profile(const GlobalOptions& g, const std::vector<std::string>& args, proto::Measure measure) {
   const bool offcpu_command = measure == proto::Measure::kOffCpu;
-  const char* usage = offcpu_command ? kOffCpuUsage : usage;
-  const std::string command = offcpu_command ? "offcpu" : "profile";
+  const bool malloc_command = measure == proto::Measure::kMalloc;
+  const char* usage = offcpu_command ? kOffCpuUsage : malloc_command ? kMallocUsage : kProfileUsage;
+  const std::string command = offcpu_command ? "offcpu" : malloc_command ? "malloc" : "profile";
   proto::ProfileRequest req;
   req.measure = measure;
   std::string output;
@@ -212,7 +319,24 @@ int run_profile(const GlobalOptions& g, const std::vector<std::string>& args, pr
     if (a == "-h" || a == "--help") {
       std::cout << usage;
       return 0;
-    } else if (a == "--wall" && !offcpu_command) {
+    } else if (a == "--outstanding" && malloc_command) {
+      req.outstanding = true;
+    } else if (a == "--min-age" && malloc_command) {
+      if (!value(v)) return usage_error(a + " needs a time", usage);
+      if (!parse_time(v, 1e9, req.min_age_ns)) return usage_error("'" + v + "' is not a time (e.g. 30s, 500ms)", usage);
+    } else if (a == "--sample-bytes" && malloc_command) {
+      if (!value(v)) return usage_error(a + " needs a size", usage);
+      if (!parse_size(v, req.sample_bytes) || req.sample_bytes == 0 || req.sample_bytes > proto::kMaxSampleBytes)
+        return usage_error("--sample-bytes takes 1 byte .. 16 MiB (e.g. 512KiB), not '" + v + "'", usage);
+    } else if (a == "--duty" && malloc_command) {
+      if (!value(v)) return usage_error(a + " needs a percentage", usage);
+      if (!parse_percent_permille(v, req.duty_permille) || req.duty_permille == 0 || req.duty_permille > 1000)
+        return usage_error("--duty takes 0.1%..100%, not '" + v + "'", usage);
+      if (req.duty_permille == 1000) req.duty_permille = 0;  // always attached
+    } else if (a == "--weight" && malloc_command) {
+      if (!value(v) || (v != "bytes" && v != "calls")) return usage_error("--weight takes bytes or calls", usage);
+      req.weight_calls = v == "calls";
+    } else if (a == "--wall" && !offcpu_command && !malloc_command) {
       req.measure = proto::Measure::kWall;
     } else if ((a == "--min-block" || a == "--max-block") && offcpu_command) {
       if (!value(v)) return usage_error(a + " needs a time", usage);
@@ -263,6 +387,12 @@ int run_profile(const GlobalOptions& g, const std::vector<std::string>& args, pr
   }
   if (req.pids.size() > proto::kMaxPids) return usage_error("too many PIDs", usage);
   if (req.min_block_ns > req.max_block_ns) return usage_error("--min-block is above --max-block", usage);
+  if (malloc_command) {
+    if (req.pids.empty()) return usage_error("malloc needs -p PID (it attaches to running processes)", usage);
+    if (req.outstanding && (req.sample_bytes || req.duty_permille))
+      return usage_error("--outstanding needs every call: it does not go with --sample-bytes or --duty", usage);
+    if (req.min_age_ns && !req.outstanding) return usage_error("--min-age goes with --outstanding", usage);
+  }
   if (!output.empty()) {
     if (auto r = check_writable(output); !r) {
       print_error(r.error());
@@ -270,45 +400,16 @@ int run_profile(const GlobalOptions& g, const std::vector<std::string>& args, pr
     }
   }
 
-  auto client = Client::connect(g.socket_path);
-  if (!client) {
-    print_error(client.error());
-    return 1;
-  }
-  if (auto r = client->send(proto::MsgType::kProfileRequest, proto::encode(req)); !r) {
-    print_error(r.error());
-    return 1;
-  }
   const bool time_unit = req.measure != proto::Measure::kCpu;
-  std::string verb = offcpu_command ? "tracing " : "profiling ";
+  std::string verb = offcpu_command || malloc_command ? "tracing " : "profiling ";
   std::string label = req.pids.empty() ? verb + "all processes" : verb + "PID " + std::to_string(req.pids[0]);
   if (req.pids.size() > 1) label += " and " + std::to_string(req.pids.size() - 1) + " more";
-
-  struct sigaction sa {};
-  sa.sa_handler = on_sigint;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-
-  auto reply = await_reply(*client, ::isatty(STDERR_FILENO) != 0, label, offcpu_command ? "blocks" : "samples");
-  if (!reply) {
-    print_error(reply.error());
-    return 1;
-  }
-  if (reply->type == proto::MsgType::kErrorReply) {
-    auto e = proto::decode_error_reply(reply->payload);
-    print_error(e ? to_error(*e) : e.error());
-    return 1;
-  }
-  if (reply->type != proto::MsgType::kProfileResult) {
-    print_error(Error{"read profile from scorchd", std::string("unexpected ") + proto::type_name(reply->type), EPROTO, {}});
-    return 1;
-  }
-  auto profile = proto::decode_profile(reply->payload);
+  auto profile = fetch_profile(g, req, label, offcpu_command ? "blocks" : malloc_command ? "calls" : "samples");
   if (!profile) {
     print_error(profile.error());
     return 1;
   }
+  if (malloc_command) return render_malloc(g, *profile, output, label.substr(verb.size()));
   Profile& p = *profile;
 
   std::string rendered;
@@ -372,6 +473,10 @@ int cmd_profile(const GlobalOptions& g, const std::vector<std::string>& args) {
 
 int cmd_offcpu(const GlobalOptions& g, const std::vector<std::string>& args) {
   return run_profile(g, args, proto::Measure::kOffCpu);
+}
+
+int cmd_malloc(const GlobalOptions& g, const std::vector<std::string>& args) {
+  return run_profile(g, args, proto::Measure::kMalloc);
 }
 
 

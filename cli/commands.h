@@ -18,6 +18,7 @@ struct GlobalOptions {
 int cmd_status(const GlobalOptions& g, const std::vector<std::string>& args);
 int cmd_profile(const GlobalOptions& g, const std::vector<std::string>& args);
 int cmd_offcpu(const GlobalOptions& g, const std::vector<std::string>& args);
+int cmd_malloc(const GlobalOptions& g, const std::vector<std::string>& args);
 
 /// Prints "scorch: failed to ...: ..." and the hint, to stderr.
 void print_error(const Error& e);

@@ -17,6 +17,7 @@ constexpr const char* kUsage =
     "  status     daemon version, kernel features, active sessions, drops\n"
     "  profile    on-CPU sampled stacks of processes or the whole system (scorch profile -h)\n"
     "  offcpu     time threads spend blocked, by stack (scorch offcpu -h)\n"
+    "  malloc     allocator calls, bytes and live blocks, by stack (scorch malloc -h)\n"
     "\n"
     "  --socket PATH   scorchd's socket (default $SCORCH_SOCKET or /run/scorch/scorchd.sock)\n"
     "  -j, --json      JSON output for scripts\n"
@@ -32,6 +33,7 @@ const Command kCommands[] = {
     {"status", scorch::cli::cmd_status},
     {"profile", scorch::cli::cmd_profile},
     {"offcpu", scorch::cli::cmd_offcpu},
+    {"malloc", scorch::cli::cmd_malloc},
 };
 
 }  // namespace

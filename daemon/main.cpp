@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/unique_fd.h"
 #include "probes/features.h"
+#include "probes/malloc_probe.h"
 #include "probes/offcpu_probe.h"
 #include "probes/oncpu_probe.h"
 #include "probes/unwind_maps.h"
@@ -172,7 +173,19 @@ int main(int argc, char** argv) {
     offcpu_error = loaded.error().message();
   }
   if (!offcpu) scorch::log::info("unavailable: off-CPU profiling: " + offcpu_error);
-  scorch::Profiler profiler(**probe, offcpu.get(), offcpu_error, **unwind_maps, symbolizer);
+  // Allocator tracing needs uprobes; without them the other measures still work.
+  std::unique_ptr<scorch::MallocProbe> malloc_probe;
+  std::string malloc_error;
+  if (!features.has(scorch::Feature::kUprobes)) {
+    malloc_error = "no uprobes: " + features.get(scorch::Feature::kUprobes).detail;
+  } else if (auto loaded = scorch::MallocProbe::load(**unwind_maps); loaded) {
+    malloc_probe = std::move(*loaded);
+  } else {
+    malloc_error = loaded.error().message();
+  }
+  if (!malloc_probe) scorch::log::info("unavailable: malloc tracing: " + malloc_error);
+  scorch::Profiler profiler(**probe, offcpu.get(), offcpu_error, **unwind_maps, symbolizer, malloc_probe.get(),
+                            malloc_error);
 
   boost::asio::io_context io;
   scorch::Server server(io, options, features, profiler, symbolizer);

@@ -30,12 +30,23 @@ std::string render_json(const Profile& profile) {
   for (const std::string& note : profile.notes) w.value(note);
   w.end_array();
 
+  if (!profile.value_names.empty()) {
+    w.key("value_names").begin_array();
+    for (const std::string& n : profile.value_names) w.value(n);
+    w.end_array();
+  }
+
   w.key("stacks").begin_array();
   for (const StackCount& stack : profile.stacks) {
     w.begin_object();
     w.key("pid").value(stack.pid);
     w.key("comm").value(stack.comm);
     w.key("count").value(stack.count);
+    if (!stack.values.empty()) {
+      w.key("values").begin_array();
+      for (uint64_t v : stack.values) w.value(v);
+      w.end_array();
+    }
     w.key("frames").begin_array();
     for (const Frame& frame : stack.frames) {
       w.begin_object();

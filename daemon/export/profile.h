@@ -19,6 +19,7 @@ struct StackCount {
   std::string comm;           // process/thread name at sample time
   std::vector<Frame> frames;  // outermost (root) first, leaf last
   uint64_t count = 0;         // samples (on-CPU); other measures say their unit in Profile::unit
+  std::vector<uint64_t> values;  // one per Profile::value_names (malloc: calls, bytes, ...); may be empty
 };
 
 /// Counters of what was lost, from the kernel and the daemon, over the profile's lifetime.
@@ -40,6 +41,7 @@ struct Profile {
   std::vector<StackCount> stacks;
   DropCounters drops;
   std::vector<std::string> notes;  // things the user should know (process exited, ...)
+  std::vector<std::string> value_names;  // what StackCount::values hold ("calls", "bytes", ...)
 
   uint64_t total() const {
     uint64_t t = 0;

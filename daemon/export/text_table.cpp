@@ -121,4 +121,46 @@ std::string render_top_table(const Profile& profile, size_t limit) {
   return out;
 }
 
+std::string render_stack_values_table(const Profile& profile, size_t limit, size_t frames) {
+  std::vector<const StackCount*> rows;
+  for (const StackCount& stack : profile.stacks)
+    if (!stack.values.empty()) rows.push_back(&stack);
+  if (rows.empty()) return "No allocations recorded.\n" + drops_line(profile.drops);
+  std::stable_sort(rows.begin(), rows.end(), [](const StackCount* a, const StackCount* b) {
+    if (a->count != b->count) return a->count > b->count;
+    return a->values < b->values;
+  });
+  std::vector<uint64_t> totals(profile.value_names.size(), 0);
+  for (const StackCount* r : rows)
+    for (size_t i = 0; i < r->values.size() && i < totals.size(); ++i) totals[i] += r->values[i];
+  std::string out = "Total:";
+  for (size_t i = 0; i < totals.size(); ++i)
+    if (profile.value_names[i] != "oldest_age_ms") out += " " + std::to_string(totals[i]) + " " + profile.value_names[i];
+  out += "\n";
+  std::vector<std::string> header;
+  for (const auto& name : profile.value_names) {
+    std::string h = name;
+    for (auto& c : h) c = static_cast<char>(c == '_' ? ' ' : std::toupper(static_cast<unsigned char>(c)));
+    header.push_back(h);
+  }
+  for (const auto& h : header) out += pad_left(h, std::max<size_t>(h.size(), 12)) + "  ";
+  out += "STACK (leaf first)\n";
+  const size_t n = limit == 0 ? rows.size() : std::min(limit, rows.size());
+  for (size_t r = 0; r < n; ++r) {
+    const StackCount& st = *rows[r];
+    for (size_t i = 0; i < header.size(); ++i)
+      out += pad_left(i < st.values.size() ? std::to_string(st.values[i]) : "", std::max<size_t>(header[i].size(), 12)) + "  ";
+    size_t shown = 0;
+    for (size_t j = st.frames.size(); j-- > 0 && shown < frames; ++shown) {
+      if (shown) out += " <- ";
+      out += printable(st.frames[j].name);
+    }
+    if (st.frames.size() > frames) out += " <- ...";
+    out += "\n";
+  }
+  if (n < rows.size()) out += "(" + plural(rows.size() - n, "more stack", "more stacks") + ")\n";
+  out += drops_line(profile.drops);
+  return out;
+}
+
 }  // namespace scorch

@@ -28,4 +28,9 @@ std::vector<FunctionStat> function_stats(const Profile& profile);
 /// instead. Ends with a "Dropped: ..." line if any DropCounters field other than `samples` is non-zero.
 std::string render_top_table(const Profile& profile, size_t limit);
 
+/// For profiles with per-stack values (malloc): one row per stack, the largest `count` first, a
+/// column per value name, then the stack leaf first ("malloc <- alloc_a <- main"), cut at
+/// `frames` frames. An empty profile prints "No allocations recorded.".
+std::string render_stack_values_table(const Profile& profile, size_t limit, size_t frames = 6);
+
 }  // namespace scorch

@@ -168,6 +168,11 @@ std::vector<uint8_t> encode(const ProfileRequest& m) {
   w.u32(m.states);
   w.u8(m.by_state ? 1 : 0);
   w.u8(m.stacks);
+  w.u8(m.outstanding ? 1 : 0);
+  w.u64(m.min_age_ns);
+  w.u64(m.sample_bytes);
+  w.u32(m.duty_permille);
+  w.u8(m.weight_calls ? 1 : 0);
   return std::move(w.bytes());
 }
 
@@ -204,6 +209,7 @@ const char* measure_name(Measure m) {
     case Measure::kCpu: return "cpu";
     case Measure::kOffCpu: return "offcpu";
     case Measure::kWall: return "wall";
+    case Measure::kMalloc: return "malloc";
   }
   return "?";
 }
@@ -220,6 +226,18 @@ Result<ProfileRequest> decode_profile_request(std::span<const uint8_t> payload) 
   m.states = r.u32();
   uint8_t by_state = r.u8();
   m.stacks = r.u8();
+  uint8_t outstanding = r.u8();
+  m.min_age_ns = r.u64();
+  m.sample_bytes = r.u64();
+  m.duty_permille = r.u32();
+  uint8_t weight_calls = r.u8();
+  if (!r.failed() && (outstanding > 1 || weight_calls > 1)) r.fail("malloc flags must be 0 or 1");
+  m.outstanding = outstanding == 1;
+  m.weight_calls = weight_calls == 1;
+  if (!r.failed() && m.sample_bytes > kMaxSampleBytes) r.fail("sample bytes above " + std::to_string(kMaxSampleBytes));
+  if (!r.failed() && m.duty_permille > kMaxDutyPermille) r.fail("duty above 100%");
+  if (!r.failed() && m.outstanding && (m.sample_bytes || m.duty_permille))
+    r.fail("outstanding mode needs every call: no sampling or duty cycle");
   if (!r.failed() && (m.stacks == 0 || m.stacks > kBothStacks)) r.fail("stack kinds must be 1 (user), 2 (kernel) or 3");
   if (!r.failed() && measure > kMaxMeasure) r.fail("unknown measure " + std::to_string(measure));
   m.measure = static_cast<Measure>(measure);
@@ -351,6 +369,8 @@ std::vector<uint8_t> encode(const Profile& p) {
     body.u32(s.pid);
     body.u32(intern(s.comm));
     body.u64(s.count);
+    body.u32(static_cast<uint32_t>(s.values.size()));
+    for (uint64_t v : s.values) body.u64(v);
     body.u32(static_cast<uint32_t>(s.frames.size()));
     for (const auto& f : s.frames) body.u32(intern(f.name) | (f.kernel ? kKernelBit : 0));
   }
@@ -363,6 +383,7 @@ std::vector<uint8_t> encode(const Profile& p) {
   put_pids(w, p.pids);
   put_drops(w, p.drops);
   put_strings(w, p.notes);
+  put_strings(w, p.value_names);
   w.u32(static_cast<uint32_t>(table.size()));
   for (const auto& s : table) w.str(s);
   auto& out = w.bytes();
@@ -380,6 +401,7 @@ Result<Profile> decode_profile(std::span<const uint8_t> payload) {
   p.pids = get_pids(r);
   p.drops = get_drops(r);
   p.notes = get_strings(r);
+  p.value_names = get_strings(r);
   uint32_t nstr = r.count(kMaxStrings, 4);
   std::vector<std::string> table;
   table.reserve(nstr);
@@ -398,6 +420,9 @@ Result<Profile> decode_profile(std::span<const uint8_t> payload) {
     s.pid = r.u32();
     const std::string* comm = lookup(r.u32());
     s.count = r.u64();
+    uint32_t nvalues = r.count(static_cast<uint32_t>(p.value_names.size()), 8);
+    if (!r.failed() && nvalues != 0 && nvalues != p.value_names.size()) r.fail("stack values do not match their names");
+    for (uint32_t j = 0; j < nvalues && !r.failed(); ++j) s.values.push_back(r.u64());
     uint32_t nframes = r.count(kMaxFrames, 4);
     if (comm) s.comm = *comm;
     s.frames.reserve(nframes);

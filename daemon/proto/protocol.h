@@ -17,7 +17,7 @@
 namespace scorch::proto {
 
 inline constexpr uint32_t kMagic = 0x524f4353;  // "SCOR" little-endian
-inline constexpr uint16_t kVersion = 2;  // 2: measures (off-CPU, wall)
+inline constexpr uint16_t kVersion = 3;  // 2: measures (off-CPU, wall); 3: malloc, stack values
 inline constexpr size_t kHeaderSize = 16;
 inline constexpr uint32_t kMaxRequestPayload = 64 * 1024;        // client -> daemon
 inline constexpr uint32_t kMaxReplyPayload = 256 * 1024 * 1024;  // daemon -> client
@@ -66,8 +66,11 @@ enum class Measure : uint8_t {
   kCpu = 0,     // sampled on-CPU stacks
   kOffCpu = 1,  // blocked time by stack (sched_switch)
   kWall = 2,    // both, in time units: on-CPU samples scaled by their period, plus off-CPU time
+  kMalloc = 3,  // allocator calls and bytes by stack (uprobes)
 };
-inline constexpr uint8_t kMaxMeasure = 2;
+inline constexpr uint8_t kMaxMeasure = 3;
+inline constexpr uint64_t kMaxSampleBytes = (1ull << 24) - 1;  // the BPF side keeps 24 bits of it
+inline constexpr uint32_t kMaxDutyPermille = 1000;
 const char* measure_name(Measure m);
 inline constexpr uint32_t kAllStates = 0xf;
 inline constexpr uint8_t kUserStack = 1, kKernelStack = 2, kBothStacks = 3;
@@ -88,6 +91,12 @@ struct ProfileRequest {
   uint32_t states = kAllStates;
   bool by_state = false;
   uint8_t stacks = kBothStacks;  // off-CPU: which stacks to take
+  // Malloc only.
+  bool outstanding = false;      // live blocks at the end, by allocating stack
+  uint64_t min_age_ns = 0;       // outstanding: only blocks at least this old
+  uint64_t sample_bytes = 0;     // 0: every call; else one sample per this many bytes on average
+  uint32_t duty_permille = 0;    // 0: probes always attached; else the share of time they are
+  bool weight_calls = false;     // flamegraph width: calls instead of bytes
 };
 
 /// End the running profile now and send its result.

@@ -257,6 +257,17 @@ std::vector<uint8_t> Server::status_frame() const {
   } else {
     r.notes.push_back("off-CPU: unavailable");
   }
+  if (const MallocProbe* m = profiler_.malloc()) {
+    auto c = m->counters();
+    r.notes.push_back("malloc: " + std::to_string(c.calls) + " allocator calls traced, " + std::to_string(c.frees) +
+                      " frees, " + std::to_string(c.sampled) + " sampled, " + std::to_string(c.nested) +
+                      " nested (not counted twice), " + std::to_string(c.other_process) +
+                      " hits in untraced processes (fork children); lost: " + std::to_string(c.map_full) +
+                      " (counts map full), " + std::to_string(c.live_full) + " (live map full), " +
+                      std::to_string(c.stack_lost) + " stacks, " + std::to_string(c.no_storage) + " (no thread storage)");
+  } else {
+    r.notes.push_back("malloc: unavailable");
+  }
   const UnwindLoader& unwinder = profiler_.unwinder();
   auto uc = unwinder.counters();
   r.notes.push_back("user stacks: -p profiles unwind from .eh_frame tables (" +
@@ -334,6 +345,9 @@ awaitable<void> Server::run_profile(std::shared_ptr<Connection> c, std::vector<u
   spec.offcpu_filter = OffCpuProbe::Filter{req->min_block_ns, req->max_block_ns, req->states, req->stacks};
   spec.stacks = req->stacks;
   spec.by_state = req->by_state;
+  spec.malloc = MallocProbe::Config{req->outstanding, req->sample_bytes, req->duty_permille};
+  spec.min_age_ns = req->min_age_ns;
+  spec.weight_calls = req->weight_calls;
   auto id = profiler_.start(spec);
   if (!id) {
     auto reply = Connection::error_frame(id.error());

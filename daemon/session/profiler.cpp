@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "alloc/allocator.h"
 #include "common/log.h"
 #include "symbolize/symbolizer.h"
 
@@ -33,10 +34,12 @@ bool process_alive(uint32_t pid) {
 }
 
 Profiler::Profiler(OnCpuProbe& probe, OffCpuProbe* offcpu, std::string offcpu_error, UnwindMaps& unwind_maps,
-                   Symbolizer& symbolizer)
+                   Symbolizer& symbolizer, MallocProbe* malloc, std::string malloc_error)
     : probe_(probe),
       offcpu_(offcpu),
       offcpu_error_(std::move(offcpu_error)),
+      malloc_(malloc),
+      malloc_error_(std::move(malloc_error)),
       symbolizer_(symbolizer),
       unwinder_(unwind_maps) {}
 
@@ -52,14 +55,21 @@ Result<uint64_t> Profiler::start(const SessionSpec& spec) {
   s->id = next_id_++;
   s->spec = spec;
   s->period_ns = period_for_hz(spec.frequency_hz);
-  s->on_cpu = spec.measure != proto::Measure::kOffCpu;
-  s->off_cpu = spec.measure != proto::Measure::kCpu;
+  s->malloc = spec.measure == proto::Measure::kMalloc;
+  s->on_cpu = spec.measure == proto::Measure::kCpu || spec.measure == proto::Measure::kWall;
+  s->off_cpu = spec.measure == proto::Measure::kOffCpu || spec.measure == proto::Measure::kWall;
   s->pids.insert(spec.pids.begin(), spec.pids.end());
   if (s->pids.empty()) s->targets.push_back(OnCpuProbe::kPidAny);
   s->targets.insert(s->targets.end(), s->pids.begin(), s->pids.end());
   if (s->off_cpu && !offcpu_)
     return Error{"trace off-CPU time", "the off-CPU program is not loaded: " + offcpu_error_, ENOTSUP,
                  "see 'scorch status' for the kernel features this machine lacks"};
+  if (s->malloc) {
+    if (auto r = start_malloc(*s); !r) return r.error();
+    uint64_t id = s->id;
+    sessions_.emplace(id, std::move(s));
+    return id;
+  }
 
   // User stacks of the named processes are unwound from .eh_frame tables, so they are whole
   // without frame pointers; where no table loads, frame pointers remain. Tables go in before the
@@ -121,6 +131,11 @@ void Profiler::release_target(uint32_t target, uint64_t period_ns) {
 }
 
 void Profiler::release(const Session& s) {
+  if (s.malloc) {
+    for (uint32_t pid : s.malloc_attached) malloc_->detach(pid);
+    for (uint32_t pid : s.unwound) unwinder_.detach(pid);
+    return;
+  }
   for (uint32_t t : s.targets) {
     if (s.on_cpu) release_target(t, s.period_ns);
     if (s.off_cpu) offcpu_->remove_filter(t);
@@ -138,7 +153,7 @@ void Profiler::add(Session& s, uint32_t pid, std::string_view comm, const std::v
     key.append(f.name);
   }
   auto [it, inserted] = s.index.try_emplace(std::move(key), s.stacks.size());
-  if (inserted) s.stacks.push_back(StackCount{pid, std::string(comm), frames, 0});
+  if (inserted) s.stacks.push_back(StackCount{pid, std::string(comm), frames, 0, {}});
   s.stacks[it->second].count += count;
   s.samples += events;
 }
@@ -146,6 +161,7 @@ void Profiler::add(Session& s, uint32_t pid, std::string_view comm, const std::v
 void Profiler::drain() {
   check_execs();
   drain_samples();
+  drain_malloc();
 }
 
 void Profiler::check_execs() {
@@ -163,6 +179,15 @@ void Profiler::check_execs() {
         symbolizer_.forget(pid);
         symbolizer_.prepare(pid);
         log::debug("PID " + std::to_string(pid) + " exec'd: unwind tables and symbols reloaded");
+        if (malloc_ && malloc_->attached(pid)) {
+          // The new program may use another allocator (or the same one at the same offsets).
+          auto a = find_allocator(pid);
+          auto r = a ? malloc_->reattach(pid, *a) : Result<void>(a.error());
+          for (auto& [sid, other] : sessions_)
+            if (other->malloc && other->pids.count(pid))
+              other->notes.push_back("PID " + std::to_string(pid) + " exec'd: " +
+                                     (r ? "allocator now " + a->describe() : "not traced since: " + r.error().message()));
+        }
       }
     }
   }
@@ -282,11 +307,20 @@ void Profiler::drain_offcpu() {
 
 Profile Profiler::finish(uint64_t id) {
   const auto ended = Clock::now();
+  if (auto it = sessions_.find(id); it != sessions_.end() && it->second->malloc && it->second->spec.malloc.duty_permille)
+    for (uint32_t pid : it->second->malloc_attached) malloc_->stop_windows(pid);
   drain();
   auto it = sessions_.find(id);
   Profile p;
   if (it == sessions_.end()) return p;
   Session& s = *it->second;
+  if (s.malloc) {
+    p.duration_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(ended - s.started).count());
+    finish_malloc(s, p);
+    release(s);
+    sessions_.erase(it);
+    return p;
+  }
   const uint64_t in_progress = s.off_cpu ? add_pending_blocks(s) : 0;
   p.measure = proto::measure_name(s.spec.measure);
   p.unit = s.off_cpu ? "us" : "samples";

@@ -13,6 +13,7 @@
 
 #include "common/result.h"
 #include "export/profile.h"
+#include "probes/malloc_probe.h"
 #include "probes/offcpu_probe.h"
 #include "probes/oncpu_probe.h"
 #include "proto/protocol.h"
@@ -32,6 +33,9 @@ struct SessionSpec {
   OffCpuProbe::Filter offcpu_filter;      // off-CPU and wall: which blocks count
   bool by_state = false;                  // off-CPU: the thread state as the root frame
   uint8_t stacks = 3;                     // off-CPU: 1 user, 2 kernel, 3 both
+  MallocProbe::Config malloc;             // malloc: mode
+  uint64_t min_age_ns = 0;                // malloc --outstanding: only blocks at least this old
+  bool weight_calls = false;              // malloc: width by calls, not bytes
 };
 
 /// A running session as status shows it.
@@ -49,7 +53,7 @@ class Profiler {
   /// offcpu may be null (the kernel cannot run it): off-CPU and wall profiles are then refused
   /// with offcpu_error.
   Profiler(OnCpuProbe& probe, OffCpuProbe* offcpu, std::string offcpu_error, UnwindMaps& unwind_maps,
-           Symbolizer& symbolizer);
+           Symbolizer& symbolizer, MallocProbe* malloc = nullptr, std::string malloc_error = "not loaded");
   ~Profiler();
 
   /// Starts sampling for spec; samples taken before this call never reach the session.
@@ -68,6 +72,7 @@ class Profiler {
   DropCounters drops() const { return probe_.counters(); }
   const OffCpuProbe* offcpu() const { return offcpu_; }
   const UnwindLoader& unwinder() const { return unwinder_; }
+  const MallocProbe* malloc() const { return malloc_; }
 
  private:
   struct Session {
@@ -76,6 +81,13 @@ class Profiler {
     uint64_t period_ns = 0;
     bool on_cpu = true;   // samples on-CPU stacks
     bool off_cpu = false; // traces blocked time
+    bool malloc = false;  // traces allocator calls
+    struct Allocs {
+      uint64_t calls = 0, bytes = 0, est_calls_q16 = 0, est_bytes = 0;
+    };
+    std::map<std::pair<uint32_t, uint64_t>, Allocs> allocs;  // {pid, stack hash}
+    std::vector<uint32_t> malloc_attached;
+    MallocProbe::Counters malloc_at_start;
     std::set<uint32_t> pids;
     std::vector<uint32_t> targets;  // the pids, or kPidAny for the whole system
     std::vector<uint32_t> unwound;  // pids whose user stacks come from unwind tables
@@ -100,10 +112,16 @@ class Profiler {
   void add_block(Session& s, uint32_t tgid, std::string_view comm, uint32_t state, const std::vector<Frame>& frames,
                  uint64_t ns, uint64_t blocks);
   uint64_t add_pending_blocks(Session& s);
+  Result<void> start_malloc(Session& s);
+  void drain_malloc();
+  void finish_malloc(Session& s, Profile& p);
+  std::vector<Frame> malloc_frames(uint32_t pid, uint64_t hash);
 
   OnCpuProbe& probe_;
   OffCpuProbe* offcpu_;
   std::string offcpu_error_;
+  MallocProbe* malloc_;
+  std::string malloc_error_;
   Symbolizer& symbolizer_;
   UnwindLoader unwinder_;
   std::map<uint64_t, std::unique_ptr<Session>> sessions_;

@@ -140,5 +140,24 @@ TEST(ExportText, ControlCharactersInNamesAreNeutralised) {
   EXPECT_NE(table.find("evil?[2J"), std::string::npos);
 }
 
+TEST(ExportText, StackValuesTableListsEveryValueLeafFirst) {
+  Profile p;
+  p.value_names = {"calls", "bytes", "live_objects"};
+  auto a = make_stack(1, "srv", {{"main", false}, {"alloc_a", false}, {"malloc", false}}, 640);
+  a.values = {10, 640, 0};
+  auto d = make_stack(1, "srv", {{"main", false}, {"leak_d", false}, {"malloc", false}}, 1000);
+  d.values = {1, 1000, 1};
+  p.stacks = {a, d};
+  const std::string table = render_stack_values_table(p, 10, 2);
+  EXPECT_NE(table.find("Total: 11 calls 1640 bytes 1 live_objects\n"), std::string::npos) << table;
+  EXPECT_NE(table.find("LIVE OBJECTS"), std::string::npos) << table;
+  // Largest count first; two frames shown, then an ellipsis.
+  size_t leak = table.find("malloc <- leak_d <- ..."), alloc = table.find("malloc <- alloc_a <- ...");
+  ASSERT_NE(leak, std::string::npos) << table;
+  ASSERT_NE(alloc, std::string::npos) << table;
+  EXPECT_LT(leak, alloc);
+  EXPECT_EQ(render_stack_values_table(Profile{}, 10), "No allocations recorded.\n");
+}
+
 }  // namespace
 }  // namespace scorch

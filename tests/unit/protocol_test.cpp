@@ -52,6 +52,42 @@ TEST(Protocol, OffCpuRequestRoundTrip) {
   EXPECT_TRUE(back->by_state);
 }
 
+TEST(Protocol, MallocRequestAndStackValuesRoundTrip) {
+  ProfileRequest r;
+  r.pids = {42};
+  r.measure = Measure::kMalloc;
+  r.outstanding = true;
+  r.min_age_ns = 30'000'000'000;
+  r.weight_calls = true;
+  auto back = decode_profile_request(encode(r));
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  EXPECT_EQ(back->measure, Measure::kMalloc);
+  EXPECT_TRUE(back->outstanding);
+  EXPECT_EQ(back->min_age_ns, 30'000'000'000u);
+  EXPECT_TRUE(back->weight_calls);
+  r.outstanding = false;
+  r.min_age_ns = 0;
+  r.sample_bytes = 512 * 1024;
+  r.duty_permille = 10;
+  back = decode_profile_request(encode(r));
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  EXPECT_EQ(back->sample_bytes, 512u * 1024u);
+  EXPECT_EQ(back->duty_permille, 10u);
+
+  Profile p;
+  p.measure = "malloc";
+  p.value_names = {"calls", "bytes"};
+  p.stacks.push_back({42, "srv", {{"main", false}, {"malloc", false}}, 640, {10, 640}});
+  auto prof = decode_profile(encode(p));
+  ASSERT_TRUE(prof.ok()) << prof.error().message();
+  EXPECT_EQ(prof->value_names, p.value_names);
+  ASSERT_EQ(prof->stacks.size(), 1u);
+  EXPECT_EQ(prof->stacks[0].values, (std::vector<uint64_t>{10, 640}));
+  // A stack whose values do not match the names is refused.
+  p.stacks[0].values = {1, 2, 3};
+  EXPECT_FALSE(decode_profile(encode(p)).ok());
+}
+
 TEST(Protocol, ProfileRoundTripKeepsFramesKernelFlagsAndDrops) {
   Profile p;
   p.period_ns = 10101010;
@@ -59,9 +95,9 @@ TEST(Protocol, ProfileRoundTripKeepsFramesKernelFlagsAndDrops) {
   p.pids = {77};
   p.drops = DropCounters{100, 1, 2, 3, 4};
   p.notes = {"process 77 exited during the profile"};
-  p.stacks.push_back({77, "srv", {{"main", false}, {"handle", false}, {"schedule", true}}, 40});
-  p.stacks.push_back({77, "srv", {{"main", false}, {"handle", false}}, 60});
-  p.stacks.push_back({78, "other", {}, 1});
+  p.stacks.push_back({77, "srv", {{"main", false}, {"handle", false}, {"schedule", true}}, 40, {}});
+  p.stacks.push_back({77, "srv", {{"main", false}, {"handle", false}}, 60, {}});
+  p.stacks.push_back({78, "other", {}, 1, {}});
   auto bytes = encode(p);
   auto back = decode_profile(bytes);
   ASSERT_TRUE(back.ok()) << back.error().message();
@@ -148,8 +184,19 @@ TEST(Protocol, InvalidFieldsAreRefused) {
   r.duration_ms = kMaxDurationMs + 1;
   EXPECT_FALSE(decode_profile_request(encoded(r)).ok());
   r.duration_ms = 0;
-  r.measure = static_cast<Measure>(3);
+  r.measure = static_cast<Measure>(kMaxMeasure + 1);
   EXPECT_FALSE(decode_profile_request(encoded(r)).ok());
+  r.measure = Measure::kMalloc;
+  r.outstanding = true;
+  r.sample_bytes = 4096;
+  EXPECT_FALSE(decode_profile_request(encoded(r)).ok()) << "outstanding needs every call";
+  r.outstanding = false;
+  r.sample_bytes = kMaxSampleBytes + 1;
+  EXPECT_FALSE(decode_profile_request(encoded(r)).ok());
+  r.sample_bytes = 0;
+  r.duty_permille = kMaxDutyPermille + 1;
+  EXPECT_FALSE(decode_profile_request(encoded(r)).ok());
+  r.duty_permille = 0;
   r.measure = Measure::kOffCpu;
   r.states = 0;
   EXPECT_FALSE(decode_profile_request(encoded(r)).ok());
@@ -196,7 +243,7 @@ TEST(Protocol, LyingCountsAllocateNothing) {
 
 TEST(Protocol, StringIndexOutOfRangeIsRefused) {
   Profile p;
-  p.stacks.push_back({1, "a", {{"f", false}}, 1});
+  p.stacks.push_back({1, "a", {{"f", false}}, 1, {}});
   auto bytes = encode(p);
   // The last 4 bytes are the frame's string index: point it past the table.
   bytes[bytes.size() - 4] = 0x55;
