@@ -62,72 +62,8 @@ source "$ROOT/tests/bench/lib.sh"
 PP_SRC=$ROOT/tests/bench/pingpong.c
 
 settle() { sleep "$(awk -v m="$SETTLE_MS" 'BEGIN { printf "%.3f", m / 1000 }')"; }
-# median of the arguments (decimal seconds), printed with 3 decimals
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) printf "%.3f\n", v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }'; }
-
-# ---------------------------------------------------------------------------------------------
-# cleanup: every process started here is recorded in STARTED and ended on exit
-
-STARTED=()
-WORK=""
-MOUNTED=()
-GO_FD=""
-cleanup() {
-  local pid
-  [[ -n $GO_FD ]] && { exec {GO_FD}>&- || true; } 2>/dev/null
-  for pid in "${STARTED[@]}"; do kill -0 "$pid" 2>/dev/null && kill -INT "$pid" 2>/dev/null; done
-  for pid in "${STARTED[@]}"; do
-    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-    kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null
-    sleep 0.1
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-  done
-  wait 2>/dev/null || true
-  local m
-  for m in "${MOUNTED[@]}"; do umount "$m" 2>/dev/null || say "could not unmount $m (in use?)"; done
-  if [[ -n $WORK && -d $WORK ]]; then
-    if [[ ${BENCH_KEEP:-0} == 1 ]]; then say "work directory kept: $WORK"; else rm -rf "$WORK"; fi
-  fi
-}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# Waits up to $2 s for PID $1 to end (after it was asked to); then TERM, then KILL.
-wait_or_kill() {
-  local pid=$1 limit_us=$(($2 * 1000000)) start
-  start=$(now_us)
-  while kill -0 "$pid" 2>/dev/null; do
-    if (($(now_us) - start > limit_us)); then
-      say "PID $pid still running after $2 s: killing it"
-      kill -TERM "$pid" 2>/dev/null || true
-      sleep 1
-      kill -KILL "$pid" 2>/dev/null || true
-      break
-    fi
-    sleep 0.05
-  done
-  wait "$pid" 2>/dev/null || true
-}
-
-# has PATTERN FILE...: the files (which may not exist yet) have a line matching PATTERN
-has() {
-  local pat=$1
-  shift
-  grep -qE "$pat" "$@" 2>/dev/null
-}
-
-# wait_for SECONDS COMMAND...: polls COMMAND every 20 ms until it succeeds; fails after SECONDS
-wait_for() {
-  local limit_us=$(($1 * 1000000)) start
-  shift
-  start=$(now_us)
-  until "$@"; do
-    (($(now_us) - start > limit_us)) && return 1
-    sleep 0.02
-  done
-}
-
 # ---------------------------------------------------------------------------------------------
 # prerequisites
 

@@ -167,68 +167,7 @@ setup_bcc() {
     }
   fi
 
-  if [[ -n ${BCC_KERNEL_SOURCE:-} ]]; then
-    [[ -d $BCC_KERNEL_SOURCE/include ]] || {
-      BCC_SKIP="BCC_KERNEL_SOURCE=$BCC_KERNEL_SOURCE has no include/ directory"
-      return
-    }
-    BCC_HEADERS="$BCC_KERNEL_SOURCE (from the environment)"
-  elif [[ -d /lib/modules/$(uname -r)/build/include ]]; then
-    BCC_HEADERS="/lib/modules/$(uname -r)/build"
-  else
-    # Debian's newest generic amd64 headers; the running kernel is not a Debian one.
-    local pkg ver tree
-    pkg=$(apt-cache search --names-only '^linux-headers-[0-9.]+\+deb[0-9]+-amd64$' 2>/dev/null | awk '{ print $1 }' | sort -V | tail -1)
-    if [[ -z $pkg ]]; then
-      if [[ ${BENCH_NO_INSTALL:-0} != 1 ]]; then
-        apt-get update >"$WORK/apt-update.log" 2>&1
-        pkg=$(apt-cache search --names-only '^linux-headers-[0-9.]+\+deb[0-9]+-amd64$' 2>/dev/null | awk '{ print $1 }' | sort -V | tail -1)
-      fi
-    fi
-    ver=${pkg#linux-headers-}
-    ver=${ver%-amd64}
-    tree=$CACHE/linux-headers-$ver-merged
-    if [[ -z $pkg ]]; then
-      # No package list: fall back to any tree cached by an earlier run.
-      tree=$(ls -d "$CACHE"/linux-headers-*-merged 2>/dev/null | sort -V | tail -1)
-      if [[ -z $tree || ! -e $tree/.complete ]]; then
-        BCC_SKIP="no kernel headers for BCC: none installed for $(uname -r), no linux-headers-*-amd64 in apt-cache (apt-get update?), none cached in $CACHE"
-        return
-      fi
-    elif [[ ! -e $tree/.complete ]]; then
-      if [[ ${BENCH_NO_INSTALL:-0} == 1 ]]; then
-        BCC_SKIP="no kernel headers for BCC and BENCH_NO_INSTALL=1 (would download $pkg and linux-headers-$ver-common into $tree)"
-        return
-      fi
-      say "preparing kernel headers for BCC: $pkg + linux-headers-$ver-common -> $tree"
-      local dl=$WORK/headers-dl
-      mkdir -p "$dl/x" "$CACHE" || {
-        BCC_SKIP="cannot create $CACHE"
-        return
-      }
-      if ! (cd "$dl" && apt-get download "$pkg" "linux-headers-$ver-common") >"$WORK/apt-headers.log" 2>&1; then
-        BCC_SKIP="apt-get download $pkg linux-headers-$ver-common failed (see $WORK/apt-headers.log)"
-        return
-      fi
-      local deb
-      for deb in "$dl"/*.deb; do dpkg-deb -x "$deb" "$dl/x" || {
-        BCC_SKIP="dpkg-deb -x $deb failed"
-        return
-      }; done
-      rm -rf "$tree.tmp" && mkdir -p "$tree.tmp"
-      # The -common package has the sources' include/ and arch/*/include; the -amd64 one adds the
-      # generated headers and .config of that build. Their scripts/ and tools/ are symlinks into
-      # linux-kbuild, which BCC does not need.
-      cp -a "$dl/x/usr/src/linux-headers-$ver-common/." "$tree.tmp/" &&
-        cp -a "$dl/x/usr/src/linux-headers-$ver-amd64/." "$tree.tmp/" || {
-        BCC_SKIP="merging the header trees into $tree.tmp failed"
-        return
-      }
-      rm -rf "$tree" && mv "$tree.tmp" "$tree" && echo "$pkg" >"$tree/.complete"
-    fi
-    export BCC_KERNEL_SOURCE=$tree
-    BCC_HEADERS="$tree (Debian $(cat "$tree/.complete"), merged with -common)"
-  fi
+  bcc_kernel_headers || return 0
 
   # Smoke test: does it compile, load and attach here? (Also warms the page cache for the runs.)
   local t0
