@@ -155,28 +155,116 @@ static __noinline __u32 fp_walk(__u64 ip, __u64 ret_slot, __u64 bp)
   return n;
 }
 
+/* Walks remembered per CPU: a call site hit again with the same registers and the same words
+ * at every stack address the walk read has the same stack (the walk is a function of those), so
+ * re-reading one window and comparing replaces the walk: a hot allocation site costs one
+ * bpf_probe_read_user instead of a frame-by-frame unwind. */
+#define MEMO_WAYS 8
+struct walk_memo {
+  __u64 ip, sp, bp, hash;
+  __u32 tgid, epoch;
+  __u32 n, valid;
+  __u32 bp_used;      /* the walk depended on bp: it must match too */
+  __u32 span;         /* bytes from sp that hold every word read */
+  __u16 off[SCORCH_WALK_LOG]; /* offsets from sp of the words read */
+  __u64 val[SCORCH_WALK_LOG];
+};
+struct walk_memos {
+  struct walk_memo way[MEMO_WAYS];
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct walk_memos);
+} memos SEC(".maps");
+
+/* The remembered stack when every word it read is unchanged; 0 otherwise. */
+static __noinline __u64 memo_check(struct walk_memo *m, struct scorch_walk *st, __u64 sp)
+{
+  __u32 n = m->n, span = m->span;
+  if (n > SCORCH_WALK_LOG || span < 8 || span > SCORCH_STACK_WINDOW || bpf_probe_read_user(st->win, span, (void *)sp))
+    return 0;
+  st->win_base = sp;
+  for (__u32 i = 0; i < SCORCH_WALK_LOG; i++) {
+    if (i >= n)
+      break;
+    __u32 off = m->off[i];
+    if (off > SCORCH_STACK_WINDOW - 8 || off + 8 > span)
+      return 0;
+    if (*(__u64 *)(st->win + off) != m->val[i])
+      return 0;
+  }
+  return m->hash;
+}
+
 /* The caller's user stack, stored in the stacks map; returns its hash (0: none). */
 static __always_inline __u64 user_stack(__u64 ip, __u64 sp, __u64 bp, __u32 tgid, __u64 ret_slot)
 {
   struct scorch_walk *st = scorch_walk_state();
   if (!st)
     return 0;
+  __u32 epoch = stack_epoch;
+  __u32 zero = 0;
+  struct walk_memos *ms = bpf_map_lookup_elem(&memos, &zero);
+  struct walk_memo *m = ms ? &ms->way[((ip >> 4) ^ (sp >> 4)) & (MEMO_WAYS - 1)] : NULL;
+  if (m && m->valid && m->ip == ip && m->sp == sp && (!m->bp_used || m->bp == bp) && m->tgid == tgid &&
+      m->epoch == epoch) {
+    __u64 h = memo_check(m, st, sp);
+    if (h) {
+      scorch_count(&counters, SCORCH_M_MEMO_HITS);
+      return h;
+    } /* stored when it was first walked, and the map has not been emptied since */
+  }
   scorch_unwind_start_exact(st, ip, sp, bp);
-  if (scorch_unwind_walk(tgid) == 0 && fp_walk(ip, ret_slot, bp) == 0)
+  st->log_on = 1;
+  st->log_n = 0;
+  st->bp_regs = 1;
+  st->bp_used = 0;
+  scorch_count(&counters, SCORCH_M_WALKS);
+  __u32 frames = scorch_unwind_walk(tgid);
+  st->log_on = 0;
+  if (frames == 0 && fp_walk(ip, ret_slot, bp) == 0)
     return 0;
   __u64 hash = st->hash;
-  __u32 epoch = stack_epoch;
-  if (hash == st->last_hash && epoch == st->last_seq)
-    return hash; /* this CPU stored it since the map was last emptied */
-  if (!bpf_map_lookup_elem(&stacks, &hash)) {
-    long err = bpf_map_update_elem(&stacks, &hash, &st->stack, BPF_NOEXIST);
-    if (err && err != -EEXIST) {
-      scorch_count(&counters, SCORCH_M_STACK_LOST);
-      return hash;
+  if (!(hash == st->last_hash && epoch == st->last_seq)) {
+    if (!bpf_map_lookup_elem(&stacks, &hash)) {
+      long err = bpf_map_update_elem(&stacks, &hash, &st->stack, BPF_NOEXIST);
+      if (err && err != -EEXIST) {
+        scorch_count(&counters, SCORCH_M_STACK_LOST);
+        return hash;
+      }
     }
+    st->last_hash = hash;
+    st->last_seq = epoch;
   }
-  st->last_hash = hash;
-  st->last_seq = epoch;
+  /* Remember a table walk whose reads all fell in one window from sp. */
+  __u32 n = st->log_n;
+  if (m && frames && n <= SCORCH_WALK_LOG) {
+    m->valid = 0;
+    __u32 span = 8;
+    for (__u32 i = 0; i < SCORCH_WALK_LOG; i++) {
+      if (i >= n)
+        break;
+      __u64 off = st->log_addr[i] - sp;
+      if (off > SCORCH_STACK_WINDOW - 8)
+        return hash;
+      m->off[i] = (__u16)off;
+      m->val[i] = st->log_val[i];
+      if (off + 8 > span)
+        span = off + 8;
+    }
+    m->span = span;
+    m->ip = ip;
+    m->sp = sp;
+    m->bp = bp;
+    m->bp_used = st->bp_used;
+    m->tgid = tgid;
+    m->epoch = epoch;
+    m->hash = hash;
+    m->n = n;
+    m->valid = 1;
+  }
   return hash;
 }
 
@@ -250,6 +338,20 @@ static __always_inline void entry(struct pt_regs *ctx, __u64 cookie, __u32 tgid,
     if (bpf_map_delete_elem(&live, &lk))
       scorch_count(&counters, SCORCH_M_FREE_UNKNOWN);
     return;
+  }
+
+  /* Sampled mode's common case first: a call that crosses no threshold only counts down its
+   * thread's bytes (no stack walk, no map update). */
+  if ((mode & SCORCH_MALLOC_SAMPLED) && !(cookie & SCORCH_COOKIE_RET)) {
+    struct scorch_malloc_thread *ft =
+        bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    if (ft && ft->seeded && ft->depth == 0) {
+      __s64 size = (__s64)requested_size(kind, di, si, dx);
+      if (ft->remaining > size) {
+        ft->remaining -= size;
+        return;
+      }
+    }
   }
 
   /* Where this call's return address sits: the stack pointer plus the pushes before the probe. */

@@ -111,6 +111,8 @@ enum scorch_malloc_counter {
   SCORCH_M_STACK_LOST,     /* stacks map full: a stack not stored */
   SCORCH_M_NO_STORAGE,     /* no per-thread storage: the call not tracked */
   SCORCH_M_FREE_UNKNOWN,   /* free of a block allocated before tracing began (or untracked) */
+  SCORCH_M_WALKS,          /* user stacks walked */
+  SCORCH_M_MEMO_HITS,      /* user stacks found unchanged since the same site's last walk */
   SCORCH_M_MAX,
 };
 

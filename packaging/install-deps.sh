@@ -37,6 +37,8 @@ test_pkgs=(
   util-linux procps               # setpriv for the non-root tests, ps
   rustc                           # a Rust release binary for the unwinding tests (1.63)
   debuginfod                      # a local debuginfod server for the --debuginfod test
+  libjemalloc-dev                 # the malloc tests' program linked against jemalloc
+  libgoogle-perftools-dev         # ... and against tcmalloc
 )
 
 pkgs=("${build_pkgs[@]}")

@@ -42,6 +42,7 @@ struct {
 } unwind_counters SEC(".maps");
 
 #define SCORCH_STACK_WINDOW 512
+#define SCORCH_WALK_LOG 16 /* stack words a memoizable walk may read */
 #define SCORCH_ROW_CACHE 256 /* per CPU, direct-mapped by pc */
 
 /* A row found for a pc of a process, so the next sample at the same pc needs no search. */
@@ -64,6 +65,13 @@ struct scorch_walk {
   __u32 last_seq;   /* samples the same stack again and again, and need not look it up each time */
   __u32 last_pad;
   __u64 win_base; /* user address of win[0]; 0: the window is empty */
+  /* With log_on, the stack words the walk read (a caller that memoizes walks checks them). */
+  __u32 log_on;
+  __u32 log_n;
+  __u32 bp_regs; /* bp still holds the start registers' value */
+  __u32 bp_used; /* the walk used that value (an rbp-based CFA or a frame-pointer step) */
+  __u64 log_addr[SCORCH_WALK_LOG];
+  __u64 log_val[SCORCH_WALK_LOG];
   struct scorch_ustack stack;
   /* A copy of the stack around the frames being unwound: one bpf_probe_read_user (about 85 ns
    * here, most of a frame's cost) serves the reads of many frames. */
@@ -93,6 +101,8 @@ static __always_inline int scorch_read_stack(struct scorch_walk *st, __u64 addr,
     if (bpf_probe_read_user(st->win, SCORCH_STACK_WINDOW, (void *)addr)) {
       /* The window would cross the end of the stack's mapping: read just these bytes. */
       st->win_base = 0;
+      if (st->log_on)
+        st->log_n = SCORCH_WALK_LOG + 1; /* a read outside any window: not memoizable */
       return bpf_probe_read_user(out, sizeof(*out), (void *)addr);
     }
     st->win_base = addr;
@@ -101,6 +111,14 @@ static __always_inline int scorch_read_stack(struct scorch_walk *st, __u64 addr,
   if (off > SCORCH_STACK_WINDOW - 8)
     return -1;
   *out = *(__u64 *)(st->win + off);
+  if (st->log_on) {
+    __u32 n = st->log_n;
+    if (n < SCORCH_WALK_LOG) {
+      st->log_addr[n] = addr;
+      st->log_val[n] = *out;
+    }
+    st->log_n = n + 1;
+  }
   return 0;
 }
 
@@ -289,6 +307,8 @@ static long scorch_unwind_step(__u32 index, void *arg)
     /* No table here (JIT, a file without CFI): one frame-pointer step. */
     scorch_count(&unwind_counters, SCORCH_UNW_FP_STEPS);
     __u64 saved_bp = 0;
+    st->bp_used |= st->bp_regs;
+    st->bp_regs = 0;
     if (st->bp == 0 || scorch_read_stack(st, st->bp, &saved_bp) || scorch_read_stack(st, st->bp + 8, &ra))
       return 1;
     st->sp = st->bp + 16;
@@ -300,16 +320,20 @@ static long scorch_unwind_step(__u32 index, void *arg)
     return 1; /* the outermost frame */
   if (row->cfa == SCORCH_CFA_RSP)
     cfa = st->sp + row->cfa_offset;
-  else if (row->cfa == SCORCH_CFA_RBP)
+  else if (row->cfa == SCORCH_CFA_RBP) {
     cfa = st->bp + row->cfa_offset;
+    st->bp_used |= st->bp_regs;
+  }
   else /* PLT: rsp + 8, plus 8 once the stub has pushed */
     cfa = st->sp + 8 + (((st->ip & 15) >= (__u64)row->cfa_offset) ? 8 : 0);
 
   if (row->rbp == SCORCH_RBP_OFFSET) {
     /* rbp is saved below the return address: read it first, so the window starts low enough. */
     __u64 saved_bp = 0;
-    if (!scorch_read_stack(st, cfa + row->rbp_offset, &saved_bp))
+    if (!scorch_read_stack(st, cfa + row->rbp_offset, &saved_bp)) {
       st->bp = saved_bp;
+      st->bp_regs = 0;
+    }
   }
   if (scorch_read_stack(st, cfa - 8, &ra))
     return 1;

@@ -383,6 +383,8 @@ MallocProbe::Counters MallocProbe::counters() const {
   r.stack_lost = c[SCORCH_M_STACK_LOST];
   r.no_storage = c[SCORCH_M_NO_STORAGE];
   r.free_unknown = c[SCORCH_M_FREE_UNKNOWN];
+  r.walks = c[SCORCH_M_WALKS];
+  r.memo_hits = c[SCORCH_M_MEMO_HITS];
   return r;
 }
 

@@ -90,7 +90,7 @@ class MallocProbe {
 
   struct Counters {
     uint64_t calls = 0, frees = 0, nested = 0, sampled = 0, other_process = 0, map_full = 0, live_full = 0,
-             stack_lost = 0, no_storage = 0, free_unknown = 0;
+             stack_lost = 0, no_storage = 0, free_unknown = 0, walks = 0, memo_hits = 0;
   };
   Counters counters() const;
 

@@ -262,7 +262,8 @@ std::vector<uint8_t> Server::status_frame() const {
     r.notes.push_back("malloc: " + std::to_string(c.calls) + " allocator calls traced, " + std::to_string(c.frees) +
                       " frees, " + std::to_string(c.sampled) + " sampled, " + std::to_string(c.nested) +
                       " nested (not counted twice), " + std::to_string(c.other_process) +
-                      " hits in untraced processes (fork children); lost: " + std::to_string(c.map_full) +
+ " hits in untraced processes (fork children); stacks: " + std::to_string(c.walks) + " walked, " +
+                      std::to_string(c.memo_hits) + " unchanged since their site's last walk; lost: " + std::to_string(c.map_full) +
                       " (counts map full), " + std::to_string(c.live_full) + " (live map full), " +
                       std::to_string(c.stack_lost) + " stacks, " + std::to_string(c.no_storage) + " (no thread storage)");
   } else {

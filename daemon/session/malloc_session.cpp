@@ -132,6 +132,11 @@ void Profiler::finish_malloc(Session& s, Profile& p) {
                     static_cast<double>(p.duration_ns) / 1e9, static_cast<unsigned long long>(d.hits),
                     (static_cast<double>(d.open.count()) - effective) / 1e6, malloc_->trap_ns(), scale);
       p.notes.push_back(buf);
+      const double open_ns = static_cast<double>(d.open.count());
+      if (open_ns > 0 && open_ns - effective > 0.5 * open_ns)
+        p.notes.push_back("the probes took " + std::to_string(static_cast<int>(100 * (open_ns - effective) / open_ns)) +
+                          "% of the windows' time: the program spends most of its time in the allocator, so the "
+                          "duty-cycle estimate can be far off (count mode or --sample-bytes give real counts)");
       if (d.open.count() == 0) p.notes.push_back("no window opened for PID " + std::to_string(pid) + ": nothing to scale");
     }
     for (const auto& [key, a] : s.allocs) {
@@ -189,7 +194,8 @@ void Profiler::finish_malloc(Session& s, Profile& p) {
   if (uint64_t n = now_c.no_storage - was.no_storage; n)
     p.notes.push_back(std::to_string(n) + " calls not traced: no per-thread storage could be created");
   if (uint64_t n = now_c.nested - was.nested; n)
-    p.notes.push_back(std::to_string(n) + " allocator calls made inside another allocator call were not counted twice");
+    p.notes.push_back(std::to_string(n) + (n == 1 ? " allocator call made inside another one was" : " allocator calls made inside another one were") +
+                      " not counted twice");
   if (cfg.outstanding) {
     if (uint64_t n = now_c.free_unknown - was.free_unknown; n)
       p.notes.push_back(std::to_string(n) + " frees of blocks allocated before tracing began (ignored)");
