@@ -186,10 +186,171 @@ static __always_inline __u32 wanted_stacks(__u32 scopes, struct scorch_offcpu_fi
   return stacks;
 }
 
+struct {
+  __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, struct scorch_kmemo);
+} kmemos SEC(".maps");
+
+struct kregion {
+  __u64 w[SCORCH_KMEMO_REGION / 8];
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct kregion);
+} kbuf SEC(".maps");
+
+/* A word that can only hold the same value when the same code put it there: an address in the
+ * kernel image or a module (return addresses, function and static-data pointers). Stack
+ * addresses are left out: syscall entry moves the stack by a random offset each time
+ * (CONFIG_RANDOMIZE_KSTACK_OFFSET); heap pointers and data change from one block to the next. */
+static __always_inline int text_like(__u64 v)
+{
+  return v >= 0xffffffff80000000ull && v < 0xffffffffff000000ull;
+}
+
+struct kchain {
+  struct kregion *buf;
+  struct scorch_kstack *stack;
+  __u32 words; /* of buf read */
+  __u32 j;     /* the frame looked for next, from 0 (innermost) up */
+  __u32 last;  /* frames to find: up to the one below the outermost */
+  __u32 first_slot, last_slot;
+};
+
+/* One word of the region, from the bottom up: the frames' return addresses must appear in order,
+ * innermost lowest, so a stale copy of one below its live slot is not taken for it. */
+static long kchain_step(__u32 k, void *arg)
+{
+  struct kchain *kc = arg;
+  __u32 j = kc->j;
+  if (k >= kc->words || k >= SCORCH_KMEMO_REGION / 8 || j > kc->last || j >= SCORCH_MAX_STACK_DEPTH)
+    return 1;
+  asm volatile("" : "+r"(j)); /* the bound must hold on the register that indexes */
+  if (j >= SCORCH_MAX_STACK_DEPTH)
+    return 1;
+  if (kc->buf->w[SCORCH_BOUND(k, SCORCH_KMEMO_REGION / 8)] != kc->stack->ips[j])
+    return 0;
+  if (j == 0)
+    kc->first_slot = k;
+  kc->last_slot = k;
+  kc->j = j + 1;
+  return 0;
+}
+
+struct kscan {
+  struct kregion *buf;
+  struct scorch_kmemo *rec;
+  __u32 from, to; /* the region: buf->w[from .. to] */
+  __u32 ok;
+};
+
+static long kscan_step(__u32 i, void *arg)
+{
+  struct kscan *ks = arg;
+  __u32 k = ks->from + i;
+  if (k > ks->to || k >= SCORCH_KMEMO_REGION / 8)
+    return 1;
+  __u64 v = ks->buf->w[SCORCH_BOUND(k, SCORCH_KMEMO_REGION / 8)];
+  if (!text_like(v))
+    return 0;
+  __u32 n = ks->rec->n;
+  if (n >= SCORCH_KMEMO_WORDS) {
+    ks->ok = 0; /* too many to check cheaply: not remembered */
+    return 1;
+  }
+  ks->rec->off[SCORCH_BOUND(n, SCORCH_KMEMO_WORDS)] = (__u16)(k - ks->from);
+  ks->rec->val[SCORCH_BOUND(n, SCORCH_KMEMO_WORDS)] = v;
+  ks->rec->n = n + 1;
+  return 0;
+}
+
+/* Remembers the kernel stack just walked (n frames). base is the tracepoint's argument array, in
+ * bpf_trace_run's frame on the kernel stack, just below the walked frames (this program itself
+ * may run on a stack of its own). The return addresses of frames 0 .. n-2 are found above it, in
+ * order, and every text-like word between the first and the last is kept, by offset from the
+ * first. The outermost frame (the entry code, above the random offset) is not part of it. */
+static __noinline void kmemo_remember(struct scorch_kmemo *rec, struct scorch_kstack *stack, __u32 n, __u64 base,
+                                      __u64 top)
+{
+  rec->len = 0;
+  rec->n = 0;
+  __u32 zero = 0;
+  struct kregion *buf = bpf_map_lookup_elem(&kbuf, &zero);
+  if (!buf || n < 2 || n > SCORCH_MAX_STACK_DEPTH || base >= top)
+    return;
+  __u64 avail = top - base;
+  __u32 bytes = avail > SCORCH_KMEMO_REGION ? SCORCH_KMEMO_REGION : (__u32)avail & ~7u;
+  if (bytes < 8 || bytes > SCORCH_KMEMO_REGION || bpf_probe_read_kernel(buf->w, bytes, (void *)base))
+    return;
+  struct kchain kc = {.buf = buf, .stack = stack, .words = bytes / 8, .j = 0, .last = n - 2};
+  bpf_loop(SCORCH_KMEMO_REGION / 8, kchain_step, &kc, 0);
+  if (kc.j != n - 1 || kc.first_slot > kc.last_slot)
+    return; /* not every frame was found (a deep stack): walked every time */
+  struct kscan ks = {.buf = buf, .rec = rec, .from = kc.first_slot, .to = kc.last_slot, .ok = 1};
+  bpf_loop(SCORCH_KMEMO_REGION / 8, kscan_step, &ks, 0);
+  if (ks.ok && rec->n > 0) {
+    rec->base_off = kc.first_slot * 8;
+    rec->len = (kc.last_slot - kc.first_slot + 1) * 8;
+  }
+}
+
+/* 1 when the region above base holds the same text-like words as when the stack was walked. */
+static __noinline int kmemo_same(struct scorch_kmemo *rec, __u64 base)
+{
+  __u32 len = rec->len, n = rec->n, at = rec->base_off;
+  if (len < 8 || len > SCORCH_KMEMO_REGION || at > SCORCH_KMEMO_REGION || n == 0 || n > SCORCH_KMEMO_WORDS)
+    return 0;
+  __u32 zero = 0;
+  struct kregion *buf = bpf_map_lookup_elem(&kbuf, &zero);
+  if (!buf || bpf_probe_read_kernel(buf->w, len, (void *)(base + at)))
+    return 0;
+  __u32 words = len / 8;
+  for (__u32 i = 0; i < SCORCH_KMEMO_WORDS; i++) {
+    if (i >= n)
+      break;
+    __u32 off = rec->off[SCORCH_BOUND(i, SCORCH_KMEMO_WORDS)];
+    if (off >= words)
+      return 0;
+    if (buf->w[SCORCH_BOUND(off, SCORCH_KMEMO_REGION / 8)] != rec->val[SCORCH_BOUND(i, SCORCH_KMEMO_WORDS)])
+      return 0;
+  }
+  return 1;
+}
+
+/* The kernel stack of current at switch-out (tp_btf): the remembered one when its region is
+ * unchanged, else a walk (about 2 us here: most of a traced block's cost), then remembered. */
+static __always_inline void take_kernel_stack(void *ctx, struct scorch_offcpu_start *rec, struct task_struct *task,
+                                              __u64 kernel_skip)
+{
+  __u64 base = (__u64)ctx;
+  struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+  __u64 top = (__u64)regs;
+  struct scorch_kmemo *km = bpf_task_storage_get(&kmemos, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+  if (km && rec->khash && kmemo_same(km, base)) {
+    scorch_count(&counters, SCORCH_OFF_KSTACK_KEPT);
+    return;
+  }
+  scorch_count(&counters, SCORCH_OFF_KSTACK_WALKS);
+  long kbytes = bpf_get_stack(ctx, rec->kernel.ips, sizeof(rec->kernel.ips), kernel_skip & BPF_F_SKIP_FIELD_MASK);
+  if (kbytes < 0)
+    scorch_count(&counters, SCORCH_OFF_STACK_ERROR);
+  rec->khash = hash_frames(&rec->kernel, kbytes);
+  if (!km)
+    return;
+  if (regs && rec->khash && kbytes > 0)
+    kmemo_remember(km, &rec->kernel, (__u32)(kbytes / 8), base, top);
+  else
+    km->len = 0;
+}
+
 /* Everything but the user stack and the timestamp. */
 static __always_inline void fill_start(void *ctx, struct scorch_offcpu_start *rec, __u32 scopes,
                                        struct scorch_offcpu_filter *fp, struct scorch_offcpu_filter *fa, __u32 tgid,
-                                       __u32 state, __u64 kernel_skip, __u32 stacks)
+                                       __u32 state, __u64 kernel_skip, __u32 stacks, struct task_struct *task)
 {
   scorch_count(&counters, SCORCH_OFF_SWITCH_OUTS);
   rec->ts = 0;
@@ -207,12 +368,16 @@ static __always_inline void fill_start(void *ctx, struct scorch_offcpu_start *re
   rec->epoch = attach_epoch;
   bpf_get_current_comm(rec->comm, sizeof(rec->comm));
   /* Skip this program's frames: the leaf is __schedule. */
-  long kbytes = 0;
-  if (stacks & SCORCH_STACK_KERNEL)
-    kbytes = bpf_get_stack(ctx, rec->kernel.ips, sizeof(rec->kernel.ips), kernel_skip & BPF_F_SKIP_FIELD_MASK);
-  if (kbytes < 0)
-    scorch_count(&counters, SCORCH_OFF_STACK_ERROR);
-  rec->khash = hash_frames(&rec->kernel, kbytes);
+  if (!(stacks & SCORCH_STACK_KERNEL)) {
+    rec->khash = 0;
+  } else if (task) {
+    take_kernel_stack(ctx, rec, task, kernel_skip);
+  } else {
+    long kbytes = bpf_get_stack(ctx, rec->kernel.ips, sizeof(rec->kernel.ips), kernel_skip & BPF_F_SKIP_FIELD_MASK);
+    if (kbytes < 0)
+      scorch_count(&counters, SCORCH_OFF_STACK_ERROR);
+    rec->khash = hash_frames(&rec->kernel, kbytes);
+  }
 }
 
 static __always_inline void switch_out(void *ctx, bool preempt, struct task_struct *prev, unsigned int prev_state)
@@ -231,7 +396,7 @@ static __always_inline void switch_out(void *ctx, bool preempt, struct task_stru
     return;
   }
   __u32 stacks = wanted_stacks(scopes, fp, fa);
-  fill_start(ctx, rec, scopes, fp, fa, tgid, state, 2, stacks); /* skip: the program, bpf_trace_run4 */
+  fill_start(ctx, rec, scopes, fp, fa, tgid, state, 2, stacks, prev); /* skip: the program, bpf_trace_run4 */
   rec->uhash = prev->mm && (stacks & SCORCH_STACK_USER) ? take_user_stack(ctx, rec, tgid) : 0;
   rec->ts = bpf_ktime_get_ns();
 }
@@ -369,7 +534,7 @@ int scorch_offcpu_switch_raw(struct bpf_raw_tracepoint_args *ctx)
         scorch_count(&counters, SCORCH_OFF_NO_STORAGE);
       } else {
         __u32 stacks = wanted_stacks(scopes, fp, fa);
-        fill_start(ctx, rec, scopes, fp, fa, tgid, state, 2, stacks);
+        fill_start(ctx, rec, scopes, fp, fa, tgid, state, 2, stacks, NULL);
         rec->task_start = BPF_CORE_READ(prev, start_time);
         rec->uhash = BPF_CORE_READ(prev, mm) && (stacks & SCORCH_STACK_USER) ? take_user_stack_fp(ctx, rec) : 0;
         rec->ts = bpf_ktime_get_ns();

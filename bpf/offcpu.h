@@ -70,6 +70,9 @@ struct scorch_offcpu_value {
   char comm[SCORCH_COMM_LEN];
 };
 
+#define SCORCH_KMEMO_WORDS 64 /* address-like words a remembered kernel stack checks */
+#define SCORCH_KMEMO_REGION 4096 /* bytes below pt_regs searched for the stack's first frame */
+
 struct scorch_kstack {
   __u64 ips[SCORCH_MAX_STACK_DEPTH];
 };
@@ -91,6 +94,20 @@ struct scorch_offcpu_start {
   struct scorch_kstack kernel;
 };
 
+/* The kernel stack of a thread's last switch-out, remembered (tp_btf only; task storage of its
+ * own): the words of its kernel stack region, from the innermost frame's return address to the
+ * one below the outermost, that held kernel-image or module addresses (return addresses,
+ * function and static-data pointers), by position. When they are all unchanged the unwinder
+ * would walk the same frames, so the start record's kernel stack and khash are kept as they are. */
+struct scorch_kmemo {
+  __u32 base_off; /* where the region starts, above the tracepoint's argument array */
+  __u32 len;      /* bytes of the region; 0: nothing remembered */
+  __u32 n;        /* words checked */
+  __u32 pad;
+  __u16 off[SCORCH_KMEMO_WORDS]; /* word index from the region's start */
+  __u64 val[SCORCH_KMEMO_WORDS];
+};
+
 #ifndef SCORCH_OFFCPU_RAW_STARTS
 #define SCORCH_OFFCPU_RAW_STARTS 16384 /* threads blocked at once, raw_tp fallback */
 #endif
@@ -103,6 +120,8 @@ enum scorch_offcpu_counter {
   SCORCH_OFF_NO_STORAGE,      /* switch-outs lost: no task storage could be created */
   SCORCH_OFF_MAP_FULL,        /* counts or stack map update failed */
   SCORCH_OFF_STACK_ERROR,     /* bpf_get_stack failed */
+  SCORCH_OFF_KSTACK_WALKS,    /* kernel stacks walked (tp_btf) */
+  SCORCH_OFF_KSTACK_KEPT,     /* kernel stacks found unchanged since the thread's last switch-out */
   SCORCH_OFF_MAX,
 };
 

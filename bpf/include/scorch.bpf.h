@@ -10,6 +10,15 @@
 #define EEXIST 17
 #endif
 
+/* i masked to below n (a power of two) in a way clang cannot drop: the verifier needs the bound
+ * on the very register that indexes, and clang would otherwise index with an unchecked copy. */
+#define SCORCH_BOUND(i, n)                                                                         \
+  ({                                                                                               \
+    __u32 __b = (i);                                                                               \
+    asm volatile("" : "+r"(__b));                                                                  \
+    __b & ((n)-1);                                                                                 \
+  })
+
 /* Bump one per-CPU counter; the daemon sums the CPUs. */
 static __always_inline void scorch_count(void *counters, __u32 index)
 {

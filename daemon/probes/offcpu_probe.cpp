@@ -172,7 +172,7 @@ OffCpuProbe::Counters OffCpuProbe::counters() const {
   sum_percpu_counters(bpf_map__fd(skel_->maps.counters), SCORCH_OFF_MAX, sums);
   Counters c{sums[SCORCH_OFF_SWITCH_OUTS], sums[SCORCH_OFF_BLOCKS],   sums[SCORCH_OFF_FILTERED],
              sums[SCORCH_OFF_NO_STORAGE],  sums[SCORCH_OFF_MAP_FULL], sums[SCORCH_OFF_STACK_ERROR],
-             lost_stacks_};
+             lost_stacks_, sums[SCORCH_OFF_KSTACK_WALKS], sums[SCORCH_OFF_KSTACK_KEPT]};
   return c;
 }
 

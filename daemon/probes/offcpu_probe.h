@@ -80,6 +80,7 @@ class OffCpuProbe {
   struct Counters {
     uint64_t switch_outs = 0, blocks = 0, filtered = 0, no_storage = 0, map_full = 0, stack_errors = 0;
     uint64_t lost_stacks = 0;  // stacks gone before the daemon read them
+    uint64_t kstack_walks = 0, kstack_kept = 0;  // kernel stacks walked / found unchanged (tp_btf)
   };
   Counters counters() const;
   uint32_t program_id() const;

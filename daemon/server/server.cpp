@@ -250,7 +250,9 @@ std::vector<uint8_t> Server::status_frame() const {
     auto c = off->counters();
     r.notes.push_back(std::string("off-CPU: program ") + (off->attached() ? "attached" : "loaded, not attached") +
                       "; " + std::to_string(c.switch_outs) + " switch-outs traced, " + std::to_string(c.blocks) +
-                      " blocks counted, " + std::to_string(c.filtered) + " filtered out; lost: " +
+                      " blocks counted, " + std::to_string(c.filtered) + " filtered out; kernel stacks: " +
+                      std::to_string(c.kstack_walks) + " walked, " + std::to_string(c.kstack_kept) +
+                      " unchanged since the thread's last switch-out; lost: " +
                       std::to_string(c.no_storage) + " (no task storage), " + std::to_string(c.map_full) +
                       " (map full), " + std::to_string(c.stack_errors) + " stack errors, " +
                       std::to_string(c.lost_stacks) + " stacks");

@@ -1,12 +1,16 @@
 /* offcpu_waits: known blocked time per function, for the off-CPU measure.
  *   thread A: sleep_a()  nanosleep(10 ms), SLEEPS times
  *   thread B: wait_b()   read() on a pipe that a feeder thread writes every 50 ms
+ *   thread C: sleep_c()  nanosleep(3 ms) and poll_c() poll(no fds, 3 ms) in turn: one thread
+ *             blocking in two places, so a stack remembered from one block is never reused for
+ *             the other
  * Each function measures its own time blocked (CLOCK_MONOTONIC around the glibc call).
  *
  *   offcpu_waits [DELAY_MS] [RUN_MS]
  * prints "ready <pid>", waits DELAY_MS (so a profiler can attach), runs both threads for RUN_MS,
  * prints "sleep_a_ns=.. sleep_a_calls=.. wait_b_ns=.. wait_b_calls=..", then waits for SIGTERM.
  */
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -29,7 +33,7 @@ struct tally {
   uint64_t ns;
   uint64_t calls;
 };
-static struct tally a_tally, b_tally;
+static struct tally a_tally, b_tally, c_sleep_tally, c_poll_tally;
 
 __attribute__((noinline)) void sleep_a(struct tally *t) {
   struct timespec d = {0, 10 * 1000 * 1000};
@@ -62,6 +66,31 @@ static void *thread_b(void *arg) {
   return NULL;
 }
 
+__attribute__((noinline)) void sleep_c(struct tally *t) {
+  struct timespec d = {0, 3 * 1000 * 1000};
+  uint64_t t0 = now_ns();
+  nanosleep(&d, NULL);
+  t->ns += now_ns() - t0;
+  t->calls++;
+}
+
+__attribute__((noinline)) void poll_c(struct tally *t) {
+  uint64_t t0 = now_ns();
+  poll(NULL, 0, 3);
+  t->ns += now_ns() - t0;
+  t->calls++;
+}
+
+static void *thread_c(void *arg) {
+  (void)arg;
+  uint64_t end = now_ns() + run_ns;
+  while (now_ns() < end) {
+    sleep_c(&c_sleep_tally);
+    poll_c(&c_poll_tally);
+  }
+  return NULL;
+}
+
 static void *feeder(void *arg) {
   (void)arg;
   uint64_t end = now_ns() + run_ns;
@@ -83,15 +112,18 @@ int main(int argc, char **argv) {
   fflush(stdout);
   usleep((useconds_t)delay_ms * 1000);
 
-  pthread_t a, b, f;
+  pthread_t a, b, c, f;
   pthread_create(&a, NULL, thread_a, NULL);
+  pthread_create(&c, NULL, thread_c, NULL);
   pthread_create(&b, NULL, thread_b, NULL);
   pthread_create(&f, NULL, feeder, NULL);
   pthread_join(a, NULL);
+  pthread_join(c, NULL);
   pthread_join(f, NULL);
   pthread_join(b, NULL);
-  printf("sleep_a_ns=%llu sleep_a_calls=%llu wait_b_ns=%llu wait_b_calls=%llu\n", (unsigned long long)a_tally.ns,
-         (unsigned long long)a_tally.calls, (unsigned long long)b_tally.ns, (unsigned long long)b_tally.calls);
+  printf("sleep_a_ns=%llu sleep_a_calls=%llu wait_b_ns=%llu wait_b_calls=%llu sleep_c_ns=%llu poll_c_ns=%llu\n",
+         (unsigned long long)a_tally.ns, (unsigned long long)a_tally.calls, (unsigned long long)b_tally.ns,
+         (unsigned long long)b_tally.calls, (unsigned long long)c_sleep_tally.ns, (unsigned long long)c_poll_tally.ns);
   fflush(stdout);
   sigset_t set;
   sigemptyset(&set);
