@@ -243,7 +243,7 @@ static long kchain_step(__u32 k, void *arg)
 
 struct kscan {
   struct kregion *buf;
-  struct scorch_kmemo *rec;
+  struct scorch_kmemo_way *rec;
   __u32 from, to; /* the region: buf->w[from .. to] */
   __u32 ok;
 };
@@ -273,7 +273,7 @@ static long kscan_step(__u32 i, void *arg)
  * may run on a stack of its own). The return addresses of frames 0 .. n-2 are found above it, in
  * order, and every text-like word between the first and the last is kept, by offset from the
  * first. The outermost frame (the entry code, above the random offset) is not part of it. */
-static __noinline void kmemo_remember(struct scorch_kmemo *rec, struct scorch_kstack *stack, __u32 n, __u64 base,
+static __noinline void kmemo_remember(struct scorch_kmemo_way *rec, struct scorch_kstack *stack, __u32 n, __u64 base,
                                       __u64 top)
 {
   rec->len = 0;
@@ -299,7 +299,7 @@ static __noinline void kmemo_remember(struct scorch_kmemo *rec, struct scorch_ks
 }
 
 /* 1 when the region above base holds the same text-like words as when the stack was walked. */
-static __noinline int kmemo_same(struct scorch_kmemo *rec, __u64 base)
+static __noinline int kmemo_same(struct scorch_kmemo_way *rec, __u64 base)
 {
   __u32 len = rec->len, n = rec->n, at = rec->base_off;
   if (len < 8 || len > SCORCH_KMEMO_REGION || at > SCORCH_KMEMO_REGION || n == 0 || n > SCORCH_KMEMO_WORDS)
@@ -330,21 +330,36 @@ static __always_inline void take_kernel_stack(void *ctx, struct scorch_offcpu_st
   struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
   __u64 top = (__u64)regs;
   struct scorch_kmemo *km = bpf_task_storage_get(&kmemos, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-  if (km && rec->khash && kmemo_same(km, base)) {
-    scorch_count(&counters, SCORCH_OFF_KSTACK_KEPT);
-    return;
+  if (km) {
+    for (__u32 w = 0; w < 2; w++) {
+      struct scorch_kmemo_way *way = &km->way[w];
+      if (!way->khash || !kmemo_same(way, base))
+        continue;
+      if (rec->khash != way->khash) {
+        __builtin_memcpy(&rec->kernel, &way->stack, sizeof(rec->kernel));
+        rec->khash = way->khash;
+      }
+      km->mru = w;
+      scorch_count(&counters, SCORCH_OFF_KSTACK_KEPT);
+      return;
+    }
   }
   scorch_count(&counters, SCORCH_OFF_KSTACK_WALKS);
   long kbytes = bpf_get_stack(ctx, rec->kernel.ips, sizeof(rec->kernel.ips), kernel_skip & BPF_F_SKIP_FIELD_MASK);
   if (kbytes < 0)
     scorch_count(&counters, SCORCH_OFF_STACK_ERROR);
   rec->khash = hash_frames(&rec->kernel, kbytes);
-  if (!km)
+  if (!km || !regs || !rec->khash || kbytes <= 0)
     return;
-  if (regs && rec->khash && kbytes > 0)
-    kmemo_remember(km, &rec->kernel, (__u32)(kbytes / 8), base, top);
-  else
-    km->len = 0;
+  __u32 victim = km->mru ? 0 : 1; /* the least recently used way */
+  struct scorch_kmemo_way *way = &km->way[victim];
+  way->khash = 0;
+  kmemo_remember(way, &rec->kernel, (__u32)(kbytes / 8), base, top);
+  if (way->len) {
+    __builtin_memcpy(&way->stack, &rec->kernel, sizeof(rec->kernel));
+    way->khash = rec->khash;
+    km->mru = victim;
+  }
 }
 
 /* Everything but the user stack and the timestamp. */

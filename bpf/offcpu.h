@@ -94,18 +94,27 @@ struct scorch_offcpu_start {
   struct scorch_kstack kernel;
 };
 
-/* The kernel stack of a thread's last switch-out, remembered (tp_btf only; task storage of its
- * own): the words of its kernel stack region, from the innermost frame's return address to the
- * one below the outermost, that held kernel-image or module addresses (return addresses,
- * function and static-data pointers), by position. When they are all unchanged the unwinder
- * would walk the same frames, so the start record's kernel stack and khash are kept as they are. */
-struct scorch_kmemo {
+/* Kernel stacks of a thread's last switch-outs, remembered (tp_btf only; task storage of its
+ * own). A way holds a walked stack and the words of its kernel stack region, from the innermost
+ * frame's return address to the one below the outermost, that held kernel-image or module
+ * addresses (return addresses, function and static-data pointers), by position. When they are
+ * all unchanged the unwinder would walk the same frames, so the walk is skipped. Two ways: a
+ * thread often alternates between two places (a pipe read, and preemption on the way out of the
+ * write that woke its peer). */
+struct scorch_kmemo_way {
   __u32 base_off; /* where the region starts, above the tracepoint's argument array */
   __u32 len;      /* bytes of the region; 0: nothing remembered */
   __u32 n;        /* words checked */
   __u32 pad;
+  __u64 khash;
   __u16 off[SCORCH_KMEMO_WORDS]; /* word index from the region's start */
   __u64 val[SCORCH_KMEMO_WORDS];
+  struct scorch_kstack stack;
+};
+struct scorch_kmemo {
+  struct scorch_kmemo_way way[2];
+  __u32 mru; /* the way used last: the other one is replaced */
+  __u32 pad;
 };
 
 #ifndef SCORCH_OFFCPU_RAW_STARTS
