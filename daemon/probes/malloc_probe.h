@@ -105,7 +105,7 @@ class MallocProbe {
     uint32_t slot = 0;
     Config config;
     Allocator allocator;
-    std::vector<LinkPtr> links;
+    std::vector<LinkPtr> hot, cold;  // malloc and free; the rest
     // duty mode
     std::chrono::nanoseconds open{0};
     uint64_t windows = 0;
@@ -118,7 +118,8 @@ class MallocProbe {
     void operator()(malloc_bpf* s) const;
   };
 
-  Result<void> attach_links(uint32_t tgid, Target& t);
+  Result<void> attach_links(uint32_t tgid, Target& t, bool hot_only = false);
+  void detach_links(Target& t);
   void duty_loop();
   void clear_live(uint32_t tgid);
   void calibrate();

@@ -31,6 +31,8 @@
 #   BENCH_SETTLE_MS=300 pause between "tracer attached" and the start of the loop
 #   BENCH_NO_INSTALL=1  never apt-get (bpftrace, bpfcc-tools, kernel headers for BCC)
 #   BENCH_KEEP=1        keep the work directory
+#   BENCH_MODES="..."   run only these modes (and bare), e.g. "duty floor"; targets without
+#                       their modes say "not measured"
 #
 # Everything the script starts is ended on exit; tracefs/debugfs are mounted only if they are not.
 
@@ -97,6 +99,9 @@ scorch_idle() { [[ $(scorch_sessions) -eq 0 ]]; }
 MODES=(bare count outstanding sampled duty)
 ((BPFTRACE_OK)) && MODES+=(floor bpftrace)
 ((MEMLEAK_OK)) && MODES+=(memleak)
+if [[ -n ${BENCH_MODES:-} ]]; then # a subset, e.g. BENCH_MODES="bare duty" (bare is always kept)
+  read -ra MODES <<<"bare ${BENCH_MODES/bare/}"
+fi
 declare -A PAIR_NS CMD NOTE
 CMD[bare]="(no tracer)"
 CMD[floor]="bpftrace -p PID -e 'uprobe:$LIBC:malloc { }'"
