@@ -260,6 +260,19 @@ Result<Profile> fetch_profile(const GlobalOptions& g, const proto::ProfileReques
   return proto::decode_profile(reply->payload);
 }
 
+// Prints rendered output, or writes it to the file; then the profile's notes, to stderr.
+bool emit(const Profile& p, const std::string& rendered, const std::string& output) {
+  if (output.empty()) {
+    std::cout << rendered;
+    if (!rendered.empty() && rendered.back() != '\n') std::cout << "\n";
+  } else if (auto r = write_file(output, rendered); !r) {
+    print_error(r.error());
+    return false;
+  }
+  for (const auto& n : p.notes) std::cerr << "scorch: note: " << n << "\n";
+  return true;
+}
+
 // Output of scorch malloc: the table of top stacks by default; flamegraph/folded by the weight.
 int render_malloc(const GlobalOptions& g, Profile& p, const std::string& output, const std::string& who) {
   std::string rendered;
@@ -280,14 +293,7 @@ int render_malloc(const GlobalOptions& g, Profile& p, const std::string& output,
   } else {
     rendered = render_stack_values_table(p, 25);
   }
-  if (output.empty()) {
-    std::cout << rendered;
-    if (!rendered.empty() && rendered.back() != '\n') std::cout << "\n";
-  } else if (auto r = write_file(output, rendered); !r) {
-    print_error(r.error());
-    return 1;
-  }
-  for (const auto& n : p.notes) std::cerr << "scorch: note: " << n << "\n";
+  if (!emit(p, rendered, output)) return 1;
   uint64_t calls = 0, bytes = 0;
   for (const auto& s : p.stacks)
     if (s.values.size() >= 2) {
@@ -432,15 +438,7 @@ int run_profile(const GlobalOptions& g, const std::vector<std::string>& args, pr
   } else {
     rendered = render_top_table(p, 25);
   }
-  if (output.empty()) {
-    std::cout << rendered;
-    if (!rendered.empty() && rendered.back() != '\n') std::cout << "\n";
-  } else if (auto r = write_file(output, rendered); !r) {
-    print_error(r.error());
-    return 1;
-  }
-
-  for (const auto& n : p.notes) std::cerr << "scorch: note: " << n << "\n";
+  if (!emit(p, rendered, output)) return 1;
   if (g.json && !output.empty()) {
     JsonWriter w;
     w.begin_object();

@@ -80,22 +80,6 @@ proc_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 CLK_TCK=$(getconf CLK_TCK)
 ticks_to_s() { awk -v t="$1" -v hz="$CLK_TCK" 'BEGIN { printf "%.3f", t / hz }'; }
 
-# Waits up to $2 seconds for PID $1 to end; kills it (TERM, then KILL) if it does not.
-wait_or_kill() {
-  local pid=$1 limit_us=$(($2 * 1000000)) start
-  start=$(now_us)
-  while kill -0 "$pid" 2>/dev/null; do
-    if (($(now_us) - start > limit_us)); then
-      say "PID $pid still running after $2 s: killing it"
-      kill -TERM "$pid" 2>/dev/null
-      sleep 1
-      kill -KILL "$pid" 2>/dev/null
-      break
-    fi
-    sleep 0.05
-  done
-  wait "$pid" 2>/dev/null
-}
 
 # ---------------------------------------------------------------------------------------------
 # cleanup: everything this script starts is recorded here and ended on exit
