@@ -11,6 +11,7 @@
 #include <cstring>
 #include <random>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "malloc.h"
 #include "malloc.skel.h"
@@ -25,12 +26,6 @@ static_assert(sizeof(scorch_malloc_key) == 16);
 static_assert(sizeof(scorch_malloc_value) == 32);
 static_assert(sizeof(scorch_live_key) == 16);
 static_assert(sizeof(scorch_live_value) == 24);
-
-uint64_t mono_ns() {
-  timespec t{};
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return static_cast<uint64_t>(t.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(t.tv_nsec);
-}
 
 }  // namespace
 
@@ -256,9 +251,9 @@ void MallocProbe::calibrate() {
   opts.bpf_cookie = scorch_malloc_cookie(pid, slot, SCORCH_ALLOC_MALLOC, 0, 0);
   auto time_calls = [] {
     constexpr int kCalls = 5000;
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = monotonic_ns();
     for (int i = 0; i < kCalls; ++i) scorch_trap_calibration_target();
-    return static_cast<double>(mono_ns() - t0) / kCalls;
+    return static_cast<double>(monotonic_ns() - t0) / kCalls;
   };
   double bare = 1e18;
   for (int i = 0; i < 3; ++i) bare = std::min(bare, time_calls());
@@ -294,7 +289,7 @@ void MallocProbe::duty_loop() {
         wake = std::min(wake, t.next_window);
         continue;
       }
-      const uint64_t attach_start = mono_ns();
+      const uint64_t attach_start = monotonic_ns();
       // The other functions stay attached from the first window on: each attach or detach of a
       // uprobe costs an RCU grace period (~100 ms here, serialised in the kernel), and doing all
       // of them every window slowed a malloc-bound program by ~20% at 1% duty. Outside windows
@@ -305,7 +300,7 @@ void MallocProbe::duty_loop() {
       } else {
         auto& slot = skel_->bss->slots[t.slot];
         skel_->bss->window_id[t.slot] = skel_->bss->window_id[t.slot] + 1;
-        uint64_t opened = mono_ns();
+        uint64_t opened = monotonic_ns();
         __atomic_store_n(&slot.gate, 1, __ATOMIC_RELEASE);
         t.in_window = true;
         uint32_t target = tgid;
@@ -315,14 +310,14 @@ void MallocProbe::duty_loop() {
         __atomic_store_n(&slot.gate, 0, __ATOMIC_RELEASE);
         auto again = targets_.find(target);  // detach() waits for in_window, so it is still there
         if (again != targets_.end()) {
-          const uint64_t closed = mono_ns();
+          const uint64_t closed = monotonic_ns();
           again->second.open += std::chrono::nanoseconds(closed - opened);
           ++again->second.windows;
           again->second.hot.clear();  // malloc and free only; see above
           again->second.in_window = false;
           log::debug("duty window for PID " + std::to_string(target) + ": attach " +
                      std::to_string((opened - attach_start) / 1000) + " us, open " + std::to_string((closed - opened) / 1000) +
-                     " us, detach " + std::to_string((mono_ns() - closed) / 1000) + " us");
+                     " us, detach " + std::to_string((monotonic_ns() - closed) / 1000) + " us");
         }
         cv_.notify_all();
       }

@@ -14,12 +14,6 @@
 
 namespace scorch {
 
-uint64_t monotonic_ns() {
-  timespec t{};
-  clock_gettime(CLOCK_MONOTONIC, &t);  // the clock of bpf_ktime_get_ns
-  return static_cast<uint64_t>(t.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(t.tv_nsec);
-}
-
 uint64_t period_for_hz(uint32_t hz) { return hz == 0 ? 0 : 1'000'000'000ull / hz; }
 
 bool process_alive(uint32_t pid) {

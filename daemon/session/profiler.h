@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/result.h"
 #include "export/profile.h"
 #include "probes/malloc_probe.h"
@@ -127,9 +128,6 @@ class Profiler {
   std::map<uint64_t, std::unique_ptr<Session>> sessions_;
   uint64_t next_id_ = 1;
 };
-
-/// CLOCK_MONOTONIC in ns: the clock of bpf_ktime_get_ns.
-uint64_t monotonic_ns();
 
 /// Sampling period for a frequency, in ns (what the kernel filter and counts are keyed by).
 uint64_t period_for_hz(uint32_t hz);
