@@ -5,6 +5,7 @@
 #include "scorch.bpf.h"
 #include "unwind.bpf.h"
 #include "offcpu.h"
+#include "filter_table.bpf.h"
 #include <bpf/bpf_tracing.h>
 
 #ifndef E2BIG
@@ -26,16 +27,7 @@ volatile __u64 filter_slots[2][SCORCH_FAST_SLOTS];
 
 static __always_inline int fast_has(__u32 table, __u32 tgid)
 {
-  __u64 key = ((__u64)tgid << 32) | 1;
-  __u32 home = scorch_fast_slot(tgid, 1);
-  for (int i = 0; i < SCORCH_FAST_PROBES; i++) {
-    __u64 v = filter_slots[table & 1][(home + i) & (SCORCH_FAST_SLOTS - 1)];
-    if (v == key)
-      return 1;
-    if (v == 0)
-      return 0;
-  }
-  return 0;
+  return scorch_fast_has(filter_slots, table, tgid, 1); /* off-CPU keys use period 1 */
 }
 
 #define TASK_INTERRUPTIBLE_BIT 0x1

@@ -3,6 +3,7 @@
 #include "scorch.bpf.h"
 #include "unwind.bpf.h"
 #include "oncpu.h"
+#include "filter_table.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -54,16 +55,7 @@ struct ustack_map ustacks0 SEC(".maps"), ustacks1 SEC(".maps");
 
 static __always_inline int fast_wanted(__u32 table, __u32 tgid, __u32 period)
 {
-  __u64 key = ((__u64)tgid << 32) | period;
-  __u32 home = scorch_fast_slot(tgid, period);
-  for (int i = 0; i < SCORCH_FAST_PROBES; i++) {
-    __u64 v = filter_slots[table & 1][(home + i) & (SCORCH_FAST_SLOTS - 1)];
-    if (v == key)
-      return 1;
-    if (v == 0)
-      return 0;
-  }
-  return 0;
+  return scorch_fast_has(filter_slots, table, tgid, period);
 }
 
 static __always_inline int wanted(__u32 tgid, __u64 period)
