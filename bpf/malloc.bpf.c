@@ -10,6 +10,7 @@
 #include "scorch.bpf.h"
 #include "unwind.bpf.h"
 #include "malloc.h"
+#include "creds.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -439,6 +440,8 @@ int scorch_malloc_entry(struct pt_regs *ctx)
     scorch_count(&counters, SCORCH_M_OTHER_PROCESS);
     return 0;
   }
+  if (!scorch_creds_ok(bpf_get_current_task_btf(), tgid))
+    return 0;
   __u32 s = (cookie >> 16) & (SCORCH_MALLOC_SLOTS - 1);
   struct scorch_malloc_slot *slot = &slots[s];
   __u32 mode = slot->mode;
@@ -492,7 +495,7 @@ int scorch_malloc_return(struct pt_regs *ctx)
 {
   __u64 cookie = bpf_get_attach_cookie(ctx);
   __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-  if (tgid != (__u32)(cookie >> 32))
+  if (tgid != (__u32)(cookie >> 32) || !scorch_creds_ok(bpf_get_current_task_btf(), tgid))
     return 0;
   __u32 s = (cookie >> 16) & (SCORCH_MALLOC_SLOTS - 1);
   if (!(slots[s].mode & SCORCH_MALLOC_GATED) || !slots[s].gate) {

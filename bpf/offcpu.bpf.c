@@ -6,6 +6,7 @@
 #include "unwind.bpf.h"
 #include "offcpu.h"
 #include "filter_table.bpf.h"
+#include "creds.bpf.h"
 #include <bpf/bpf_tracing.h>
 
 #ifndef E2BIG
@@ -395,7 +396,7 @@ static __always_inline void switch_out(void *ctx, bool preempt, struct task_stru
   struct scorch_offcpu_filter *fp, *fa;
   __u32 state = offcpu_state_of(preempt, prev_state);
   __u32 scopes = wanted_scopes(tgid, state, &fp, &fa);
-  if (!scopes)
+  if (!scopes || !scorch_creds_ok(prev, tgid))
     return;
   struct scorch_offcpu_start *rec = bpf_task_storage_get(&starts, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
   if (!rec) {
@@ -528,7 +529,7 @@ int scorch_offcpu_switch_raw(struct bpf_raw_tracepoint_args *ctx)
     struct scorch_offcpu_filter *fp, *fa;
     __u32 state = offcpu_state_of(preempt, task_state(prev));
     __u32 scopes = wanted_scopes(tgid, state, &fp, &fa);
-    if (scopes) {
+    if (scopes && scorch_creds_ok(prev, tgid)) {
       __u32 tid = BPF_CORE_READ(prev, pid), zero = 0;
       struct scorch_offcpu_start *rec = bpf_map_lookup_elem(&raw_starts, &tid);
       if (!rec) {

@@ -4,6 +4,7 @@
 #include "unwind.bpf.h"
 #include "oncpu.h"
 #include "filter_table.bpf.h"
+#include "creds.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -160,6 +161,10 @@ int scorch_oncpu(struct bpf_perf_event_data *ctx)
   /* The idle task (pid 0) is left out, as BCC's profile does by default: nobody asked for it and
    * its kernel stack walk is the most expensive one. */
   if (tgid == 0 || !wanted(tgid, period)) {
+    scorch_count(&counters, SCORCH_CNT_FILTERED);
+    return 0;
+  }
+  if (!scorch_creds_ok(bpf_get_current_task_btf(), tgid)) {
     scorch_count(&counters, SCORCH_CNT_FILTERED);
     return 0;
   }

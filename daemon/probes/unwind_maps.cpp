@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "probes/map_util.h"
+#include "creds.h"
 #include "unwind.h"
 
 namespace scorch {
@@ -56,6 +57,12 @@ Result<std::unique_ptr<UnwindMaps>> UnwindMaps::create() {
   if (!procs) return procs.error();
   auto counters = create_map(BPF_MAP_TYPE_PERCPU_ARRAY, "unwind_counters", 4, 8, SCORCH_UNW_MAX);
   if (!counters) return counters.error();
+  auto watch = create_map(BPF_MAP_TYPE_HASH, "cred_watch", 4, sizeof(scorch_cred_watch), SCORCH_CRED_WATCH_MAX);
+  if (!watch) return watch.error();
+  auto watch_on = create_map(BPF_MAP_TYPE_ARRAY, "cred_watch_on", 4, 4, 1);
+  if (!watch_on) return watch_on.error();
+  m->cred_watch_ = std::move(*watch);
+  m->cred_watch_on_ = std::move(*watch_on);
   m->rows_ = std::move(*rows);
   m->index_ = std::move(*index);
   m->procs_ = std::move(*procs);
@@ -67,12 +74,14 @@ Result<void> UnwindMaps::share_with(bpf_object* obj) const {
   const std::pair<const char*, int> maps[] = {{"unwind_rows", rows_.get()},
                                               {"unwind_index", index_.get()},
                                               {"unwind_procs", procs_.get()},
-                                              {"unwind_counters", counters_.get()}};
+                                              {"unwind_counters", counters_.get()},
+                                              {"cred_watch", cred_watch_.get()},
+                                              {"cred_watch_on", cred_watch_on_.get()}};
   for (const auto& [name, fd] : maps) {
     bpf_map* map = bpf_object__find_map_by_name(obj, name);
-    if (!map) return Error{"share unwind map " + std::string(name), "the BPF object has no such map", ENOENT, {}};
+    if (!map) return Error{"share BPF map " + std::string(name), "the BPF object has no such map", ENOENT, {}};
     if (int err = bpf_map__reuse_fd(map, fd); err)
-      return make_errno_error("share unwind map " + std::string(name), -err);
+      return make_errno_error("share BPF map " + std::string(name), -err);
   }
   return {};
 }

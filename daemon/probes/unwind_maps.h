@@ -1,7 +1,7 @@
 #pragma once
-/// UnwindMaps: the BPF maps of table-driven unwinding (rows, bucket index, per-process mappings,
-/// counters), created once by the daemon and shared by every measure's BPF object, so a table
-/// built for one measure serves them all.
+/// UnwindMaps: the BPF maps every measure's BPF object shares, created once by the daemon: those
+/// of table-driven unwinding (rows, bucket index, per-process mappings, counters), so a table
+/// built for one measure serves them all, and the credential watch (see CredWatch).
 
 #include <cstdint>
 #include <memory>
@@ -43,9 +43,13 @@ class UnwindMaps {
   };
   Counters counters() const;
 
+  /// The credential watch maps (bpf/creds.h), for CredWatch.
+  int cred_watch_fd() const { return cred_watch_.get(); }
+  int cred_watch_on_fd() const { return cred_watch_on_.get(); }
+
  private:
   UnwindMaps() = default;
-  UniqueFd rows_, index_, procs_, counters_;
+  UniqueFd rows_, index_, procs_, counters_, cred_watch_, cred_watch_on_;
   uint32_t next_row_ = 0;
   uint32_t next_bucket_ = 0;
 };

@@ -24,6 +24,17 @@ std::string human_bytes(uint64_t b) {
   return buf;
 }
 
+std::string read_comm(uint32_t pid) {
+  std::string comm;
+  if (FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/comm").c_str(), "r")) {
+    char buf[64] = {};
+    if (std::fgets(buf, sizeof(buf), f)) comm = buf;
+    std::fclose(f);
+  }
+  while (!comm.empty() && comm.back() == '\n') comm.pop_back();
+  return comm;
+}
+
 }  // namespace
 
 Result<void> Profiler::start_malloc(Session& s) {
@@ -54,6 +65,7 @@ Result<void> Profiler::start_malloc(Session& s) {
       return r.error();
     }
     s.malloc_attached.push_back(pid);
+    s.comms[pid] = read_comm(pid);
     std::string who = s.pids.size() > 1 ? "PID " + std::to_string(pid) + ": " : "";
     s.notes.push_back(who + "allocator: " + allocator->describe());
     s.notes.push_back(who + "probes: " + allocator->probe_sites() +
@@ -79,7 +91,7 @@ void Profiler::drain_malloc() {
   if (!malloc_) return;
   malloc_->drain([&](const RawAllocs& r) {
     for (auto& [id, s] : sessions_) {
-      if (!s->malloc || !s->pids.count(r.tgid)) continue;
+      if (!s->malloc || !s->traces(r.tgid)) continue;
       auto& a = s->allocs[{r.tgid, r.stack_hash}];
       a.calls += r.calls;
       a.bytes += r.bytes;
@@ -118,7 +130,7 @@ void Profiler::finish_malloc(Session& s, Profile& p) {
   const size_t nvalues = p.value_names.size();
   for (uint32_t pid : s.pids) {
     double scale = 1.0;
-    if (cfg.duty_permille) {
+    if (cfg.duty_permille && s.traces(pid)) {
       auto d = malloc_->duty(pid);
       double effective = d.effective_ns(malloc_->trap_ns());
       if (d.open.count() > 0) scale = static_cast<double>(p.duration_ns) / effective;
@@ -149,8 +161,10 @@ void Profiler::finish_malloc(Session& s, Profile& p) {
       row.values[1] = static_cast<uint64_t>(std::llround(bytes * scale));
     }
     if (cfg.outstanding) {
+      // A process let go (its credentials changed) shows what was live when tracing stopped.
       uint64_t cutoff = s.spec.min_age_ns < now ? now - s.spec.min_age_ns : 0;
-      for (const auto& ls : malloc_->live(pid, cutoff)) {
+      auto lost = s.live_at_loss.find(pid);
+      for (const auto& ls : lost != s.live_at_loss.end() ? lost->second : malloc_->live(pid, cutoff)) {
         auto& row = rows[{pid, ls.stack_hash}];
         if (row.values.empty()) row.values.assign(nvalues, 0);
         row.values[2] = ls.objects;
@@ -159,24 +173,15 @@ void Profiler::finish_malloc(Session& s, Profile& p) {
       }
     }
   }
-  std::map<uint32_t, std::string> comms;
   for (auto& [key, row] : rows) {
     StackCount sc;
     sc.pid = key.first;
-    auto c = comms.find(key.first);
-    if (c == comms.end()) {
-      std::string comm;
-      FILE* f = std::fopen(("/proc/" + std::to_string(key.first) + "/comm").c_str(), "r");
-      if (f) {
-        char buf[64] = {};
-        if (std::fgets(buf, sizeof(buf), f)) comm = buf;
-        std::fclose(f);
-      }
-      while (!comm.empty() && comm.back() == '\n') comm.pop_back();
-      c = comms.emplace(key.first, comm).first;
-    }
-    sc.comm = c->second;
-    sc.frames = malloc_frames(key.first, key.second);
+    // The comm at the start: a process that exec'd since (a privileged program included) is
+    // shown under the name it had while traced.
+    auto c = s.comms.find(key.first);
+    sc.comm = c != s.comms.end() ? c->second : read_comm(key.first);
+    auto named = s.frames_at_loss.find(key);
+    sc.frames = named != s.frames_at_loss.end() ? named->second : malloc_frames(key.first, key.second);
     sc.values = row.values;
     sc.count = cfg.outstanding ? row.values[3] : s.spec.weight_calls ? row.values[0] : row.values[1];
     p.stacks.push_back(std::move(sc));
@@ -205,7 +210,7 @@ void Profiler::finish_malloc(Session& s, Profile& p) {
   }
   if (p.drops.map_full + p.drops.lost_stacks > 0) p.notes.push_back("drop counters are system-wide for the time this trace ran");
   for (uint32_t pid : s.pids)
-    if (!process_alive(pid)) p.notes.push_back("process " + std::to_string(pid) + " exited during the trace");
+    if (s.traces(pid) && !process_alive(pid)) p.notes.push_back("process " + std::to_string(pid) + " exited during the trace");
   p.notes.insert(p.notes.end(), s.notes.begin(), s.notes.end());
 }
 

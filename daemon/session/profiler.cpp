@@ -35,7 +35,8 @@ Profiler::Profiler(OnCpuProbe& probe, OffCpuProbe* offcpu, std::string offcpu_er
       malloc_(malloc),
       malloc_error_(std::move(malloc_error)),
       symbolizer_(symbolizer),
-      unwinder_(unwind_maps) {}
+      unwinder_(unwind_maps),
+      cred_watch_(unwind_maps.cred_watch_fd(), unwind_maps.cred_watch_on_fd()) {}
 
 Profiler::~Profiler() {
   for (const auto& [id, s] : sessions_) release(*s);
@@ -58,8 +59,12 @@ Result<uint64_t> Profiler::start(const SessionSpec& spec) {
   if (s->off_cpu && !offcpu_)
     return Error{"trace off-CPU time", "the off-CPU program is not loaded: " + offcpu_error_, ENOTSUP,
                  "see 'scorch status' for the kernel features this machine lacks"};
+  if (auto r = watch_creds(*s); !r) return r.error();
   if (s->malloc) {
-    if (auto r = start_malloc(*s); !r) return r.error();
+    if (auto r = start_malloc(*s); !r) {
+      for (uint32_t pid : s->watched) cred_watch_.unwatch(pid);
+      return r.error();
+    }
     uint64_t id = s->id;
     sessions_.emplace(id, std::move(s));
     return id;
@@ -107,6 +112,7 @@ Result<uint64_t> Profiler::start(const SessionSpec& spec) {
         if (s->off_cpu) offcpu_->remove_filter(s->targets[i]);
       }
       for (uint32_t pid : s->unwound) unwinder_.detach(pid);
+      for (uint32_t pid : s->watched) cred_watch_.unwatch(pid);
       return r.error();
     }
   }
@@ -124,7 +130,79 @@ void Profiler::release_target(uint32_t target, uint64_t period_ns) {
   probe_.remove_filter(target, OnCpuProbe::sampling_period(target, period_ns));
 }
 
+Result<void> Profiler::watch_creds(Session& s) {
+  if (s.spec.uid == 0) return {};  // root may trace what it likes, set-user-ID programs included
+  for (uint32_t pid : s.pids) {
+    auto creds = read_process_creds(pid);
+    Result<void> r;
+    if (!creds) {
+      r = Error{"trace PID " + std::to_string(pid), "no such process", ESRCH, {}};
+    } else if (creds->ids[0] != s.spec.uid || creds->ids[2] != s.spec.uid || creds->ids[4] != s.spec.uid) {
+      r = Error{"trace PID " + std::to_string(pid), "permission denied: its uids are no longer all " +
+                std::to_string(s.spec.uid), EPERM, {}};
+    } else {
+      r = cred_watch_.watch(pid, *creds);
+    }
+    if (!r) {
+      for (uint32_t w : s.watched) cred_watch_.unwatch(w);
+      s.watched.clear();
+      return r;
+    }
+    s.watched.push_back(pid);
+  }
+  return {};
+}
+
+void Profiler::check_creds() {
+  auto changes = cred_watch_.changes();
+  if (changes.empty()) return;
+  // What the kernel holds of them predates the change (the programs record nothing after it):
+  // it still belongs to the sessions, so it is drained before they let go.
+  drain_samples();
+  drain_malloc();
+  for (const auto& change : changes)
+    for (auto& [id, s] : sessions_)
+      if (s->spec.uid != 0 && s->traces(change.pid)) lose(*s, change.pid, change.what);
+}
+
+void Profiler::lose(Session& s, uint32_t pid, const std::string& what) {
+  s.lost.insert(pid);
+  if (s.on_cpu) release_target(pid, s.period_ns);
+  if (s.off_cpu) offcpu_->remove_filter(pid);
+  std::erase(s.targets, pid);
+  if (s.malloc && std::find(s.malloc_attached.begin(), s.malloc_attached.end(), pid) != s.malloc_attached.end()) {
+    // Malloc stacks are named when the trace ends, by then perhaps in another program: name them now.
+    auto& live = s.live_at_loss[pid];
+    if (s.spec.malloc.outstanding) {
+      const uint64_t now = monotonic_ns();
+      live = malloc_->live(pid, s.spec.min_age_ns < now ? now - s.spec.min_age_ns : 0);
+    }
+    for (const auto& [key, a] : s.allocs)
+      if (key.first == pid) s.frames_at_loss.emplace(key, malloc_frames(pid, key.second));
+    for (const auto& ls : live) s.frames_at_loss.emplace(std::make_pair(pid, ls.stack_hash), malloc_frames(pid, ls.stack_hash));
+    malloc_->detach(pid);
+    std::erase(s.malloc_attached, pid);
+  }
+  if (std::find(s.unwound.begin(), s.unwound.end(), pid) != s.unwound.end()) {
+    unwinder_.detach(pid);
+    std::erase(s.unwound, pid);
+  }
+  if (std::find(s.watched.begin(), s.watched.end(), pid) != s.watched.end()) {
+    cred_watch_.unwatch(pid);
+    std::erase(s.watched, pid);
+  }
+  const double after_s = static_cast<double>((Clock::now() - s.started) / std::chrono::milliseconds(1)) / 1000.0;
+  char when[32];
+  std::snprintf(when, sizeof(when), "%.1f s", after_s);
+  s.notes.push_back("tracing of PID " + std::to_string(pid) + " stopped after " + when + ": its credentials changed (" +
+                    what + "; a set-user-ID or set-group-ID exec?), so uid " + std::to_string(s.spec.uid) +
+                    " may no longer trace it (the rule ptrace applies); nothing it did since is in this profile");
+  log::info("PID " + std::to_string(pid) + " changed credentials (" + what + "): no longer traced for uid " +
+            std::to_string(s.spec.uid));
+}
+
 void Profiler::release(const Session& s) {
+  for (uint32_t pid : s.watched) cred_watch_.unwatch(pid);
   if (s.malloc) {
     for (uint32_t pid : s.malloc_attached) malloc_->detach(pid);
     for (uint32_t pid : s.unwound) unwinder_.detach(pid);
@@ -159,6 +237,9 @@ void Profiler::drain() {
 }
 
 void Profiler::check_execs() {
+  // First, a target that became privileged is let go by the users who may no longer trace it:
+  // its new program is then neither unwound, named nor probed for them.
+  check_creds();
   // A target that exec'd another program needs that program's unwind tables and names (a stat
   // of /proc/PID/exe per process; the server calls this every 100 ms, and every drain does).
   std::set<uint32_t> checked;
@@ -178,7 +259,7 @@ void Profiler::check_execs() {
           auto a = find_allocator(pid);
           auto r = a ? malloc_->reattach(pid, *a) : Result<void>(a.error());
           for (auto& [sid, other] : sessions_)
-            if (other->malloc && other->pids.count(pid))
+            if (other->malloc && other->traces(pid))
               other->notes.push_back("PID " + std::to_string(pid) + " exec'd: " +
                                      (r ? "allocator now " + a->describe() : "not traced since: " + r.error().message()));
         }
@@ -198,7 +279,7 @@ void Profiler::drain_samples() {
       if (s->on_cpu &&
           (s->pids.empty() ? raw.period_ns == OnCpuProbe::sampling_period(OnCpuProbe::kPidAny, s->period_ns)
                            : raw.period_ns == OnCpuProbe::sampling_period(raw.tgid, s->period_ns) &&
-                                 s->pids.count(raw.tgid)))
+                                 s->traces(raw.tgid)))
         matching.push_back(s.get());
     if (matching.empty()) return;
 
@@ -265,6 +346,7 @@ uint64_t Profiler::add_pending_blocks(Session& s) {
   const uint64_t now = monotonic_ns();
   std::vector<Frame> frames;
   for (uint32_t pid : s.pids) {
+    if (!s.traces(pid)) continue;
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
       uint32_t tid = 0;
@@ -291,7 +373,7 @@ void Profiler::drain_offcpu() {
   auto result = offcpu_->drain([&](const RawBlock& b) {
     matching.clear();
     for (auto& [id, s] : sessions_)
-      if (s->off_cpu && (b.whole_system ? s->pids.empty() : s->pids.count(b.tgid) > 0)) matching.push_back(s.get());
+      if (s->off_cpu && (b.whole_system ? s->pids.empty() : s->traces(b.tgid))) matching.push_back(s.get());
     if (matching.empty()) return;
     offcpu_frames(b.tgid, b.user_ips, b.kernel_ips, frames);
     for (Session* s : matching) add_block(*s, b.tgid, b.comm, b.state, frames, b.total_ns, b.count);
@@ -351,7 +433,7 @@ Profile Profiler::finish(uint64_t id) {
   if (p.drops.stack_collisions + p.drops.stack_errors + p.drops.map_full + p.drops.lost_stacks > 0)
     p.notes.push_back("drop counters are system-wide for the time this profile ran");
   for (uint32_t pid : s.pids)
-    if (!process_alive(pid)) p.notes.push_back("process " + std::to_string(pid) + " exited during the profile");
+    if (s.traces(pid) && !process_alive(pid)) p.notes.push_back("process " + std::to_string(pid) + " exited during the profile");
   p.notes.insert(p.notes.end(), s.notes.begin(), s.notes.end());
   // A PID that is gone may come back as another program: drop its cached mappings.
   std::set<uint32_t> seen;
@@ -369,7 +451,7 @@ bool Profiler::done(uint64_t id) const {
   if (s.spec.duration.count() > 0 && Clock::now() - s.started >= s.spec.duration) return true;
   if (s.pids.empty()) return false;
   for (uint32_t pid : s.pids)
-    if (process_alive(pid)) return false;
+    if (s.traces(pid) && process_alive(pid)) return false;
   return true;
 }
 

@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/result.h"
 #include "export/profile.h"
+#include "probes/cred_watch.h"
 #include "probes/malloc_probe.h"
 #include "probes/offcpu_probe.h"
 #include "probes/oncpu_probe.h"
@@ -90,6 +91,11 @@ class Profiler {
     std::vector<uint32_t> malloc_attached;
     MallocProbe::Counters malloc_at_start;
     std::set<uint32_t> pids;
+    std::set<uint32_t> lost;        // pids no longer traced: their credentials changed (see CredWatch)
+    std::vector<uint32_t> watched;  // pids whose credentials are checked for this session (not root's)
+    std::map<uint32_t, std::string> comms;  // malloc: each pid's comm at the start
+    std::map<uint32_t, std::vector<LiveStack>> live_at_loss;  // malloc --outstanding: blocks live when tracing stopped
+    std::map<std::pair<uint32_t, uint64_t>, std::vector<Frame>> frames_at_loss;  // malloc: named while the program ran
     std::vector<uint32_t> targets;  // the pids, or kPidAny for the whole system
     std::vector<uint32_t> unwound;  // pids whose user stacks come from unwind tables
     std::vector<std::string> notes;
@@ -100,11 +106,19 @@ class Profiler {
     uint64_t samples = 0;
     std::unordered_map<std::string, size_t> index;  // stack identity -> stacks position
     std::vector<StackCount> stacks;
+    /// pid is one of the session's and still traced for it.
+    bool traces(uint32_t pid) const { return pids.count(pid) > 0 && lost.count(pid) == 0; }
   };
   /// Adds count (samples, or ns for off-CPU and wall) to a stack; events (samples or blocks) feed progress.
   void add(Session& s, uint32_t pid, std::string_view comm, const std::vector<Frame>& frames, uint64_t count,
            uint64_t events);
   void release(const Session& s);
+  /// For a session of a user other than root: the check that stops its tracing of a process
+  /// whose credentials change (installed before the session's first event).
+  Result<void> watch_creds(Session& s);
+  /// Stops tracing of processes whose credentials changed, for every session not root's.
+  void check_creds();
+  void lose(Session& s, uint32_t pid, const std::string& what);
   void release_target(uint32_t target, uint64_t period_ns);
   void drain_offcpu();
   void drain_samples();
@@ -125,6 +139,7 @@ class Profiler {
   std::string malloc_error_;
   Symbolizer& symbolizer_;
   UnwindLoader unwinder_;
+  CredWatch cred_watch_;
   std::map<uint64_t, std::unique_ptr<Session>> sessions_;
   uint64_t next_id_ = 1;
 };
