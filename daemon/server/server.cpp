@@ -546,7 +546,8 @@ awaitable<void> Server::run_profile(std::shared_ptr<Connection> c, std::vector<u
   spec.min_age_ns = req->min_age_ns;
   spec.weight_calls = req->weight_calls;
   // Access rules, target checks and the start itself read /proc and files: all on the worker.
-  auto id = co_await on_worker([this, spec]() -> Result<uint64_t> {
+  // Jobs are named locals: g++ 12 mishandles temporaries inside co_await expressions.
+  auto start_job = [this, spec]() -> Result<uint64_t> {
     if (auto ok = authorize_profile(spec.uid, spec.pids, read_process_uids); !ok) {
       log::info("refused uid " + std::to_string(spec.uid) + ": " + ok.error().message());
       return ok.error();
@@ -555,7 +556,8 @@ awaitable<void> Server::run_profile(std::shared_ptr<Connection> c, std::vector<u
     if (auto ok = check_targets(spec.pids, malloc, malloc ? "trace allocations of" : "profile", read_process_state); !ok)
       return ok.error();
     return profiler_.start(spec);
-  });
+  };
+  auto id = co_await on_worker(std::move(start_job));
   if (!id) {
     auto reply = Connection::error_frame(id.error());
     co_await c->send(reply, options_.write_timeout);
@@ -642,13 +644,14 @@ awaitable<void> Server::run_profile(std::shared_ptr<Connection> c, std::vector<u
   }
 
   const bool stopping = stopping_, wanted = !c->gone;
-  auto result = co_await on_worker([this, session, stopping, wanted]() -> Result<std::vector<uint8_t>> {
+  auto finish_job = [this, session, stopping, wanted]() -> Result<std::vector<uint8_t>> {
     Profile profile = profiler_.finish(session);
     if (stopping) profile.notes.push_back("scorchd is shutting down: the profile ended early");
     log::debug("session " + std::to_string(session) + " finished: " + std::to_string(profile.total()) + " samples");
     if (!wanted) return std::vector<uint8_t>{};
     return proto::frame(proto::MsgType::kProfileResult, profile);
-  });
+  };
+  auto result = co_await on_worker(std::move(finish_job));
   if (c->gone) co_return;
   if (!result) {
     auto reply = Connection::error_frame(result.error());
