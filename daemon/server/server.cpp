@@ -24,32 +24,36 @@ using asio::use_awaitable;
 using Local = asio::local::stream_protocol;
 using namespace std::chrono_literals;
 
-/// One client: its socket, a watchdog that closes it when a read or write overstays, and the
-/// state a running profile shares with the coroutine reading the client's next request.
+/// One client: its socket, watchdogs that close it when a read or a write overstays (one each: a
+/// profile's reader and its progress writes run at once), and the state a running profile shares
+/// with the coroutine reading the client's next request.
 class Server::Connection : public std::enable_shared_from_this<Connection> {
  public:
   explicit Connection(Local::socket socket)
-      : socket_(std::move(socket)), watchdog_(socket_.get_executor()), wake_(socket_.get_executor()) {}
+      : socket_(std::move(socket)),
+        read_watchdog_(socket_.get_executor()),
+        write_watchdog_(socket_.get_executor()),
+        wake_(socket_.get_executor()) {}
 
   Local::socket& socket() { return socket_; }
   asio::steady_timer& wake() { return wake_; }
 
-  /// Closes the socket unless disarm() or another arm() comes first.
-  void arm(std::chrono::milliseconds limit) {
-    watchdog_.expires_after(limit);
-    watchdog_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+  /// Closes the socket unless the watchdog is cancelled or re-armed first.
+  void arm(asio::steady_timer& watchdog, std::chrono::milliseconds limit) {
+    watchdog.expires_after(limit);
+    watchdog.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (!ec) {
         log::debug("client timed out; closing its connection");
         self->close();
       }
     });
   }
-  void disarm() { watchdog_.cancel(); }
   void close() {
     boost::system::error_code ignored;
     socket_.shutdown(Local::socket::shutdown_both, ignored);
     socket_.close(ignored);
-    watchdog_.cancel();
+    read_watchdog_.cancel();
+    write_watchdog_.cancel();
     wake_.cancel();
   }
 
@@ -58,22 +62,28 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
     std::vector<uint8_t> payload;
   };
 
-  /// The next frame, or nullopt after EOF, a timeout, or a bad header (answered, then closed).
+  /// The next frame, or nullopt after EOF, a timeout, or a bad header. A bad header is answered
+  /// and the connection closed; with `queue_reply` (a profile's writes may be under way) the answer
+  /// goes to pending_replies instead, for the profile loop to send before it ends.
   awaitable<std::optional<Frame>> read_frame(std::optional<std::chrono::milliseconds> timeout,
-                                             std::chrono::milliseconds write_timeout) {
+                                             std::chrono::milliseconds write_timeout, bool queue_reply = false) {
     std::array<uint8_t, proto::kHeaderSize> header;
     boost::system::error_code ec;
-    if (timeout) arm(*timeout);
+    if (timeout) arm(read_watchdog_, *timeout);
     co_await asio::async_read(socket_, asio::buffer(header), asio::redirect_error(use_awaitable, ec));
     if (ec) {
-      disarm();
+      read_watchdog_.cancel();
       co_return std::nullopt;
     }
     auto check = proto::decode_header(header, proto::kMaxRequestPayload);
     if (check.problem != proto::HeaderProblem::kNone) {
-      disarm();
+      read_watchdog_.cancel();
       log::debug("bad frame from client: " + check.reason);
       auto reply = error_frame(Error{"read request", check.reason, EPROTO, {}});
+      if (queue_reply) {
+        pending_replies.push_back(std::move(reply));
+        co_return std::nullopt;
+      }
       co_await send(reply, write_timeout);
       close();
       co_return std::nullopt;
@@ -82,7 +92,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
     if (!f.payload.empty()) {
       co_await asio::async_read(socket_, asio::buffer(f.payload), asio::redirect_error(use_awaitable, ec));
     }
-    disarm();
+    read_watchdog_.cancel();
     if (ec) co_return std::nullopt;
     co_return f;
   }
@@ -92,9 +102,9 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   awaitable<bool> send(const std::vector<uint8_t>& frame, std::chrono::milliseconds timeout) {
     if (!socket_.is_open()) co_return false;
     boost::system::error_code ec;
-    arm(timeout);
+    arm(write_watchdog_, timeout);
     co_await asio::async_write(socket_, asio::buffer(frame), asio::redirect_error(use_awaitable, ec));
-    disarm();
+    write_watchdog_.cancel();
     co_return !ec;
   }
 
@@ -111,7 +121,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   Local::socket socket_;
-  asio::steady_timer watchdog_;
+  asio::steady_timer read_watchdog_, write_watchdog_;
   asio::steady_timer wake_;
 };
 
@@ -574,7 +584,7 @@ awaitable<void> Server::run_profile(std::shared_ptr<Connection> c, std::vector<u
       [c]() -> awaitable<void> {
         while (true) {
           std::optional<std::chrono::milliseconds> no_timeout;
-          auto frame = co_await c->read_frame(no_timeout, 5s);
+          auto frame = co_await c->read_frame(no_timeout, 5s, /*queue_reply=*/true);
           if (!frame) {
             c->gone = true;
             break;

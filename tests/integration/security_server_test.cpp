@@ -496,6 +496,36 @@ TEST_F(SecurityServer, SecondProfileRequestOnAConnectionGetsAnError) {
   EXPECT_GT(result->total(), 0u);
 }
 
+// A malformed frame while a profile runs is answered (between progress frames, never inside one)
+// and ends that connection; the daemon goes on serving.
+TEST_F(SecurityServer, MalformedFrameDuringAProfileIsAnsweredThenClosed) {
+  Daemon d;
+  Child prog({testprog("cpu_split"), "70"});
+  ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
+  proto::ProfileRequest req;
+  req.pids = {static_cast<uint32_t>(prog.pid())};
+  req.duration_ms = 10000;
+  int fd = raw_connect(d.socket());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(send_all(fd, proto::frame(proto::MsgType::kProfileRequest, req)));
+  std::this_thread::sleep_for(1300ms);  // a progress frame has gone out
+  ASSERT_TRUE(send_all(fd, std::vector<uint8_t>(proto::kHeaderSize, 0x5a)));
+  std::vector<proto::MsgType> types;
+  std::string error;
+  const auto t0 = Clock::now();
+  while (auto f = read_frame(fd, t0 + 8s)) {
+    types.push_back(f->type);
+    if (f->type == proto::MsgType::kErrorReply) error = error_text(*f);
+  }
+  const double closed_after = std::chrono::duration<double>(Clock::now() - t0).count();
+  ::close(fd);
+  ASSERT_FALSE(types.empty());
+  EXPECT_EQ(types.back(), proto::MsgType::kErrorReply) << "every frame decodes, and the answer comes last";
+  EXPECT_NE(error.find("failed to read request: "), std::string::npos) << error;
+  EXPECT_LT(closed_after, 3.0) << "the connection ends, not the profile's 10 s";
+  EXPECT_EQ(d.cli({"status"}).exit_code, 0);
+}
+
 // A zombie is refused by every measure the same way.
 TEST_F(SecurityServer, ZombieIsRefusedByEveryMeasure) {
   Daemon d;
