@@ -400,21 +400,11 @@ void Server::refresh_snapshot() {
   r.version = options_.version;
   r.daemon_pid = static_cast<uint32_t>(::getpid());
   for (const auto& f : features_.all()) r.features.push_back({f.name, f.available, f.detail});
-  std::unordered_map<uint32_t, bool> alive;  // one /proc read per process, however many sessions
   for (const auto& s : profiler_.sessions()) {
     r.sessions.push_back(proto::SessionInfo{s.id, s.spec.uid, s.spec.pids, s.spec.frequency_hz, s.spec.measure,
                                             static_cast<uint64_t>(s.elapsed.count()),
                                             static_cast<uint64_t>(s.spec.duration.count()), s.samples});
-    bool gone = !s.spec.pids.empty();
-    for (uint32_t pid : s.spec.pids) {
-      auto [it, fresh] = alive.try_emplace(pid, false);
-      if (fresh) it->second = process_alive(pid);
-      if (it->second) {
-        gone = false;
-        break;
-      }
-    }
-    snap->sessions[s.id] = Snapshot::SessionState{s.samples, gone};
+    snap->sessions[s.id] = Snapshot::SessionState{s.samples, profiler_.done(s.id)};
   }
   r.drops = profiler_.drops();
   r.symbol_cache_bytes = symbolizer_.cache_bytes();
@@ -609,10 +599,10 @@ awaitable<void> Server::run_profile(std::shared_ptr<Connection> c, std::vector<u
   using Clock = std::chrono::steady_clock;
   const auto started = Clock::now();
   const uint64_t session = *id;
-  auto targets_gone = [&] {
+  auto profiler_done = [&] {  // as of the last snapshot: duration over, targets gone (Profiler::done)
     auto snap = snapshot();
     auto it = snap->sessions.find(session);
-    return it != snap->sessions.end() && it->second.targets_gone;
+    return it != snap->sessions.end() && it->second.done;
   };
   // Progress about once a second, its count from the snapshot; a drain is asked for a little
   // before (the worker coalesces the asks of every session into one drain).
@@ -629,7 +619,7 @@ awaitable<void> Server::run_profile(std::shared_ptr<Connection> c, std::vector<u
     if (c->stop_requested || c->gone) break;
     auto now = Clock::now();
     if (spec.duration.count() > 0 && now - started >= spec.duration) break;
-    if (targets_gone()) break;
+    if (profiler_done()) break;
     if (!drain_asked && now >= next_progress - kAskDrainBefore) {
       drain_wanted_ = true;
       drain_asked = true;

@@ -64,7 +64,7 @@ class Server {
     proto::StatusReply reply;  // uptime filled in at answer time
     struct SessionState {
       uint64_t samples = 0;
-      bool targets_gone = false;  // every target process exited
+      bool done = false;  // Profiler::done: duration over, or every target gone
     };
     std::unordered_map<uint64_t, SessionState> sessions;
   };
