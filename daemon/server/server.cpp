@@ -135,7 +135,7 @@ Server::Server(asio::io_context& io, ServerOptions options, const Features& feat
       acceptor_(io),
       accept_timer_(io),
       connection_limits_(options_.max_connections_per_user, options_.max_connections_all_users),
-      session_limits_(options_.max_sessions_per_user, options_.max_sessions_all_users),
+      session_limits_(std::make_shared<UidLimits>(options_.max_sessions_per_user, options_.max_sessions_all_users)),
       started_(std::chrono::steady_clock::now()),
       worker_guard_(worker_io_.get_executor()),
       drain_timer_(worker_io_) {
@@ -463,12 +463,12 @@ std::vector<uint8_t> Server::status_frame() const {
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_).count());
   auto cap = [](uint64_t n) { return n ? std::to_string(n) : std::string("no limit of"); };
   r.notes.push_back("limits per user (root not counted): " + cap(connection_limits_.per_user()) + " connections, " +
-                    cap(session_limits_.per_user()) + " sessions, " +
+                    cap(session_limits_->per_user()) + " sessions, " +
                     cap(options_.max_session_memory_per_user >> 20) + " MiB of session memory; all users together: " +
-                    cap(connection_limits_.all_users()) + " connections, " + cap(session_limits_.all_users()) +
+                    cap(connection_limits_.all_users()) + " connections, " + cap(session_limits_->all_users()) +
                     " sessions; now " + std::to_string(connections_.size()) + " connections (" +
                     std::to_string(connection_limits_.total()) + " of users), " +
-                    std::to_string(session_limits_.total()) + " sessions of users");
+                    std::to_string(session_limits_->total()) + " sessions of users");
   return proto::frame(proto::MsgType::kStatusReply, r);
 }
 
@@ -511,12 +511,12 @@ awaitable<void> Server::run_profile(std::shared_ptr<Connection> c, std::vector<u
     co_return;
   }
   const uint32_t uid = c->peer.uid;
-  auto verdict = session_limits_.try_acquire(uid);
+  auto verdict = session_limits_->try_acquire(uid);
   if (verdict != UidLimits::Verdict::kOk) {
     const bool mine = verdict == UidLimits::Verdict::kUserLimit;
     Error e{"start a session",
-            mine ? "limit of " + std::to_string(session_limits_.per_user()) + " sessions per user reached"
-                 : "limit of " + std::to_string(session_limits_.all_users()) +
+            mine ? "limit of " + std::to_string(session_limits_->per_user()) + " sessions per user reached"
+                 : "limit of " + std::to_string(session_limits_->all_users()) +
                        " sessions of all non-root users together reached",
             EBUSY,
             mine ? "wait for one of your profiles to end (scorch status lists them); the administrator can raise "
@@ -528,9 +528,9 @@ awaitable<void> Server::run_profile(std::shared_ptr<Connection> c, std::vector<u
     co_return;
   }
   struct Slot {  // the session slot goes back however this coroutine ends
-    UidLimits& limits;
+    std::shared_ptr<UidLimits> limits;
     uint32_t uid;
-    ~Slot() { limits.release(uid); }
+    ~Slot() { limits->release(uid); }
   } slot{session_limits_, uid};
 
   SessionSpec spec;

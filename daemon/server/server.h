@@ -92,7 +92,7 @@ class Server {
   UniqueFd reserve_fd_;                      // given up to accept (and refuse) a connection at EMFILE
   std::set<std::shared_ptr<Connection>> connections_;
   UidLimits connection_limits_;
-  UidLimits session_limits_;
+  std::shared_ptr<UidLimits> session_limits_;  // shared: a coroutine frame may outlive the Server at exit
   std::chrono::steady_clock::time_point started_;
   bool stopping_ = false;
   bool listening_ = false;
