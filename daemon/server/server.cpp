@@ -1,11 +1,10 @@
 #include "server/server.h"
 
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <fcntl.h>
-#include <sys/resource.h>
 
 #include <cerrno>
 #include <optional>
@@ -14,6 +13,8 @@
 #include "common/log.h"
 #include "proto/protocol.h"
 #include "server/access.h"
+#include "server/connection.h"
+#include "server/status.h"
 #include "symbolize/symbolizer.h"
 
 namespace scorch {
@@ -23,107 +24,6 @@ using asio::awaitable;
 using asio::use_awaitable;
 using Local = asio::local::stream_protocol;
 using namespace std::chrono_literals;
-
-/// One client: its socket, watchdogs that close it when a read or a write overstays (one each: a
-/// profile's reader and its progress writes run at once), and the state a running profile shares
-/// with the coroutine reading the client's next request.
-class Server::Connection : public std::enable_shared_from_this<Connection> {
- public:
-  explicit Connection(Local::socket socket)
-      : socket_(std::move(socket)),
-        read_watchdog_(socket_.get_executor()),
-        write_watchdog_(socket_.get_executor()),
-        wake_(socket_.get_executor()) {}
-
-  Local::socket& socket() { return socket_; }
-  asio::steady_timer& wake() { return wake_; }
-
-  /// Closes the socket unless the watchdog is cancelled or re-armed first.
-  void arm(asio::steady_timer& watchdog, std::chrono::milliseconds limit) {
-    watchdog.expires_after(limit);
-    watchdog.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-      if (!ec) {
-        log::debug("client timed out; closing its connection");
-        self->close();
-      }
-    });
-  }
-  void close() {
-    boost::system::error_code ignored;
-    socket_.shutdown(Local::socket::shutdown_both, ignored);
-    socket_.close(ignored);
-    read_watchdog_.cancel();
-    write_watchdog_.cancel();
-    wake_.cancel();
-  }
-
-  struct Frame {
-    proto::MsgType type;
-    std::vector<uint8_t> payload;
-  };
-
-  /// The next frame, or nullopt after EOF, a timeout, or a bad header. A bad header is answered
-  /// and the connection closed; with `queue_reply` (a profile's writes may be under way) the answer
-  /// goes to pending_replies instead, for the profile loop to send before it ends.
-  awaitable<std::optional<Frame>> read_frame(std::optional<std::chrono::milliseconds> timeout,
-                                             std::chrono::milliseconds write_timeout, bool queue_reply = false) {
-    std::array<uint8_t, proto::kHeaderSize> header;
-    boost::system::error_code ec;
-    if (timeout) arm(read_watchdog_, *timeout);
-    co_await asio::async_read(socket_, asio::buffer(header), asio::redirect_error(use_awaitable, ec));
-    if (ec) {
-      read_watchdog_.cancel();
-      co_return std::nullopt;
-    }
-    auto check = proto::decode_header(header, proto::kMaxRequestPayload);
-    if (check.problem != proto::HeaderProblem::kNone) {
-      read_watchdog_.cancel();
-      log::debug("bad frame from client: " + check.reason);
-      auto reply = error_frame(Error{"read request", check.reason, EPROTO, {}});
-      if (queue_reply) {
-        pending_replies.push_back(std::move(reply));
-        co_return std::nullopt;
-      }
-      co_await send(reply, write_timeout);
-      close();
-      co_return std::nullopt;
-    }
-    Frame f{check.header.type, std::vector<uint8_t>(check.header.length)};
-    if (!f.payload.empty()) {
-      co_await asio::async_read(socket_, asio::buffer(f.payload), asio::redirect_error(use_awaitable, ec));
-    }
-    read_watchdog_.cancel();
-    if (ec) co_return std::nullopt;
-    co_return f;
-  }
-
-  /// Writes one frame; false when the client is gone or too slow. The frame is the caller's named
-  /// local: g++ 12 mishandles temporaries inside co_await expressions, so none are passed.
-  awaitable<bool> send(const std::vector<uint8_t>& frame, std::chrono::milliseconds timeout) {
-    if (!socket_.is_open()) co_return false;
-    boost::system::error_code ec;
-    arm(write_watchdog_, timeout);
-    co_await asio::async_write(socket_, asio::buffer(frame), asio::redirect_error(use_awaitable, ec));
-    write_watchdog_.cancel();
-    co_return !ec;
-  }
-
-  static std::vector<uint8_t> error_frame(const Error& e) {
-    return proto::frame(proto::MsgType::kErrorReply, proto::ErrorReply{e.what, e.reason, e.hint, e.err});
-  }
-
-  bool profiling = false;
-  bool stop_requested = false;
-  bool gone = false;
-  bool counted = false;  // holds one of its user's connections (connection_limits_)
-  std::vector<std::vector<uint8_t>> pending_replies;  // to send between progress frames
-  PeerCred peer;
-
- private:
-  Local::socket socket_;
-  asio::steady_timer read_watchdog_, write_watchdog_;
-  asio::steady_timer wake_;
-};
 
 Server::Server(asio::io_context& io, ServerOptions options, const Features& features, Profiler& profiler,
                const Symbolizer& symbolizer)
@@ -408,49 +308,7 @@ void Server::refresh_snapshot() {
   }
   r.drops = profiler_.drops();
   r.symbol_cache_bytes = symbolizer_.cache_bytes();
-  if (auto k = symbolizer_.kernel_error()) r.notes.push_back("kernel frames unnamed: " + k->message());
-  if (const OffCpuProbe* off = profiler_.offcpu()) {
-    auto c = off->counters();
-    r.notes.push_back(std::string("off-CPU: program ") + (off->attached() ? "attached" : "loaded, not attached") +
-                      "; " + std::to_string(c.switch_outs) + " switch-outs traced, " + std::to_string(c.blocks) +
-                      " blocks counted, " + std::to_string(c.filtered) + " filtered out; kernel stacks: " +
-                      std::to_string(c.kstack_walks) + " walked, " + std::to_string(c.kstack_kept) +
-                      " unchanged since the thread's last switch-out; lost: " +
-                      std::to_string(c.no_storage) + " (no task storage), " + std::to_string(c.map_full) +
-                      " (map full), " + std::to_string(c.stack_errors) + " stack errors, " +
-                      std::to_string(c.lost_stacks) + " stacks");
-  } else {
-    r.notes.push_back("off-CPU: unavailable");
-  }
-  if (const MallocProbe* m = profiler_.malloc()) {
-    auto c = m->counters();
-    r.notes.push_back("malloc: " + std::to_string(c.calls) + " allocator calls traced, " + std::to_string(c.frees) +
-                      " frees, " + std::to_string(c.sampled) + " sampled, " + std::to_string(c.nested) +
-                      " nested (not counted twice), " + std::to_string(c.other_process) +
-                      " hits in untraced processes (fork children); stacks: " + std::to_string(c.walks) +
-                      " walked, " + std::to_string(c.memo_hits) + " unchanged since their site's last walk; lost: " +
-                      std::to_string(c.map_full) + " (counts map full), " + std::to_string(c.live_full) +
-                      " (live map full), " + std::to_string(c.stack_lost) + " stacks, " +
-                      std::to_string(c.no_storage) + " (no thread storage)");
-  } else {
-    r.notes.push_back("malloc: unavailable");
-  }
-  const UnwindLoader& unwinder = profiler_.unwinder();
-  auto uc = unwinder.counters();
-  r.notes.push_back("user stacks: -p profiles unwind from .eh_frame tables (" +
-                    std::to_string(unwinder.table_bytes() / 1024) + " KiB of tables loaded; " +
-                    std::to_string(uc.stacks) + " stacks, " + std::to_string(uc.frames) + " frames unwound, " +
-                    std::to_string(uc.fp_steps) +
-                    " frames by frame pointer where no table applied); whole-system profiles use frame pointers");
-  for (const auto& [pid, a] : unwinder.processes()) {
-    std::string line = "unwinding PID " + std::to_string(pid) + ": tables for " + std::to_string(a.with_tables) +
-                       " mapping" + (a.with_tables == 1 ? "" : "s");
-    if (!a.without_tables.empty()) {
-      line += "; frame pointers for";
-      for (const auto& f : a.without_tables) line += " " + f;
-    }
-    r.notes.push_back(line);
-  }
+  r.notes = status_notes(profiler_, symbolizer_);
   std::lock_guard lock(snapshot_mutex_);
   snapshot_ = std::move(snap);
 }
