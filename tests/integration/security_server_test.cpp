@@ -203,6 +203,16 @@ std::string field(const std::string& report, const std::string& key) {
   return report.substr(at + key.size() + 1, end == std::string::npos ? std::string::npos : end - at - key.size() - 1);
 }
 
+/// The daemon's peak resident set (VmHWM), in KiB.
+uint64_t peak_rss_kib(pid_t pid) {
+  std::istringstream in(read_file("/proc/" + std::to_string(pid) + "/status"));
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6));
+  return 0;
+}
+constexpr uint64_t kRssCapKib = 256 * 1024;  // the daemon idles at a few tens of MiB
+
 /// SIGTERM, timed.
 double stop_seconds(Daemon& d) {
   auto t0 = Clock::now();
@@ -296,9 +306,12 @@ TEST_F(SecurityServer, ConnectionFloodStopsAtThePerUserLimit) {
   EXPECT_TRUE(served) << "nobody is served again once its connections closed";
   const uint64_t grew = file_size(log_path(d)) - log_before;
   EXPECT_LT(grew, 1u << 20) << "log growth in bytes";
+  const uint64_t rss = peak_rss_kib(d.pid());
+  EXPECT_LT(rss, kRssCapKib) << "daemon peak RSS in KiB";
   const double stop_s = stop_seconds(d);
   EXPECT_LT(stop_s, 5.0);
-  std::cout << "[ figures  ] connection flood: log grew " << grew << " bytes; SIGTERM to exit " << stop_s << " s\n";
+  std::cout << "[ figures  ] connection flood: log grew " << grew << " bytes; peak RSS " << rss
+            << " KiB; SIGTERM to exit " << stop_s << " s\n";
 }
 
 // Attack 4 as the issue found it: the daemon really out of descriptors (here its limit lowered
@@ -434,11 +447,13 @@ TEST_F(SecurityServer, SessionFloodStopsAtThePerUserLimit) {
   EXPECT_NE(over.err.find("HINT:"), std::string::npos) << over.err;
   auto root = d.cli({"profile", "-p", std::to_string(pid), "-d", "1"});
   EXPECT_EQ(root.exit_code, 0) << root.err;
+  const uint64_t rss = peak_rss_kib(d.pid());
+  EXPECT_LT(rss, kRssCapKib) << "daemon peak RSS in KiB";
 
   const double stop_s = stop_seconds(d);
   EXPECT_LT(stop_s, 5.0) << "SIGTERM with nobody's sessions running";
-  std::cout << "[ figures  ] session flood: " << report << "; root's status p99 " << p99 << " ms; SIGTERM to exit "
-            << stop_s << " s\n";
+  std::cout << "[ figures  ] session flood: " << report << "; root's status p99 " << p99 << " ms; peak RSS " << rss
+            << " KiB; SIGTERM to exit " << stop_s << " s\n";
   nobody.wait();
 }
 
@@ -584,6 +599,8 @@ TEST_F(SecurityServer, RootSessionFloodKeepsStatusFastAndEndsCleanly) {
   EXPECT_LT(p99, 50.0) << "root's status p99 in ms while 200 sessions start and run";
   auto st = d.cli({"status"});
   EXPECT_NE(st.out.find("sessions: " + std::to_string(kSessions)), std::string::npos) << st.out.substr(0, 600);
+  const uint64_t rss = peak_rss_kib(d.pid());
+  EXPECT_LT(rss, kRssCapKib) << "daemon peak RSS in KiB";
 
   const double stop_s = stop_seconds(d);
   EXPECT_LT(stop_s, 5.0) << "SIGTERM with 200 sessions running";
@@ -599,8 +616,8 @@ TEST_F(SecurityServer, RootSessionFloodKeepsStatusFastAndEndsCleanly) {
     ::close(fd);
   }
   EXPECT_EQ(results, kSessions) << "every client receives what was collected";
-  std::cout << "[ figures  ] root flood of " << kSessions << " sessions: status p99 " << p99 << " ms; SIGTERM to exit "
-            << stop_s << " s; " << results << " results delivered\n";
+  std::cout << "[ figures  ] root flood of " << kSessions << " sessions: status p99 " << p99 << " ms; peak RSS " << rss
+            << " KiB; SIGTERM to exit " << stop_s << " s; " << results << " results delivered\n";
 }
 
 bool prog_loaded(uint32_t id) {
