@@ -173,11 +173,13 @@ void Profiler::add(Session& s, uint32_t pid, std::string_view comm, const std::v
     uint64_t bytes = 2 * key.size() + frames.size() * sizeof(Frame) + sizeof(StackCount) + 64;
     if (!charge(s, bytes)) {
       // Counted under one stack of its own, so totals stay whole.
-      static const std::string kDropped = std::string("0\0\1") + "[dropped: memory cap of this user's sessions]";
+      // (Real keys start with a pid, so this one is apart.)
+      static const std::string kDropped = "[dropped]";
       it = s.index.find(kDropped);
       if (it == s.index.end()) {
         it = s.index.emplace(kDropped, s.stacks.size()).first;
-        s.stacks.push_back(StackCount{0, "[dropped]", {Frame{"[dropped: memory cap of this user's sessions]", false}}, 0, {}});
+        s.stacks.push_back(
+            StackCount{0, "[dropped]", {Frame{"[dropped: memory cap of this user's sessions]", false}}, 0, {}});
       }
       s.stacks[it->second].count += count;
       return;
@@ -345,9 +347,11 @@ Profile Profiler::finish(uint64_t id) {
   if (it == sessions_.end()) return p;
   Session& s = *it->second;
   if (s.dropped_stacks)
-    p.notes.push_back(std::to_string(s.dropped_stacks) + " new stacks dropped (counted under [dropped]): this user's "
-                      "sessions held more than the daemon allows (scorchd --max-session-memory-per-user, " +
-                      std::to_string(memory_.per_user() >> 10) + " KiB)");
+    p.notes.push_back(std::to_string(s.dropped_stacks) +
+                      (s.malloc ? " new stacks dropped (their calls are not counted)"
+                                : " new stacks dropped (counted under [dropped])") +
+                      ": this user's sessions held more than the daemon allows (scorchd "
+                      "--max-session-memory-per-user, " + std::to_string(memory_.per_user() >> 10) + " KiB)");
   if (s.malloc) {
     p.duration_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(ended - s.started).count());
     finish_malloc(s, p);

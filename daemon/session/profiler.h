@@ -78,7 +78,6 @@ class Profiler {
   /// Caps what one non-root user's sessions may hold (stacks, names, allocation rows); 0: no cap.
   /// Past it, new stacks are dropped and counted (the profile says so); root is never capped.
   void set_memory_limit_per_user(uint64_t bytes) { memory_.set_caps(bytes, 0); }
-  uint64_t memory_held(uint32_t uid) const { return memory_.held(uid); }
 
  private:
   struct Session {

@@ -475,6 +475,15 @@ TEST_F(SecurityServer, SessionMemoryCapDropsNewStacksAndSaysSo) {
   ASSERT_EQ(root.exit_code, 0) << root.err;
   EXPECT_NE(root.out.find("burn_a"), std::string::npos) << root.out;
   EXPECT_EQ(root.out.find("dropped: memory cap"), std::string::npos);
+
+  // Allocation rows count against the same cap.
+  std::vector<std::string> churn_argv = kAsNobody;
+  churn_argv.insert(churn_argv.end(), {testprog("malloc_churn"), "30"});
+  Child churn(churn_argv);
+  ASSERT_EQ(churn.read_line().rfind("ready", 0), 0u);
+  auto allocs = cli_as_nobody(d, {"-j", "malloc", "-p", std::to_string(churn.pid()), "-d", "1"});
+  ASSERT_EQ(allocs.exit_code, 0) << allocs.err;
+  EXPECT_NE(allocs.out.find("new stacks dropped (their calls are not counted)"), std::string::npos) << allocs.out;
 }
 
 // A second profile request on a connection that runs one gets an error frame; the first profile
