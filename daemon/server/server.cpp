@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
 #include <optional>
 #include <type_traits>
 
@@ -215,6 +216,24 @@ void send_and_forget(int fd, const std::vector<uint8_t>& frame) {
   [[maybe_unused]] ssize_t n = ::send(fd, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
+// Per-thread samplers hold a descriptor per thread of each target: a user's sessions on processes
+// with many threads could take them all. Users start sessions only while half of the limit is free.
+Result<void> descriptors_left_for(uint32_t uid) {
+  if (uid == 0) return {};
+  rlimit nofile{};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) != 0 || nofile.rlim_cur == RLIM_INFINITY) return {};
+  std::error_code ec;
+  uint64_t open = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec); !ec && it != std::filesystem::end(it);
+       it.increment(ec))
+    ++open;
+  if (open <= nofile.rlim_cur / 2) return {};
+  return Error{"start a session",
+               "the daemon has " + std::to_string(open) + " of its " + std::to_string(nofile.rlim_cur) +
+                   " file descriptors open; the other half is kept for root",
+               EMFILE, "try again when other profiles have ended; root's profiles are always served"};
+}
+
 }  // namespace
 
 bool Server::shed_one_connection() {
@@ -410,6 +429,7 @@ awaitable<void> Server::run_profile(std::shared_ptr<Connection> c, std::vector<u
       log::info("refused uid " + std::to_string(spec.uid) + ": " + ok.error().message());
       return ok.error();
     }
+    if (auto ok = descriptors_left_for(spec.uid); !ok) return ok.error();
     const bool malloc = spec.measure == proto::Measure::kMalloc;
     if (auto ok = check_targets(spec.pids, malloc, malloc ? "trace allocations of" : "profile", read_process_state); !ok)
       return ok.error();

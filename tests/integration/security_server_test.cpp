@@ -457,6 +457,33 @@ TEST_F(SecurityServer, SessionFloodStopsAtThePerUserLimit) {
   nobody.wait();
 }
 
+// Per-thread samplers take a descriptor per thread: users start sessions only while half of the
+// daemon's descriptors are free, so root's profiles always find some.
+TEST_F(SecurityServer, UsersStartSessionsOnlyWhileHalfTheDescriptorsAreFree) {
+  Daemon d;
+  std::vector<std::string> argv = kAsNobody;
+  argv.insert(argv.end(), {testprog("spin_sleep"), "30", "1", "20"});
+  Child own(argv);
+  ASSERT_EQ(own.read_line().rfind("ready", 0), 0u);
+  const std::string pid = std::to_string(own.pid());
+  size_t open_fds = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(d.pid()) + "/fd"))
+    ++open_fds;
+  rlimit was{};
+  ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, nullptr, &was), 0);
+  rlimit tight{static_cast<rlim_t>(open_fds * 2 - 4), was.rlim_max};  // under half free, plenty for root
+  ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, &tight, nullptr), 0);
+  auto user = cli_as_nobody(d, {"profile", "-p", pid, "-d", "1"});
+  EXPECT_EQ(user.exit_code, 1);
+  EXPECT_NE(user.err.find("scorch: failed to start a session: the daemon has "), std::string::npos) << user.err;
+  EXPECT_NE(user.err.find("the other half is kept for root"), std::string::npos) << user.err;
+  auto root = d.cli({"profile", "-p", pid, "-d", "1"});
+  EXPECT_EQ(root.exit_code, 0) << root.err;
+  ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, &was, nullptr), 0);
+  auto again = cli_as_nobody(d, {"profile", "-p", pid, "-d", "1"});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+}
+
 // Above the memory cap, a user's new stacks are dropped and counted, and the profile says so;
 // root's profiles on the same daemon are never capped.
 TEST_F(SecurityServer, SessionMemoryCapDropsNewStacksAndSaysSo) {
