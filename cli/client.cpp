@@ -47,7 +47,14 @@ Result<void> Client::send(proto::MsgType type, const std::vector<uint8_t>& paylo
     ssize_t n = ::send(fd_.get(), frame.data() + off, frame.size() - off, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return make_errno_error("send request to scorchd", errno);
+      int e = errno;
+      // A daemon that refused the connection (a limit reached) said why before closing it.
+      if (e == EPIPE || e == ECONNRESET) {
+        auto got = receive(std::chrono::milliseconds(0));
+        if (got && *got && (*got)->type == proto::MsgType::kErrorReply)
+          if (auto er = proto::decode_error_reply((*got)->payload); er) return to_error(*er);
+      }
+      return make_errno_error("send request to scorchd", e);
     }
     off += static_cast<size_t>(n);
   }

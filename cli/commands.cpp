@@ -6,6 +6,7 @@
 #include <atomic>
 #include <charconv>
 #include <cctype>
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -78,12 +79,20 @@ void write_drops_json(JsonWriter& w, const DropCounters& d) {
 Result<Frame> await_reply(Client& client, bool show_progress, const std::string& label, const std::string& events) {
   bool stop_sent = false;
   bool progress_shown = false;
+  // After Ctrl-C or SIGTERM the result normally follows at once; a daemon that does not send it
+  // must not keep the client (and whoever waits on it) forever.
+  constexpr auto kStopGrace = std::chrono::seconds(10);
+  std::chrono::steady_clock::time_point stop_deadline;
   while (true) {
     if (g_interrupts.load() >= 2) return Error{"wait for the profile", "interrupted twice", EINTR, {}};
     if (g_interrupts.load() == 1 && !stop_sent) {
       stop_sent = true;
+      stop_deadline = std::chrono::steady_clock::now() + kStopGrace;
       if (auto r = client.send(proto::MsgType::kStopRequest, proto::encode(proto::StopRequest{})); !r) return r.error();
     }
+    if (stop_sent && std::chrono::steady_clock::now() >= stop_deadline)
+      return Error{"wait for the profile", "scorchd sent no result within 10 s of the stop request", ETIMEDOUT,
+                   "see scorchd's log; 'scorch status' shows whether the daemon still answers"};
     auto got = client.receive(200ms);
     if (!got) return got.error();
     if (!*got) continue;

@@ -1,4 +1,5 @@
 // scorchd: loads the BPF programs, serves profiles over a Unix socket. All logic lives in the libraries.
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -6,13 +7,16 @@
 #include <utility>  // before Asio: Boost 1.74 awaitable.hpp uses std::exchange without it
 
 #include <boost/asio.hpp>
+#include <cerrno>
 #include <csignal>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <iostream>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "common/log.h"
 #include "common/unique_fd.h"
@@ -29,7 +33,8 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: scorchd [--socket PATH] [--socket-mode MODE] [--offcpu-hook HOOK] [--debug-dir DIR]...\n"
-    "               [--debuginfod URLS] [-v] [--version]\n"
+    "               [--debuginfod URLS] [--max-connections-per-user N] [--max-sessions-per-user N]\n"
+    "               [--max-session-memory-per-user SIZE] [-v] [--version]\n"
     "\n"
     "  --socket PATH       control socket (default $SCORCH_SOCKET or /run/scorch/scorchd.sock)\n"
     "  --socket-mode MODE  octal permissions of the socket (default 0666: every user may connect;\n"
@@ -41,12 +46,49 @@ constexpr const char* kUsage =
     "                      locally; off by default (the daemon then reaches the network)\n"
     "  --debug-dir DIR     also look for separate debug files here, by build id (DIR/.build-id/xx/\n"
     "                      rest.debug), before /usr/lib/debug; repeatable\n"
+    "  --max-connections-per-user N\n"
+    "                      connections one non-root user may hold at once (default 64; 0: no cap)\n"
+    "  --max-sessions-per-user N\n"
+    "                      profiles one non-root user may run at once (default 16; 0: no cap)\n"
+    "  --max-session-memory-per-user SIZE\n"
+    "                      what one non-root user's running profiles may hold (stacks, names;\n"
+    "                      default 256MiB; 0: no cap); past it new stacks are dropped and counted.\n"
+    "                      Root is never counted against these limits\n"
     "  -v, --verbose       debug logs, including libbpf's\n"
     "  --version           print the version and exit\n";
 
 void fail(const scorch::Error& e) {
   std::cerr << "scorchd: " << e.message() << "\n";
   if (!e.hint.empty()) std::cerr << "HINT: " << e.hint << "\n";
+}
+
+// "64", "256MiB", "1GiB", "512k": a count or a size; false when it is neither.
+bool parse_amount(const std::string& text, uint64_t& out) {
+  if (text.empty() || text[0] < '0' || text[0] > '9') return false;
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long n = std::strtoull(text.c_str(), &end, 10);
+  if (errno) return false;
+  std::string unit = end;
+  uint64_t scale = 1;
+  if (unit.empty() || unit == "B") scale = 1;
+  else if (unit == "k" || unit == "K" || unit == "KiB") scale = 1ull << 10;
+  else if (unit == "m" || unit == "M" || unit == "MiB") scale = 1ull << 20;
+  else if (unit == "g" || unit == "G" || unit == "GiB") scale = 1ull << 30;
+  else return false;
+  if (n > UINT64_MAX / scale) return false;
+  out = n * scale;
+  return true;
+}
+
+// Many clients and per-thread perf events each hold a descriptor: take what the hard limit allows.
+void raise_fd_limit() {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur >= r.rlim_max) return;
+  rlim_t was = r.rlim_cur;
+  r.rlim_cur = r.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &r) == 0)
+    scorch::log::debug("file descriptor limit raised from " + std::to_string(was) + " to " + std::to_string(r.rlim_cur));
 }
 
 // Type=notify: tell systemd we are ready, without linking libsystemd.
@@ -105,6 +147,19 @@ int main(int argc, char** argv) {
         std::cerr << "scorchd: --offcpu-hook takes auto, tp_btf or raw_tp, not '" << offcpu_hook << "'\n";
         return 2;
       }
+    } else if (a == "--max-connections-per-user" || a == "--max-sessions-per-user" ||
+               a == "--max-session-memory-per-user") {
+      std::string v = value(a.c_str());
+      uint64_t n = 0;
+      const bool size = a == "--max-session-memory-per-user";
+      if (!parse_amount(v, n) || (!size && v.find_first_not_of("0123456789") != std::string::npos)) {
+        std::cerr << "scorchd: " << a << " takes " << (size ? "a size like 256MiB" : "a number") << ", not '" << v
+                  << "'\n";
+        return 2;
+      }
+      if (a == "--max-connections-per-user") options.max_connections_per_user = n;
+      else if (a == "--max-sessions-per-user") options.max_sessions_per_user = n;
+      else options.max_session_memory_per_user = n;
     } else if (a == "-v" || a == "--verbose") {
       scorch::log::set_verbose(true);
     } else if (a == "--version") {
@@ -122,6 +177,7 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   scorch::log::set_program("scorchd");
   scorch::log::route_libbpf();
+  raise_fd_limit();
 
   auto features = scorch::Features::probe();
   for (const auto& line : features.report()) scorch::log::debug("feature " + line);
@@ -209,6 +265,15 @@ int main(int argc, char** argv) {
   signals.async_wait([&](boost::system::error_code ec, int sig) {
     if (ec) return;
     scorch::log::info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", detaching");
+    // Whatever happens next (a profiler job that does not return), the process ends within 4 s:
+    // BPF programs, links and perf events are owned by descriptors and nothing is pinned, so the
+    // kernel detaches everything at exit.
+    std::thread([] {
+      std::this_thread::sleep_for(std::chrono::seconds(4));
+      const char msg[] = "scorchd: shutdown did not complete within 4 s; exiting anyway\n";
+      [[maybe_unused]] ssize_t n = ::write(2, msg, sizeof(msg) - 1);
+      ::_exit(1);
+    }).detach();
     server.stop();
     // Clients get up to 3 s to receive their results; then we go regardless.
     deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
@@ -219,6 +284,8 @@ int main(int argc, char** argv) {
                     std::to_string((*probe)->program_id()) + ")");
   notify_systemd_ready();
   io.run();
+  server.stop_worker();
+  scorch::log::flush_suppressed();
   scorch::log::info("stopped");
   return 0;
 }

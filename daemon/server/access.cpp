@@ -30,6 +30,47 @@ std::optional<ProcessUids> read_process_uids(uint32_t pid) {
   return std::nullopt;
 }
 
+std::optional<ProcessState> parse_process_state(std::string_view line) {
+  // "pid (comm) S ppid pgrp session tty_nr tpgid flags ...": fields after the last ')'.
+  size_t paren = line.rfind(')');
+  if (paren == std::string_view::npos || paren + 2 >= line.size()) return std::nullopt;
+  std::istringstream fields{std::string(line.substr(paren + 2))};
+  ProcessState st;
+  long long skip = 0;
+  unsigned long long flags = 0;
+  if (!(fields >> st.state)) return std::nullopt;
+  for (int i = 0; i < 5; ++i)
+    if (!(fields >> skip)) return std::nullopt;
+  if (!(fields >> flags)) return std::nullopt;
+  constexpr unsigned long long kPfKthread = 0x00200000;  // include/linux/sched.h
+  st.kernel_thread = (flags & kPfKthread) != 0;
+  return st;
+}
+
+std::optional<ProcessState> read_process_state(uint32_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!in || !std::getline(in, line)) return std::nullopt;
+  return parse_process_state(line);
+}
+
+Result<void> check_targets(const std::vector<uint32_t>& pids, bool needs_user_space, std::string_view verb,
+                           const StateLookup& lookup) {
+  for (uint32_t pid : pids) {
+    const std::string what = std::string(verb) + " PID " + std::to_string(pid);
+    auto st = lookup(pid);
+    if (!st) return Error{what, "no such process", ESRCH, "check the PID with: ps -p " + std::to_string(pid)};
+    if (st->state == 'Z' || st->state == 'X')
+      return Error{what, "no such process (it has exited: a zombie its parent has not reaped yet)", ESRCH,
+                   "check the PID with: ps -p " + std::to_string(pid)};
+    if (needs_user_space && st->kernel_thread)
+      return Error{what, "PID " + std::to_string(pid) + " is a kernel thread: it has no user-space allocator", EINVAL,
+                   "a kernel thread's kernel stacks are shown by scorch profile -p " + std::to_string(pid) +
+                       " and scorch offcpu -p " + std::to_string(pid) + " (as root)"};
+  }
+  return {};
+}
+
 Result<void> authorize_profile(uint32_t uid, const std::vector<uint32_t>& pids, const UidLookup& lookup) {
   if (pids.empty() && uid != 0)
     return Error{"profile the whole system", "only root may profile every process", EPERM,

@@ -89,10 +89,18 @@ Result<void> Profiler::start_malloc(Session& s) {
 
 void Profiler::drain_malloc() {
   if (!malloc_) return;
+  const ByPid by = sessions_by_pid(&Session::malloc);
   malloc_->drain([&](const RawAllocs& r) {
-    for (auto& [id, s] : sessions_) {
-      if (!s->malloc || !s->traces(r.tgid)) continue;
-      auto& a = s->allocs[{r.tgid, r.stack_hash}];
+    auto p = by.pid.find(r.tgid);
+    if (p == by.pid.end()) return;
+    for (Session* s : p->second) {
+      auto found = s->allocs.find({r.tgid, r.stack_hash});
+      if (found == s->allocs.end()) {
+        // A row, and the frames its stack becomes at the end.
+        if (!charge(*s, 256)) continue;
+        found = s->allocs.emplace(std::pair{r.tgid, r.stack_hash}, Session::Allocs{}).first;
+      }
+      auto& a = found->second;
       a.calls += r.calls;
       a.bytes += r.bytes;
       a.est_calls_q16 += r.est_calls_q16;

@@ -203,6 +203,7 @@ void Profiler::lose(Session& s, uint32_t pid, const std::string& what) {
 
 void Profiler::release(const Session& s) {
   for (uint32_t pid : s.watched) cred_watch_.unwatch(pid);
+  memory_.release(s.spec.uid, s.held_bytes);
   if (s.malloc) {
     for (uint32_t pid : s.malloc_attached) malloc_->detach(pid);
     for (uint32_t pid : s.unwound) unwinder_.detach(pid);
@@ -215,6 +216,26 @@ void Profiler::release(const Session& s) {
   for (uint32_t pid : s.unwound) unwinder_.detach(pid);
 }
 
+bool Profiler::charge(Session& s, uint64_t bytes) {
+  if (memory_.try_acquire(s.spec.uid, bytes) != UidLimits::Verdict::kOk) {
+    ++s.dropped_stacks;
+    return false;
+  }
+  if (s.spec.uid != 0) s.held_bytes += bytes;
+  return true;
+}
+
+Profiler::ByPid Profiler::sessions_by_pid(bool Session::*measure) {
+  ByPid by;
+  for (auto& [id, s] : sessions_) {
+    if (!((*s).*measure)) continue;
+    if (s->pids.empty()) by.any.push_back(s.get());
+    for (uint32_t pid : s->pids)
+      if (s->traces(pid)) by.pid[pid].push_back(s.get());
+  }
+  return by;
+}
+
 void Profiler::add(Session& s, uint32_t pid, std::string_view comm, const std::vector<Frame>& frames,
                    uint64_t count, uint64_t events) {
   std::string key = std::to_string(pid);
@@ -224,10 +245,28 @@ void Profiler::add(Session& s, uint32_t pid, std::string_view comm, const std::v
     key.push_back(f.kernel ? '\2' : '\1');
     key.append(f.name);
   }
-  auto [it, inserted] = s.index.try_emplace(std::move(key), s.stacks.size());
-  if (inserted) s.stacks.push_back(StackCount{pid, std::string(comm), frames, 0, {}});
-  s.stacks[it->second].count += count;
   s.samples += events;
+  auto it = s.index.find(key);
+  if (it == s.index.end()) {
+    // What a new stack holds: its key, its frames and their names, the table entries.
+    uint64_t bytes = 2 * key.size() + frames.size() * sizeof(Frame) + sizeof(StackCount) + 64;
+    if (!charge(s, bytes)) {
+      // Counted under one stack of its own, so totals stay whole.
+      // (Real keys start with a pid, so this one is apart.)
+      static const std::string kDropped = "[dropped]";
+      it = s.index.find(kDropped);
+      if (it == s.index.end()) {
+        it = s.index.emplace(kDropped, s.stacks.size()).first;
+        s.stacks.push_back(
+            StackCount{0, "[dropped]", {Frame{"[dropped: memory cap of this user's sessions]", false}}, 0, {}});
+      }
+      s.stacks[it->second].count += count;
+      return;
+    }
+    it = s.index.emplace(std::move(key), s.stacks.size()).first;
+    s.stacks.push_back(StackCount{pid, std::string(comm), frames, 0, {}});
+  }
+  s.stacks[it->second].count += count;
 }
 
 void Profiler::drain() {
@@ -273,14 +312,14 @@ void Profiler::drain_samples() {
   // drain and the removal of its sampler must be discarded here, not handed to the next session.
   std::vector<Session*> matching;
   std::vector<Frame> frames;
+  const ByPid by = sessions_by_pid(&Session::on_cpu);
   auto result = probe_.drain([&](const RawSample& raw) {
     matching.clear();
-    for (auto& [id, s] : sessions_)
-      if (s->on_cpu &&
-          (s->pids.empty() ? raw.period_ns == OnCpuProbe::sampling_period(OnCpuProbe::kPidAny, s->period_ns)
-                           : raw.period_ns == OnCpuProbe::sampling_period(raw.tgid, s->period_ns) &&
-                                 s->traces(raw.tgid)))
-        matching.push_back(s.get());
+    for (Session* s : by.any)
+      if (raw.period_ns == OnCpuProbe::sampling_period(OnCpuProbe::kPidAny, s->period_ns)) matching.push_back(s);
+    if (auto p = by.pid.find(raw.tgid); p != by.pid.end())
+      for (Session* s : p->second)
+        if (raw.period_ns == OnCpuProbe::sampling_period(raw.tgid, s->period_ns)) matching.push_back(s);
     if (matching.empty()) return;
 
     // Root first: user frames outermost..leaf, then kernel entry..leaf. Return addresses point
@@ -368,12 +407,12 @@ uint64_t Profiler::add_pending_blocks(Session& s) {
 
 void Profiler::drain_offcpu() {
   if (!offcpu_) return;
-  std::vector<Session*> matching;
   std::vector<Frame> frames;
+  const ByPid by = sessions_by_pid(&Session::off_cpu);
+  static const std::vector<Session*> kNone;
   auto result = offcpu_->drain([&](const RawBlock& b) {
-    matching.clear();
-    for (auto& [id, s] : sessions_)
-      if (s->off_cpu && (b.whole_system ? s->pids.empty() : s->traces(b.tgid))) matching.push_back(s.get());
+    auto p = by.pid.find(b.tgid);
+    const std::vector<Session*>& matching = b.whole_system ? by.any : p != by.pid.end() ? p->second : kNone;
     if (matching.empty()) return;
     offcpu_frames(b.tgid, b.user_ips, b.kernel_ips, frames);
     for (Session* s : matching) add_block(*s, b.tgid, b.comm, b.state, frames, b.total_ns, b.count);
@@ -390,6 +429,12 @@ Profile Profiler::finish(uint64_t id) {
   Profile p;
   if (it == sessions_.end()) return p;
   Session& s = *it->second;
+  if (s.dropped_stacks)
+    p.notes.push_back(std::to_string(s.dropped_stacks) +
+                      (s.malloc ? " new stacks dropped (their calls are not counted)"
+                                : " new stacks dropped (counted under [dropped])") +
+                      ": this user's sessions held more than the daemon allows (scorchd "
+                      "--max-session-memory-per-user, " + std::to_string(memory_.per_user() >> 10) + " KiB)");
   if (s.malloc) {
     p.duration_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(ended - s.started).count());
     finish_malloc(s, p);

@@ -13,6 +13,7 @@
 
 #include "common/clock.h"
 #include "common/result.h"
+#include "common/uid_limits.h"
 #include "export/profile.h"
 #include "probes/cred_watch.h"
 #include "probes/malloc_probe.h"
@@ -75,6 +76,9 @@ class Profiler {
   const OffCpuProbe* offcpu() const { return offcpu_; }
   const UnwindLoader& unwinder() const { return unwinder_; }
   const MallocProbe* malloc() const { return malloc_; }
+  /// Caps what one non-root user's sessions may hold (stacks, names, allocation rows); 0: no cap.
+  /// Past it, new stacks are dropped and counted (the profile says so); root is never capped.
+  void set_memory_limit_per_user(uint64_t bytes) { memory_.set_caps(bytes, 0); }
 
  private:
   struct Session {
@@ -104,6 +108,8 @@ class Profiler {
     OffCpuProbe::Counters off_at_start;
     uint64_t started_mono_ns = 0;  // CLOCK_MONOTONIC, the clock of the BPF timestamps
     uint64_t samples = 0;
+    uint64_t held_bytes = 0;      // estimate of what stacks and rows hold (memory_)
+    uint64_t dropped_stacks = 0;  // new stacks refused at the user's memory cap
     std::unordered_map<std::string, size_t> index;  // stack identity -> stacks position
     std::vector<StackCount> stacks;
     /// pid is one of the session's and still traced for it.
@@ -131,6 +137,14 @@ class Profiler {
   void drain_malloc();
   void finish_malloc(Session& s, Profile& p);
   std::vector<Frame> malloc_frames(uint32_t pid, uint64_t hash);
+  /// Charges bytes to the session's user; false (and counted) past the cap.
+  bool charge(Session& s, uint64_t bytes);
+  /// Sessions by target pid for one drain (and whole-system sessions), so a drain is linear.
+  struct ByPid {
+    std::unordered_map<uint32_t, std::vector<Session*>> pid;
+    std::vector<Session*> any;
+  };
+  ByPid sessions_by_pid(bool Session::*measure);
 
   OnCpuProbe& probe_;
   OffCpuProbe* offcpu_;
@@ -142,6 +156,7 @@ class Profiler {
   CredWatch cred_watch_;
   std::map<uint64_t, std::unique_ptr<Session>> sessions_;
   uint64_t next_id_ = 1;
+  UidLimits memory_{0, 0};
 };
 
 /// Sampling period for a frequency, in ns (what the kernel filter and counts are keyed by).
