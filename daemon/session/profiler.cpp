@@ -308,6 +308,9 @@ Profile Profiler::finish(uint64_t id) {
   Profile p;
   if (it == sessions_.end()) return p;
   Session& s = *it->second;
+  // Files of the targets that were not read, and why (a perf map owned by another user, ...).
+  for (uint32_t pid : s.pids)
+    for (auto& n : symbolizer_.file_notes(pid)) p.notes.push_back(std::move(n));
   if (s.malloc) {
     p.duration_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(ended - s.started).count());
     finish_malloc(s, p);

@@ -9,7 +9,7 @@
 #include <lzma.h>
 #include <tuple>
 
-#include "symbolize/file_io.h"
+#include "common/safe_file.h"
 
 namespace scorch {
 
@@ -160,17 +160,20 @@ void fill_missing_sizes(std::vector<RawSymbol>& symbols) {
 
 /// MiniDebugInfo (.gnu_debugdata, as Fedora ships it): an xz-compressed ELF whose .symtab holds
 /// the local functions the stripped file lost. Its symbols are added to out; false on any error.
+// A compressed symbol table can claim any size: what it may grow to in memory.
+constexpr size_t kMiniDebugInfoCap = 64u << 20;
+
 bool read_mini_debuginfo(Elf_Data* data, std::vector<RawSymbol>& out) {
   if (data == nullptr || data->d_buf == nullptr || data->d_size == 0) return false;
   const auto* in = static_cast<const uint8_t*>(data->d_buf);
-  std::vector<uint8_t> plain(std::max<size_t>(data->d_size * 8, 1 << 16));
+  std::vector<uint8_t> plain(std::clamp<size_t>(data->d_size * 8, 1 << 16, kMiniDebugInfoCap));
   for (int attempt = 0; attempt < 8; ++attempt) {
-    uint64_t memlimit = UINT64_MAX;
+    uint64_t memlimit = kMiniDebugInfoCap;  // the stream's header chooses the dictionary size
     size_t in_pos = 0, out_pos = 0;
     lzma_ret ret = lzma_stream_buffer_decode(&memlimit, 0, nullptr, in, &in_pos, data->d_size, plain.data(), &out_pos,
                                              plain.size());
-    if (ret == LZMA_BUF_ERROR && plain.size() < (256u << 20)) {  // the output did not fit: grow
-      plain.resize(plain.size() * 4);
+    if (ret == LZMA_BUF_ERROR && plain.size() < kMiniDebugInfoCap) {  // the output did not fit: grow
+      plain.resize(std::min(plain.size() * 4, kMiniDebugInfoCap));
       continue;
     }
     if (ret != LZMA_OK) return false;
@@ -190,7 +193,7 @@ bool read_mini_debuginfo(Elf_Data* data, std::vector<RawSymbol>& out) {
 }  // namespace
 
 Result<std::shared_ptr<const ElfSymbols>> ElfSymbols::load(const std::string& path) {
-  auto fd = symbolize_io::open_read_only(path);
+  auto fd = safe_file::open_trusted(path, safe_file::Rules{});
   if (!fd) {
     return Error{"load symbols from " + path, fd.error().reason, fd.error().err, {}};
   }

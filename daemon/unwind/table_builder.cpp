@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/safe_file.h"
 #include "common/unique_fd.h"
 #include "unwind/cfi_rules.h"
 #include "unwind/fde_list.h"
@@ -274,12 +275,9 @@ void add_fde_rows(Dwarf_CFI* cfi, const FdeRange& fde, UnwindTable& table) {
 }  // namespace
 
 Result<UnwindTable> build_unwind_table(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) {
-    int err = errno;
-    return Error{"build unwind table for " + path, std::strerror(err), err, {}};
-  }
-  return build_unwind_table_fd(fd.get(), path);
+  auto fd = safe_file::open_trusted(path, safe_file::Rules{});
+  if (!fd) return Error{"build unwind table for " + path, fd.error().reason, fd.error().err, {}};
+  return build_unwind_table_fd(fd->get(), path);
 }
 
 Result<UnwindTable> build_unwind_table_fd(int fd, const std::string& name) {
