@@ -176,14 +176,14 @@ std::string jemalloc_version(std::string_view text) {
   return {};
 }
 
-std::string find_version(const std::string& name, const std::string& rodata) {
+}  // namespace
+
+std::string allocator_version(const std::string& name, std::string_view rodata) {
   if (name == "glibc") return dotted_after(rodata, "release version ", 2, 2);
   if (name == "jemalloc") return jemalloc_version(rodata);
   if (name == "tcmalloc") return dotted_after(rodata, "gperftools ", 2, 3);
   return {};
 }
-
-}  // namespace
 
 std::string Allocator::describe() const {
   std::string s = name;
@@ -220,7 +220,7 @@ Result<Allocator> read_allocator_fd(const std::string& file, std::shared_ptr<con
   a.file_fd = std::move(fd_ptr);
   a.in_executable = in_executable;
   a.name = classify(file, *facts);
-  a.version = find_version(a.name, facts->rodata);
+  a.version = allocator_version(a.name, facts->rodata);
   std::set<uint64_t> seen;
   for (const auto& spec : kind_specs()) {
     for (const char* fname : spec.names) {

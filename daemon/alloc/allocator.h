@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "alloc/x86_prologue.h"
@@ -49,6 +50,9 @@ Result<Allocator> read_allocator(const std::string& file, const std::string& att
 
 /// The same from the file already open (safe_file.h's checks passed); attach_path becomes its /proc/self/fd.
 Result<Allocator> read_allocator_fd(const std::string& file, std::shared_ptr<const UniqueFd> fd, bool in_executable);
+
+/// The allocator's version from its .rodata ("2.36", "5.3.0"), or empty; name as Allocator::name.
+std::string allocator_version(const std::string& name, std::string_view rodata);
 
 /// The allocator of a running process, from /proc/PID/maps and the files mapped.
 Result<Allocator> find_allocator(uint32_t pid);

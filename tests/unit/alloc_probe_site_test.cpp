@@ -113,6 +113,23 @@ TEST(Allocator, ReadsGlibcFromTheFile) {
   EXPECT_NE(a->describe().find("glibc 2."), std::string::npos) << a->describe();
 }
 
+// Versions come from the traced program's own .rodata: plain scanning, whatever that holds (a
+// recursive regex over a megabyte-long run of digits would overflow the daemon's stack).
+TEST(Allocator, VersionsAreFoundInReadOnlyData) {
+  using namespace std::string_literals;
+  EXPECT_EQ(allocator_version("glibc", "GNU C Library (Debian GLIBC 2.36-9+deb12u4) stable release version 2.36.\n"s), "2.36");
+  EXPECT_EQ(allocator_version("jemalloc", "x\0" "5.3.0-0-g54eaed1d8b56b1aa528be3bdd1877e59c56fa90c\0"s), "5.3.0");
+  EXPECT_EQ(allocator_version("jemalloc", "1.2-3-g12345678 and 4.5.6-7-gabc"s), "") << "too few parts or hex digits";
+  EXPECT_EQ(allocator_version("tcmalloc", "gperftools 2.10\0"s), "2.10");
+  EXPECT_EQ(allocator_version("tcmalloc", "gperftools 2.9.1\0"s), "2.9.1");
+  EXPECT_EQ(allocator_version("mimalloc", "release version 1.2"s), "");
+  const std::string hostile = "release version " + std::string(8u << 20, '7') + " gperftools " + std::string(8u << 20, '1') +
+                              ". " + std::string(8u << 20, '9') + "-1-g0123456789";
+  EXPECT_EQ(allocator_version("glibc", hostile), "");
+  EXPECT_EQ(allocator_version("tcmalloc", hostile), "");
+  EXPECT_EQ(allocator_version("jemalloc", hostile), "");
+}
+
 TEST(Allocator, FileWithoutMallocIsRefused) {
   auto a = read_allocator("/bin/true", "/bin/true", true);
   EXPECT_FALSE(a.ok());
