@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -180,6 +181,58 @@ TEST_F(SecurityFiles, PerfMapLinksNeverLeakHangOrBloatTheDaemon) {
   auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(daemon_->stop(), 0);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+// The same for debug files: nobody's stripped program finds its debug file by build id under its
+// own /usr/lib/debug (a tmpfs in its mount namespace), where the entry is a symlink to a root-only
+// copy. The names in that file reach nobody only when nobody could read it.
+TEST_F(SecurityFiles, DebugFileLinksAreReadOnlyAsFarAsTheProcessCould) {
+  const std::string debug = secret_dir_ + "/chain.debug";
+  std::string id;
+  auto stripped = [&](const std::string& name) {
+    std::string bin = dir_ + "/" + name;
+    std::filesystem::copy_file(testprog("nofp_chain"), bin);
+    EXPECT_EQ(run({"/usr/bin/objcopy", "--only-keep-debug", bin, debug}).exit_code, 0);
+    EXPECT_EQ(run({"/usr/bin/strip", "--strip-all", bin}).exit_code, 0);
+    ::chmod(bin.c_str(), 0755);
+    std::smatch m;
+    std::string notes = run({"/usr/bin/readelf", "-n", bin}).out;
+    EXPECT_TRUE(std::regex_search(notes, m, std::regex("Build ID: ([0-9a-f]+)"))) << notes;
+    id = m.empty() ? std::string() : std::string(m[1]);
+    return bin;
+  };
+  // Two copies (two inodes: symbols are cached per mapped file), one build id, one debug file.
+  const std::string control_bin = stripped("chain_control"), attack_bin = stripped("chain_attack");
+  ASSERT_GE(id.size(), 4u);
+  const std::string entry = "/usr/lib/debug/.build-id/" + id.substr(0, 2) + "/" + id.substr(2) + ".debug";
+  auto profile = [&](const std::string& bin, const std::string& name) {
+    std::string script = "mount -t tmpfs tmpfs /usr/lib/debug && mkdir -p " + entry.substr(0, entry.rfind('/')) +
+                         " && ln -s " + debug + " " + entry + " && exec " + bin;
+    Child prog(with_nobody({"/usr/bin/unshare", "-Urm", "/bin/sh", "-c", script}));
+    EXPECT_EQ(prog.read_line().rfind("ready", 0), 0u) << name;
+    const std::string out = dir_ + "/" + name + ".folded";
+    auto r = run(with_nobody({bin_dir() + "/scorch", "--socket", daemon_->socket(), "profile", "-p",
+                              std::to_string(prog.pid()), "-d", "2", "-o", out}));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return std::make_pair(r, read_file(out));
+  };
+
+  // The control: the debug file readable by anyone (and its directory searchable) names the code.
+  ::chmod(secret_dir_.c_str(), 0755);
+  ::chmod(debug.c_str(), 0644);
+  auto [control_run, control] = profile(control_bin, "debug_control");
+  EXPECT_NE(control.find("chain_leaf"), std::string::npos) << control;
+
+  // Root's own: the names are not read for nobody, and the note says why.
+  ::chmod(debug.c_str(), 0600);
+  ::chmod(secret_dir_.c_str(), 0700);
+  auto [attack_run, attack] = profile(attack_bin, "debug_attack");
+  EXPECT_EQ(attack.find("chain_leaf"), std::string::npos) << attack;
+  EXPECT_NE(attack.find("chain_attack+0x"), std::string::npos) << attack;
+  EXPECT_NE(attack_run.err.find("scorch: note: debug file " + entry),
+            std::string::npos) << attack_run.err;
+  EXPECT_NE(attack_run.err.find("not read: not readable by the process's user (uid 65534): mode 0600, owner uid 0"),
+            std::string::npos) << attack_run.err;
 }
 
 }  // namespace
