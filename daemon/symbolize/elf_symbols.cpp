@@ -73,15 +73,25 @@ int binding_rank(unsigned char info) {
   }
 }
 
-void read_symbol_table(Elf* elf, Elf_Scn* scn, const GElf_Shdr& shdr, std::vector<RawSymbol>& out) {
+// What one file's symbol tables may hold: the traced program chooses them, and every entry costs
+// daemon memory (the largest real binaries here have a few hundred thousand functions).
+constexpr size_t kMaxSymbolEntries = 8u << 20;
+constexpr size_t kMaxNameBytes = 256u << 20;
+constexpr size_t kMaxNameLength = 64u << 10;
+
+/// Adds the table's function symbols to out; false when the tables would exceed the caps above.
+bool read_symbol_table(Elf* elf, Elf_Scn* scn, const GElf_Shdr& shdr, std::vector<RawSymbol>& out, size_t& entries,
+                       size_t& name_bytes) {
   if (shdr.sh_entsize == 0) {
-    return;
-  }
-  Elf_Data* data = elf_getdata(scn, nullptr);
-  if (data == nullptr) {
-    return;
+    return true;
   }
   size_t count = shdr.sh_size / shdr.sh_entsize;
+  entries += count;
+  if (entries > kMaxSymbolEntries) return false;
+  Elf_Data* data = elf_getdata(scn, nullptr);
+  if (data == nullptr) {
+    return true;
+  }
   for (size_t i = 0; i < count; ++i) {
     GElf_Sym sym;
     if (gelf_getsym(data, static_cast<int>(i), &sym) == nullptr) {
@@ -98,14 +108,18 @@ void read_symbol_table(Elf* elf, Elf_Scn* scn, const GElf_Shdr& shdr, std::vecto
     if (name == nullptr || name[0] == '\0') {
       continue;
     }
+    const size_t length = strnlen(name, kMaxNameLength + 1);
+    if (length > kMaxNameLength) continue;
+    if ((name_bytes += length) > kMaxNameBytes) return false;
     uint64_t section_end = 0;
     GElf_Shdr section;
     if (sym.st_shndx < SHN_LORESERVE && gelf_getshdr(elf_getscn(elf, sym.st_shndx), &section) != nullptr &&
         (section.sh_flags & SHF_ALLOC) != 0) {
       section_end = section.sh_addr + section.sh_size;
     }
-    out.push_back(RawSymbol{sym.st_value, sym.st_size, section_end, binding_rank(sym.st_info), name});
+    out.push_back(RawSymbol{sym.st_value, sym.st_size, section_end, binding_rank(sym.st_info), std::string(name, length)});
   }
+  return true;
 }
 
 std::string to_hex(const unsigned char* bytes, size_t size) {
@@ -181,9 +195,12 @@ bool read_mini_debuginfo(Elf_Data* data, std::vector<RawSymbol>& out) {
     ElfHandle inner(elf_memory(reinterpret_cast<char*>(plain.data()), plain.size()));
     if (!inner || elf_kind(inner.get()) != ELF_K_ELF) return false;
     Elf_Scn* scn = nullptr;
+    size_t entries = 0, name_bytes = 0;
     while ((scn = elf_nextscn(inner.get(), scn)) != nullptr) {
       GElf_Shdr shdr;
-      if (gelf_getshdr(scn, &shdr) != nullptr && shdr.sh_type == SHT_SYMTAB) read_symbol_table(inner.get(), scn, shdr, out);
+      if (gelf_getshdr(scn, &shdr) != nullptr && shdr.sh_type == SHT_SYMTAB &&
+          !read_symbol_table(inner.get(), scn, shdr, out, entries, name_bytes))
+        return false;
     }
     return true;  // names were copied out before the buffer goes
   }
@@ -228,6 +245,7 @@ Result<std::shared_ptr<const ElfSymbols>> ElfSymbols::load_fd(int fd, const std:
   }
 
   std::vector<RawSymbol> raw;
+  size_t entries = 0, name_bytes = 0;
   Elf_Scn* scn = nullptr;
   while ((scn = elf_nextscn(elf.get(), scn)) != nullptr) {
     GElf_Shdr shdr;
@@ -235,7 +253,10 @@ Result<std::shared_ptr<const ElfSymbols>> ElfSymbols::load_fd(int fd, const std:
       continue;
     }
     if (shdr.sh_type == SHT_SYMTAB || shdr.sh_type == SHT_DYNSYM) {
-      read_symbol_table(elf.get(), scn, shdr, raw);
+      if (!read_symbol_table(elf.get(), scn, shdr, raw, entries, name_bytes))
+        return Error{"load symbols from " + name, "its symbol tables exceed the caps (" + std::to_string(kMaxSymbolEntries) +
+                                                      " entries, " + std::to_string(kMaxNameBytes >> 20) + " MiB of names)",
+                     EFBIG, {}};
     } else if (shdr.sh_type == SHT_NOTE && result->build_id_.empty()) {
       result->build_id_ = find_build_id(elf_getdata(scn, nullptr));
     } else if (shdr.sh_type == SHT_PROGBITS) {

@@ -111,11 +111,56 @@ std::string build_id_hex(Elf* elf) {
   return hex;
 }
 
+// What the call frame information of one file may take in memory: the traced program chooses
+// its sections (the largest real .eh_frame here is a few MiB), and libdw inflates every
+// compressed .debug_* section as it opens the DWARF.
+constexpr uint64_t kMaxCfiBytes = 256ull << 20;
+
+// The bytes a section takes once read: its size, or for a compressed one (SHF_COMPRESSED, or a
+// GNU .zdebug section: "ZLIB" and a big-endian size) the size it claims.
+uint64_t section_bytes(Elf_Scn* scn, const GElf_Shdr& shdr, bool gnu_compressed = false) {
+  if ((shdr.sh_flags & SHF_COMPRESSED) != 0) {
+    GElf_Chdr chdr;
+    return gelf_getchdr(scn, &chdr) != nullptr ? chdr.ch_size : UINT64_MAX;
+  }
+  if (!gnu_compressed) return shdr.sh_size;
+  Elf_Data* raw = elf_rawdata(scn, nullptr);
+  if (raw == nullptr || raw->d_buf == nullptr || raw->d_size < 12) return shdr.sh_size;
+  const auto* bytes = static_cast<const unsigned char*>(raw->d_buf);
+  if (std::memcmp(bytes, "ZLIB", 4) != 0) return shdr.sh_size;
+  uint64_t size = 0;
+  for (int i = 4; i < 12; ++i) size = size << 8 | bytes[i];
+  return size;
+}
+
+// Whether the compressed DWARF sections libdw would inflate fit the cap together, and
+// .debug_frame (walked row by row) on its own.
+bool debug_sections_fit(Elf* elf) {
+  size_t shstrndx = 0;
+  if (elf_getshdrstrndx(elf, &shstrndx) != 0) return false;
+  uint64_t total = 0;
+  Elf_Scn* scn = nullptr;
+  while ((scn = elf_nextscn(elf, scn)) != nullptr) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type == SHT_NOBITS) continue;
+    const char* name = elf_strptr(elf, shstrndx, shdr.sh_name);
+    if (name == nullptr || (std::strncmp(name, ".debug", 6) != 0 && std::strncmp(name, ".zdebug", 7) != 0)) continue;
+    const bool gnu_compressed = name[1] == 'z';
+    const uint64_t bytes = section_bytes(scn, shdr, gnu_compressed);
+    if (bytes > kMaxCfiBytes) return false;
+    const bool inflated = (shdr.sh_flags & SHF_COMPRESSED) != 0 || gnu_compressed;
+    if (inflated && (total += bytes) > kMaxCfiBytes) return false;
+  }
+  return true;
+}
+
 // .eh_frame when the file has one (what the running code is compiled with), else .debug_frame.
 Result<CfiSource> open_cfi(Elf* elf, const std::string& name) {
   CfiSource source;
   GElf_Shdr shdr;
   if (Elf_Scn* scn = find_section(elf, ".eh_frame", &shdr); scn != nullptr) {
+    if (section_bytes(scn, shdr) > kMaxCfiBytes)
+      return build_error(name, ".eh_frame is larger than the " + std::to_string(kMaxCfiBytes >> 20) + " MiB cap");
     source.owned_cfi.reset(dwarf_getcfi_elf(elf));
     source.cfi = source.owned_cfi.get();
     source.data = elf_getdata(scn, nullptr);
@@ -130,6 +175,8 @@ Result<CfiSource> open_cfi(Elf* elf, const std::string& name) {
     return build_error(name, "no .eh_frame or .debug_frame section",
                        "without call frame information only frame pointers can unwind through this file");
   }
+  if (!debug_sections_fit(elf))
+    return build_error(name, "its .debug sections are larger than the " + std::to_string(kMaxCfiBytes >> 20) + " MiB cap");
   source.dwarf.reset(dwarf_begin_elf(elf, DWARF_C_READ, nullptr));
   if (source.dwarf) {
     source.cfi = dwarf_getcfi(source.dwarf.get());
