@@ -113,11 +113,21 @@ const PerfMapEntry* Symbolizer::perf_map_lookup(uint32_t pid, ProcessState& stat
       if (!text) {
         refusal = text.error().reason;
       } else {
-        state.perf_map = parse_perf_map(*text, safe_file::kPerfMapEntries);
+        // Each map within its own cap, and all of them within the daemon's.
+        size_t others = 0;
+        processes_.for_each([&](uint32_t other, const ProcessState& o) {
+          if (other != pid) others += o.perf_map.size();
+        });
+        const size_t room = others < options_.max_perf_map_entries ? options_.max_perf_map_entries - others : 0;
+        const size_t cap = std::min<size_t>(safe_file::kPerfMapEntries, room);
+        state.perf_map = parse_perf_map(*text, cap);
         state.perf_map_size = st.st_size;
-        if (state.perf_map.size() == safe_file::kPerfMapEntries)
-          note(state, "perf map " + file + " of PID " + std::to_string(pid) + ": only its first " +
-                               std::to_string(safe_file::kPerfMapEntries) + " entries read");
+        if (state.perf_map.size() == cap)
+          note(state, "perf map " + file + " of PID " + std::to_string(pid) + ": only its first " + std::to_string(cap) +
+                          " entries read (" +
+                          (cap < safe_file::kPerfMapEntries ? "the perf maps of all traced processes are capped at " +
+                                                                  std::to_string(options_.max_perf_map_entries)
+                                                            : "the cap for one map") + ")");
       }
     }
     if (!refusal.empty() && refusal != state.perf_map_refusal)
@@ -338,6 +348,9 @@ uint64_t Symbolizer::cache_bytes() const {
   });
   processes_.for_each([&](uint32_t, const ProcessState& state) {
     bytes += sizeof(ProcessState) + maps_bytes(state.maps) + state.failed_files.capacity() * sizeof(FileKey);
+    bytes += state.perf_map.capacity() * sizeof(PerfMapEntry);
+    for (const PerfMapEntry& e : state.perf_map)
+      if (e.name.size() >= sizeof(std::string)) bytes += e.name.capacity() + 1;
   });
   if (kernel_) {
     bytes += kernel_->memory_bytes();

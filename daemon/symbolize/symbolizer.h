@@ -29,6 +29,7 @@ std::string display_name(std::string_view raw);
 struct SymbolizerOptions {
   size_t max_elf_files = 256;   // ELF symbol tables kept, least recently used evicted
   size_t max_processes = 1024;  // processes whose maps are kept, least recently used evicted
+  size_t max_perf_map_entries = 4u << 20;  // JIT perf map entries kept over all processes
   std::string kallsyms_path = "/proc/kallsyms";
   /// Where separate debug files are looked up by build id (DIR/.build-id/xx/rest.debug), first
   /// inside the process's root (/proc/PID/root/DIR: a container's own), then on the host.
