@@ -21,6 +21,7 @@
 #include <linux/types.h>
 
 #include "malloc.h"
+#include "symbolize/elf_limits.h"
 #include "symbolize/proc_maps.h"
 
 namespace scorch {
@@ -40,7 +41,7 @@ struct ElfFacts {
 Result<ElfFacts> read_elf(int fd, const std::string& name) {
   static const bool ok = elf_version(EV_CURRENT) != EV_NONE;
   if (!ok) return Error{"read " + name, "libelf cannot be initialised", 0, {}};
-  std::unique_ptr<Elf, ElfCloser> elf(elf_begin(fd, ELF_C_READ_MMAP, nullptr));
+  std::unique_ptr<Elf, ElfCloser> elf(elf_begin(fd, ELF_C_READ, nullptr));  // not mmap: see elf_limits.h
   if (!elf || elf_kind(elf.get()) != ELF_K_ELF) return Error{"read " + name, "not an ELF file", ENOEXEC, {}};
   ElfFacts facts;
   size_t nph = 0;
@@ -50,18 +51,21 @@ Result<ElfFacts> read_elf(int fd, const std::string& name) {
     if (gelf_getphdr(elf.get(), static_cast<int>(i), &ph) && ph.p_type == PT_LOAD) facts.loads.push_back(ph);
   }
   size_t shstrndx = 0;
-  elf_getshdrstrndx(elf.get(), &shstrndx);
+  const bool names = elf_limits::names_index(elf.get(), &shstrndx);
   Elf_Scn* scn = nullptr;
   while ((scn = elf_nextscn(elf.get(), scn)) != nullptr) {
     GElf_Shdr sh;
     if (!gelf_getshdr(scn, &sh)) continue;
-    const char* sname = elf_strptr(elf.get(), shstrndx, sh.sh_name);
+    const char* sname = names ? elf_strptr(elf.get(), shstrndx, sh.sh_name) : nullptr;
     if (sname && std::strcmp(sname, ".rodata") == 0 && sh.sh_type == SHT_PROGBITS) {
-      Elf_Data* d = elf_getdata(scn, nullptr);
-      if (d && d->d_buf) facts.rodata.assign(static_cast<const char*>(d->d_buf), std::min<size_t>(d->d_size, 8u << 20));
+      // Its first 8 MiB only, read as such: the version strings sit early.
+      Elf_Data* d = elf_getdata_rawchunk(elf.get(), static_cast<int64_t>(sh.sh_offset),
+                                         std::min<size_t>(sh.sh_size, 8u << 20), ELF_T_BYTE);
+      if (d && d->d_buf) facts.rodata.assign(static_cast<const char*>(d->d_buf), d->d_size);
       continue;
     }
     if (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) continue;
+    if (!elf_limits::table_fits(elf.get(), sh)) return Error{"read " + name, "its symbol tables are larger than the cap", EFBIG, {}};
     Elf_Data* d = elf_getdata(scn, nullptr);
     if (!d || sh.sh_entsize == 0) continue;
     size_t n = sh.sh_size / sh.sh_entsize;

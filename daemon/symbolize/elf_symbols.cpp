@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "common/safe_file.h"
+#include "symbolize/elf_limits.h"
 
 namespace scorch {
 
@@ -87,7 +88,7 @@ bool read_symbol_table(Elf* elf, Elf_Scn* scn, const GElf_Shdr& shdr, std::vecto
   }
   size_t count = shdr.sh_size / shdr.sh_entsize;
   entries += count;
-  if (entries > kMaxSymbolEntries) return false;
+  if (entries > kMaxSymbolEntries || !elf_limits::table_fits(elf, shdr)) return false;
   Elf_Data* data = elf_getdata(scn, nullptr);
   if (data == nullptr) {
     return true;
@@ -221,7 +222,7 @@ Result<std::shared_ptr<const ElfSymbols>> ElfSymbols::load_fd(int fd, const std:
   if (!init_libelf()) {
     return elf_error(name);
   }
-  ElfHandle elf(elf_begin(fd, ELF_C_READ_MMAP, nullptr));
+  ElfHandle elf(elf_begin(fd, ELF_C_READ, nullptr));  // not mmap: see elf_limits.h
   if (!elf) {
     return elf_error(name);
   }
@@ -257,13 +258,14 @@ Result<std::shared_ptr<const ElfSymbols>> ElfSymbols::load_fd(int fd, const std:
         return Error{"load symbols from " + name, "its symbol tables exceed the caps (" + std::to_string(kMaxSymbolEntries) +
                                                       " entries, " + std::to_string(kMaxNameBytes >> 20) + " MiB of names)",
                      EFBIG, {}};
-    } else if (shdr.sh_type == SHT_NOTE && result->build_id_.empty()) {
+    } else if (shdr.sh_type == SHT_NOTE && result->build_id_.empty() && shdr.sh_size <= elf_limits::kNoteCap) {
       result->build_id_ = find_build_id(elf_getdata(scn, nullptr));
     } else if (shdr.sh_type == SHT_PROGBITS) {
       size_t shstrndx = 0;
-      const char* name = elf_getshdrstrndx(elf.get(), &shstrndx) == 0 ? elf_strptr(elf.get(), shstrndx, shdr.sh_name) : nullptr;
-      if (name && std::string_view(name) == ".gnu_debugdata") read_mini_debuginfo(elf_getdata(scn, nullptr), raw);
-      Elf_Data* data = name && std::string_view(name) == ".gnu_debuglink" ? elf_getdata(scn, nullptr) : nullptr;
+      const char* name = elf_limits::names_index(elf.get(), &shstrndx) ? elf_strptr(elf.get(), shstrndx, shdr.sh_name) : nullptr;
+      if (name && std::string_view(name) == ".gnu_debugdata" && shdr.sh_size <= kMiniDebugInfoCap)
+        read_mini_debuginfo(elf_getdata(scn, nullptr), raw);
+      Elf_Data* data = name && std::string_view(name) == ".gnu_debuglink" && shdr.sh_size <= 4096 ? elf_getdata(scn, nullptr) : nullptr;
       if (data && data->d_buf && data->d_size > 4) {
         // A NUL-terminated file name, padded to 4 bytes, then a CRC32 (not checked: the build id is).
         const char* file = static_cast<const char*>(data->d_buf);
@@ -274,7 +276,8 @@ Result<std::shared_ptr<const ElfSymbols>> ElfSymbols::load_fd(int fd, const std:
   // Without section headers the notes are still reachable through PT_NOTE.
   for (size_t i = 0; i < phdr_count && result->build_id_.empty(); ++i) {
     GElf_Phdr phdr;
-    if (gelf_getphdr(elf.get(), static_cast<int>(i), &phdr) == nullptr || phdr.p_type != PT_NOTE) {
+    if (gelf_getphdr(elf.get(), static_cast<int>(i), &phdr) == nullptr || phdr.p_type != PT_NOTE ||
+        phdr.p_filesz > elf_limits::kNoteCap) {
       continue;
     }
     Elf_Type note_type = phdr.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR;

@@ -17,6 +17,7 @@
 
 #include "common/safe_file.h"
 #include "common/unique_fd.h"
+#include "symbolize/elf_limits.h"
 #include "unwind/cfi_rules.h"
 #include "unwind/fde_list.h"
 
@@ -78,7 +79,7 @@ bool init_libelf() {
 // The section called name with contents in the file (a debuginfo file's .eh_frame is NOBITS), or nullptr.
 Elf_Scn* find_section(Elf* elf, const char* name, GElf_Shdr* shdr) {
   size_t names_index = 0;
-  if (elf_getshdrstrndx(elf, &names_index) != 0) {
+  if (!elf_limits::names_index(elf, &names_index)) {
     return nullptr;
   }
   Elf_Scn* scn = nullptr;
@@ -96,6 +97,7 @@ Elf_Scn* find_section(Elf* elf, const char* name, GElf_Shdr* shdr) {
 
 std::string build_id_hex(Elf* elf) {
   const void* bytes = nullptr;
+  if (!elf_limits::notes_fit(elf)) return {};
   ssize_t size = dwelf_elf_gnu_build_id(elf, &bytes);
   if (size <= 0) {
     return {};
@@ -112,8 +114,8 @@ std::string build_id_hex(Elf* elf) {
 }
 
 // What the call frame information of one file may take in memory: the traced program chooses
-// its sections (the largest real .eh_frame here is a few MiB), and libdw inflates every
-// compressed .debug_* section as it opens the DWARF.
+// its sections (the largest real .eh_frame here is a few MiB), and libdw reads every .debug_*
+// section (inflating the compressed ones) as it opens the DWARF.
 constexpr uint64_t kMaxCfiBytes = 256ull << 20;
 
 // The bytes a section takes once read: its size, or for a compressed one (SHF_COMPRESSED, or a
@@ -133,11 +135,11 @@ uint64_t section_bytes(Elf_Scn* scn, const GElf_Shdr& shdr, bool gnu_compressed 
   return size;
 }
 
-// Whether the compressed DWARF sections libdw would inflate fit the cap together, and
-// .debug_frame (walked row by row) on its own.
+// Whether the DWARF sections libdw reads as it opens the DWARF (each read into memory, the
+// compressed ones inflated) fit the cap together.
 bool debug_sections_fit(Elf* elf) {
   size_t shstrndx = 0;
-  if (elf_getshdrstrndx(elf, &shstrndx) != 0) return false;
+  if (!elf_limits::names_index(elf, &shstrndx)) return false;
   uint64_t total = 0;
   Elf_Scn* scn = nullptr;
   while ((scn = elf_nextscn(elf, scn)) != nullptr) {
@@ -145,11 +147,8 @@ bool debug_sections_fit(Elf* elf) {
     if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type == SHT_NOBITS) continue;
     const char* name = elf_strptr(elf, shstrndx, shdr.sh_name);
     if (name == nullptr || (std::strncmp(name, ".debug", 6) != 0 && std::strncmp(name, ".zdebug", 7) != 0)) continue;
-    const bool gnu_compressed = name[1] == 'z';
-    const uint64_t bytes = section_bytes(scn, shdr, gnu_compressed);
-    if (bytes > kMaxCfiBytes) return false;
-    const bool inflated = (shdr.sh_flags & SHF_COMPRESSED) != 0 || gnu_compressed;
-    if (inflated && (total += bytes) > kMaxCfiBytes) return false;
+    const uint64_t bytes = section_bytes(scn, shdr, name[1] == 'z');
+    if (bytes > kMaxCfiBytes || (total += bytes) > kMaxCfiBytes) return false;
   }
   return true;
 }
@@ -159,7 +158,9 @@ Result<CfiSource> open_cfi(Elf* elf, const std::string& name) {
   CfiSource source;
   GElf_Shdr shdr;
   if (Elf_Scn* scn = find_section(elf, ".eh_frame", &shdr); scn != nullptr) {
-    if (section_bytes(scn, shdr) > kMaxCfiBytes)
+    GElf_Shdr hdr;
+    Elf_Scn* hdr_scn = find_section(elf, ".eh_frame_hdr", &hdr);
+    if (section_bytes(scn, shdr) > kMaxCfiBytes || (hdr_scn && section_bytes(hdr_scn, hdr) > kMaxCfiBytes))
       return build_error(name, ".eh_frame is larger than the " + std::to_string(kMaxCfiBytes >> 20) + " MiB cap");
     source.owned_cfi.reset(dwarf_getcfi_elf(elf));
     source.cfi = source.owned_cfi.get();
@@ -331,7 +332,7 @@ Result<UnwindTable> build_unwind_table_fd(int fd, const std::string& name) {
   if (!init_libelf()) {
     return build_error(name, elf_errmsg(-1));
   }
-  ElfHandle elf(elf_begin(fd, ELF_C_READ_MMAP, nullptr));
+  ElfHandle elf(elf_begin(fd, ELF_C_READ, nullptr));  // not mmap: see symbolize/elf_limits.h
   if (!elf) {
     return build_error(name, elf_errmsg(-1));
   }
