@@ -29,7 +29,7 @@ namespace scorch::test {
 namespace {
 
 // jit_loop's code address and size (tests/testprogs/jit_loop.c).
-constexpr const char* kJitLine = "600000000000 1000 ";
+constexpr const char* kJitLine = "3f0000000000 1000 ";
 constexpr const char* kSecret = "SCORCH_ROOT_ONLY_SECRET_51f3";
 // What the daemon's peak memory may grow by through all the attacks, over its peak after the
 // control (~30 MB in all here), and the most it may ever hold (a sanitized build needs more);
@@ -57,7 +57,7 @@ class SecurityFiles : public DaemonTest {
     secret_ = secret_dir_ + "/secret.map";
     {
       std::ofstream out(secret_);
-      out << kJitLine << kSecret << "\n" << "600000000000 10 " << kSecret << "_two\n";
+      out << kJitLine << kSecret << "\n" << "3f0000000000 10 " << kSecret << "_two\n";
     }
     ::chmod(secret_.c_str(), 0600);
   }

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define JIT_ADDRESS 0x600000000000ul  // clear of PIE, heap, libraries, and ASan's shadow
+#define JIT_ADDRESS 0x3f0000000000ul  // clear of PIE, heap, libraries, ASan's shadow and heap
 #define JIT_SIZE 0x1000ul
 
 // mov $1000000, %ecx; 1: dec %ecx; jnz 1b; ret
