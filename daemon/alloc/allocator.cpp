@@ -13,13 +13,15 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <regex>
+#include <string_view>
 #include <set>
 
+#include "common/safe_file.h"
 #include "common/unique_fd.h"
 #include <linux/types.h>
 
 #include "malloc.h"
+#include "symbolize/elf_limits.h"
 #include "symbolize/proc_maps.h"
 
 namespace scorch {
@@ -39,7 +41,7 @@ struct ElfFacts {
 Result<ElfFacts> read_elf(int fd, const std::string& name) {
   static const bool ok = elf_version(EV_CURRENT) != EV_NONE;
   if (!ok) return Error{"read " + name, "libelf cannot be initialised", 0, {}};
-  std::unique_ptr<Elf, ElfCloser> elf(elf_begin(fd, ELF_C_READ_MMAP, nullptr));
+  std::unique_ptr<Elf, ElfCloser> elf(elf_begin(fd, ELF_C_READ, nullptr));  // not mmap: see elf_limits.h
   if (!elf || elf_kind(elf.get()) != ELF_K_ELF) return Error{"read " + name, "not an ELF file", ENOEXEC, {}};
   ElfFacts facts;
   size_t nph = 0;
@@ -49,18 +51,21 @@ Result<ElfFacts> read_elf(int fd, const std::string& name) {
     if (gelf_getphdr(elf.get(), static_cast<int>(i), &ph) && ph.p_type == PT_LOAD) facts.loads.push_back(ph);
   }
   size_t shstrndx = 0;
-  elf_getshdrstrndx(elf.get(), &shstrndx);
+  const bool names = elf_limits::names_index(elf.get(), &shstrndx);
   Elf_Scn* scn = nullptr;
   while ((scn = elf_nextscn(elf.get(), scn)) != nullptr) {
     GElf_Shdr sh;
     if (!gelf_getshdr(scn, &sh)) continue;
-    const char* sname = elf_strptr(elf.get(), shstrndx, sh.sh_name);
+    const char* sname = names ? elf_strptr(elf.get(), shstrndx, sh.sh_name) : nullptr;
     if (sname && std::strcmp(sname, ".rodata") == 0 && sh.sh_type == SHT_PROGBITS) {
-      Elf_Data* d = elf_getdata(scn, nullptr);
-      if (d && d->d_buf) facts.rodata.assign(static_cast<const char*>(d->d_buf), std::min<size_t>(d->d_size, 8u << 20));
+      // Its first 8 MiB only, read as such: the version strings sit early.
+      Elf_Data* d = elf_getdata_rawchunk(elf.get(), static_cast<int64_t>(sh.sh_offset),
+                                         std::min<size_t>(sh.sh_size, 8u << 20), ELF_T_BYTE);
+      if (d && d->d_buf) facts.rodata.assign(static_cast<const char*>(d->d_buf), d->d_size);
       continue;
     }
     if (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) continue;
+    if (!elf_limits::table_fits(elf.get(), sh)) return Error{"read " + name, "its symbol tables are larger than the cap", EFBIG, {}};
     Elf_Data* d = elf_getdata(scn, nullptr);
     if (!d || sh.sh_entsize == 0) continue;
     size_t n = sh.sh_size / sh.sh_entsize;
@@ -127,22 +132,62 @@ std::string classify(const std::string& file, const ElfFacts& f) {
   return b;
 }
 
-std::string find_version(const std::string& name, const std::string& rodata) {
-  std::smatch m;
-  if (name == "glibc") {
-    static const std::regex re("release version ([0-9]+\\.[0-9]+)");
-    if (std::regex_search(rodata, m, re)) return m[1];
-  } else if (name == "jemalloc") {
-    static const std::regex re("([0-9]+\\.[0-9]+\\.[0-9]+)-[0-9]+-g[0-9a-f]{8,40}");
-    if (std::regex_search(rodata, m, re)) return m[1];
-  } else if (name == "tcmalloc") {
-    static const std::regex re("gperftools ([0-9]+\\.[0-9]+(\\.[0-9]+)?)");
-    if (std::regex_search(rodata, m, re)) return m[1];
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f'); }
+
+size_t run_of(std::string_view s, size_t pos, bool (*is)(char)) {
+  size_t n = 0;
+  while (pos + n < s.size() && is(s[pos + n])) ++n;
+  return n;
+}
+
+// "N.N" (min_parts 2) up to "N.N.N" (max_parts 3) right after the first prefix followed by one.
+// Hand-written rather than <regex>: the text is the traced program's, and libstdc++'s regex
+// recurses once per character matched.
+std::string dotted_after(std::string_view text, std::string_view prefix, int min_parts, int max_parts) {
+  for (size_t at = text.find(prefix); at != std::string_view::npos; at = text.find(prefix, at + 1)) {
+    size_t begin = at + prefix.size(), end = begin;
+    int parts = 0;
+    while (parts < max_parts) {
+      size_t start = parts == 0 ? end : end + 1;
+      if (parts > 0 && (end >= text.size() || text[end] != '.')) break;
+      size_t n = run_of(text, start, is_digit);
+      if (n == 0) break;
+      end = start + n;
+      ++parts;
+    }
+    if (parts >= min_parts) return std::string(text.substr(begin, end - begin));
+  }
+  return {};
+}
+
+// jemalloc's version string: "X.Y.Z-N-g<8 to 40 hex digits>", e.g. "5.3.0-0-g54eaed1d8b56".
+std::string jemalloc_version(std::string_view text) {
+  for (size_t g = text.find("-g"); g != std::string_view::npos; g = text.find("-g", g + 1)) {
+    if (run_of(text, g + 2, is_hex) < 8) continue;
+    size_t p = g;  // walk back over "-N" and then "X.Y.Z"
+    auto digits_back = [&] {
+      size_t n = 0;
+      while (p > 0 && is_digit(text[p - 1])) --p, ++n;
+      return n;
+    };
+    if (digits_back() == 0 || p == 0 || text[p - 1] != '-') continue;
+    size_t end = --p;
+    bool ok = digits_back() > 0;
+    for (int dot = 0; ok && dot < 2; ++dot) ok = p > 0 && text[--p] == '.' && digits_back() > 0;
+    if (ok) return std::string(text.substr(p, end - p));
   }
   return {};
 }
 
 }  // namespace
+
+std::string allocator_version(const std::string& name, std::string_view rodata) {
+  if (name == "glibc") return dotted_after(rodata, "release version ", 2, 2);
+  if (name == "jemalloc") return jemalloc_version(rodata);
+  if (name == "tcmalloc") return dotted_after(rodata, "gperftools ", 2, 3);
+  return {};
+}
 
 std::string Allocator::describe() const {
   std::string s = name;
@@ -161,16 +206,25 @@ std::string Allocator::probe_sites() const {
 }
 
 Result<Allocator> read_allocator(const std::string& file, const std::string& attach_path, bool in_executable) {
-  UniqueFd fd(::open(attach_path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return make_errno_error("open " + file, errno);
+  auto fd = safe_file::open_trusted(attach_path, safe_file::Rules{});
+  if (!fd) return Error{"open " + file, fd.error().reason, fd.error().err, {}};
+  return read_allocator_fd(file, std::make_shared<const UniqueFd>(std::move(fd).value()), in_executable);
+}
+
+Result<Allocator> read_allocator_fd(const std::string& file, std::shared_ptr<const UniqueFd> fd_ptr, bool in_executable) {
+  const UniqueFd& fd = *fd_ptr;
   auto facts = read_elf(fd.get(), file);
   if (!facts) return facts.error();
   Allocator a;
   a.file = file;
-  a.attach_path = attach_path;
+  // The probes go on this very inode: the kernel resolves the path again at every attach (duty
+  // windows attach again and again), and a path in the process's mount namespace could by then
+  // lead to another file.
+  a.attach_path = "/proc/self/fd/" + std::to_string(fd.get());
+  a.file_fd = std::move(fd_ptr);
   a.in_executable = in_executable;
   a.name = classify(file, *facts);
-  a.version = find_version(a.name, facts->rodata);
+  a.version = allocator_version(a.name, facts->rodata);
   std::set<uint64_t> seen;
   for (const auto& spec : kind_specs()) {
     for (const char* fname : spec.names) {
@@ -219,21 +273,18 @@ Result<Allocator> find_allocator(uint32_t pid) {
 
   // Distinct files with executable code, the executable first.
   struct Candidate {
-    std::string file, attach;
+    std::string file;
+    const MapEntry* mapping;
     bool is_exe;
   };
   std::vector<Candidate> files;
   std::set<std::string> seen;
   for (const auto& m : *maps) {
     if (!m.executable() || !m.file_backed() || !seen.insert(m.path).second) continue;
-    char range[64];
-    std::snprintf(range, sizeof(range), "/map_files/%lx-%lx", static_cast<unsigned long>(m.start),
-                  static_cast<unsigned long>(m.end));
-    // A deleted file is still reachable through map_files; otherwise through the process's root
-    // (its mount namespace: a container's libc is not the host's).
-    std::string attach = m.deleted ? proc + range : proc + "/root" + m.path;
-    files.push_back(Candidate{m.path, attach, m.path == exe});
+    files.push_back(Candidate{m.path, &m, m.path == exe});
   }
+  auto creds = safe_file::read_credentials(pid);
+  if (!creds) return Error{"trace allocations of PID " + std::to_string(pid), "no such process", ESRCH, {}};
   std::stable_partition(files.begin(), files.end(), [](const Candidate& c) { return c.is_exe; });
 
   std::optional<Allocator> chosen, libc;
@@ -241,7 +292,10 @@ Result<Allocator> find_allocator(uint32_t pid) {
   for (const auto& c : files) {
     std::string b = base_name(c.file);
     if (b.rfind("ld-linux", 0) == 0 || b.rfind("ld-", 0) == 0) continue;  // the loader's own minimal malloc
-    auto a = read_allocator(c.file, c.attach, c.is_exe);
+    // The very file mapped (map_files), read as far as the process itself could read it.
+    auto opened = open_mapped_file(pid, *c.mapping, &*creds);
+    if (!opened) continue;
+    auto a = read_allocator_fd(c.file, std::make_shared<const UniqueFd>(std::move(opened->fd)), c.is_exe);
     if (!a) continue;
     if (a->name == "glibc" && !c.is_exe) {
       if (!libc) libc = std::move(*a);

@@ -7,11 +7,14 @@
 /// site each (see x86_prologue.h).
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "alloc/x86_prologue.h"
 #include "common/result.h"
+#include "common/unique_fd.h"
 
 namespace scorch {
 
@@ -29,7 +32,8 @@ struct Allocator {
   std::string name;         // "glibc", "jemalloc", "tcmalloc", "mimalloc", or the file's name
   std::string version;      // "2.36", "5.3.0"; empty when not found
   std::string file;         // the file as the process maps it
-  std::string attach_path;  // the same file as scorchd can open it (/proc/PID/root/...)
+  std::string attach_path;  // where the probes attach: /proc/self/fd/N of file_fd, the checked file
+  std::shared_ptr<const UniqueFd> file_fd;  // kept open while the probes may be attached again
   bool in_executable = false;
   std::vector<AllocFunction> functions;
   std::vector<std::string> notes;  // functions left unprobed and why, other allocators seen
@@ -43,6 +47,12 @@ struct Allocator {
 /// Reads the allocator functions of one ELF file (attach_path: where scorchd opens it); the
 /// error says why none could be used. name/version are filled from the file.
 Result<Allocator> read_allocator(const std::string& file, const std::string& attach_path, bool in_executable);
+
+/// The same from the file already open (safe_file.h's checks passed); attach_path becomes its /proc/self/fd.
+Result<Allocator> read_allocator_fd(const std::string& file, std::shared_ptr<const UniqueFd> fd, bool in_executable);
+
+/// The allocator's version from its .rodata ("2.36", "5.3.0"), or empty; name as Allocator::name.
+std::string allocator_version(const std::string& name, std::string_view rodata);
 
 /// The allocator of a running process, from /proc/PID/maps and the files mapped.
 Result<Allocator> find_allocator(uint32_t pid);

@@ -435,6 +435,10 @@ Profile Profiler::finish(uint64_t id) {
                                 : " new stacks dropped (counted under [dropped])") +
                       ": this user's sessions held more than the daemon allows (scorchd "
                       "--max-session-memory-per-user, " + std::to_string(memory_.per_user() >> 10) + " KiB)");
+  // Files of the targets that were not read, and why (a perf map owned by another user, ...).
+  for (uint32_t pid : s.pids)
+    if (s.traces(pid))  // not a process let go: its files may be those of a privileged program now
+      for (auto& n : symbolizer_.file_notes(pid)) p.notes.push_back(std::move(n));
   if (s.malloc) {
     p.duration_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(ended - s.started).count());
     finish_malloc(s, p);

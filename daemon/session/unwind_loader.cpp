@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "common/log.h"
+#include "common/safe_file.h"
 #include <linux/types.h>
 
 #include "unwind.h"
@@ -16,18 +17,8 @@
 #include "unwind/table_builder.h"
 
 namespace scorch {
-namespace {
-
-std::string hex(uint64_t v) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
-}  // namespace
-
-Result<UnwindLoader::Loaded> UnwindLoader::load_file(const std::string& path) {
-  auto table = build_unwind_table(path);
+Result<UnwindLoader::Loaded> UnwindLoader::load_file(int fd, const std::string& path) {
+  auto table = build_unwind_table_fd(fd, path);
   if (!table) return table.error();
   Loaded loaded;
   if (table->rows.empty()) return loaded;
@@ -72,6 +63,7 @@ Result<UnwindLoader::Attached> UnwindLoader::install(uint32_t pid) {
   }
   auto maps = read_proc_maps(pid);
   if (!maps) return maps.error();
+  auto creds = safe_file::read_credentials(pid);
   scorch_unwind_proc proc{};
   size_t& with_tables = result.with_tables;
   auto no_table = [&](const std::string& file) {
@@ -85,13 +77,16 @@ Result<UnwindLoader::Attached> UnwindLoader::install(uint32_t pid) {
                    " executable regions; the rest unwind by frame pointers");
       break;
     }
-    // map_files reaches deleted files and other mount namespaces; the path is the fallback.
-    std::string path = "/proc/" + std::to_string(pid) + "/map_files/" + hex(m.start) + "-" + hex(m.end);
-    auto elf = ElfSymbols::load(path);
-    if (!elf) {
-      path = "/proc/" + std::to_string(pid) + "/root" + m.path;
-      elf = ElfSymbols::load(path);
+    // map_files reaches deleted files and other mount namespaces; the path is the fallback. Read
+    // only as far as the process's own credentials could read it (safe_file.h).
+    auto file = creds ? open_mapped_file(pid, m, &*creds) : Result<MappedFile>(creds.error());
+    if (!file) {
+      log::debug("no unwind table for " + m.path + ": " + file.error().message());
+      no_table(m.path);
+      continue;
     }
+    const std::string& path = file->name;
+    auto elf = ElfSymbols::load_fd(file->fd.get(), path);
     if (!elf) {
       no_table(m.path);
       continue;
@@ -106,7 +101,7 @@ Result<UnwindLoader::Attached> UnwindLoader::install(uint32_t pid) {
                           : (*elf)->build_id();
     auto [it, inserted] = files_.try_emplace(key);
     if (inserted) {
-      auto loaded = load_file(path);
+      auto loaded = load_file(file->fd.get(), path);
       if (!loaded) {
         if (loaded.error().err == ENOSPC) {
           log::warning(loaded.error().message());

@@ -47,7 +47,7 @@ class UnwindLoader {
     uint32_t shift = 0;
     bool ok = false;  // false: no table could be built for this file
   };
-  Result<Loaded> load_file(const std::string& path);
+  Result<Loaded> load_file(int fd, const std::string& path);
   Result<Attached> install(uint32_t pid);
 
   UnwindMaps& maps_;

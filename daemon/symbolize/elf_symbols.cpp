@@ -9,7 +9,8 @@
 #include <lzma.h>
 #include <tuple>
 
-#include "symbolize/file_io.h"
+#include "common/safe_file.h"
+#include "symbolize/elf_limits.h"
 
 namespace scorch {
 
@@ -73,15 +74,25 @@ int binding_rank(unsigned char info) {
   }
 }
 
-void read_symbol_table(Elf* elf, Elf_Scn* scn, const GElf_Shdr& shdr, std::vector<RawSymbol>& out) {
+// What one file's symbol tables may hold: the traced program chooses them, and every entry costs
+// daemon memory (the largest real binaries here have a few hundred thousand functions).
+constexpr size_t kMaxSymbolEntries = 8u << 20;
+constexpr size_t kMaxNameBytes = 256u << 20;
+constexpr size_t kMaxNameLength = 64u << 10;
+
+/// Adds the table's function symbols to out; false when the tables would exceed the caps above.
+bool read_symbol_table(Elf* elf, Elf_Scn* scn, const GElf_Shdr& shdr, std::vector<RawSymbol>& out, size_t& entries,
+                       size_t& name_bytes) {
   if (shdr.sh_entsize == 0) {
-    return;
-  }
-  Elf_Data* data = elf_getdata(scn, nullptr);
-  if (data == nullptr) {
-    return;
+    return true;
   }
   size_t count = shdr.sh_size / shdr.sh_entsize;
+  entries += count;
+  if (entries > kMaxSymbolEntries || !elf_limits::table_fits(elf, shdr)) return false;
+  Elf_Data* data = elf_getdata(scn, nullptr);
+  if (data == nullptr) {
+    return true;
+  }
   for (size_t i = 0; i < count; ++i) {
     GElf_Sym sym;
     if (gelf_getsym(data, static_cast<int>(i), &sym) == nullptr) {
@@ -98,14 +109,18 @@ void read_symbol_table(Elf* elf, Elf_Scn* scn, const GElf_Shdr& shdr, std::vecto
     if (name == nullptr || name[0] == '\0') {
       continue;
     }
+    const size_t length = strnlen(name, kMaxNameLength + 1);
+    if (length > kMaxNameLength) continue;
+    if ((name_bytes += length) > kMaxNameBytes) return false;
     uint64_t section_end = 0;
     GElf_Shdr section;
     if (sym.st_shndx < SHN_LORESERVE && gelf_getshdr(elf_getscn(elf, sym.st_shndx), &section) != nullptr &&
         (section.sh_flags & SHF_ALLOC) != 0) {
       section_end = section.sh_addr + section.sh_size;
     }
-    out.push_back(RawSymbol{sym.st_value, sym.st_size, section_end, binding_rank(sym.st_info), name});
+    out.push_back(RawSymbol{sym.st_value, sym.st_size, section_end, binding_rank(sym.st_info), std::string(name, length)});
   }
+  return true;
 }
 
 std::string to_hex(const unsigned char* bytes, size_t size) {
@@ -160,17 +175,20 @@ void fill_missing_sizes(std::vector<RawSymbol>& symbols) {
 
 /// MiniDebugInfo (.gnu_debugdata, as Fedora ships it): an xz-compressed ELF whose .symtab holds
 /// the local functions the stripped file lost. Its symbols are added to out; false on any error.
+// A compressed symbol table can claim any size: what it may grow to in memory.
+constexpr size_t kMiniDebugInfoCap = 64u << 20;
+
 bool read_mini_debuginfo(Elf_Data* data, std::vector<RawSymbol>& out) {
   if (data == nullptr || data->d_buf == nullptr || data->d_size == 0) return false;
   const auto* in = static_cast<const uint8_t*>(data->d_buf);
-  std::vector<uint8_t> plain(std::max<size_t>(data->d_size * 8, 1 << 16));
+  std::vector<uint8_t> plain(std::clamp<size_t>(data->d_size * 8, 1 << 16, kMiniDebugInfoCap));
   for (int attempt = 0; attempt < 8; ++attempt) {
-    uint64_t memlimit = UINT64_MAX;
+    uint64_t memlimit = kMiniDebugInfoCap;  // the stream's header chooses the dictionary size
     size_t in_pos = 0, out_pos = 0;
     lzma_ret ret = lzma_stream_buffer_decode(&memlimit, 0, nullptr, in, &in_pos, data->d_size, plain.data(), &out_pos,
                                              plain.size());
-    if (ret == LZMA_BUF_ERROR && plain.size() < (256u << 20)) {  // the output did not fit: grow
-      plain.resize(plain.size() * 4);
+    if (ret == LZMA_BUF_ERROR && plain.size() < kMiniDebugInfoCap) {  // the output did not fit: grow
+      plain.resize(std::min(plain.size() * 4, kMiniDebugInfoCap));
       continue;
     }
     if (ret != LZMA_OK) return false;
@@ -178,9 +196,12 @@ bool read_mini_debuginfo(Elf_Data* data, std::vector<RawSymbol>& out) {
     ElfHandle inner(elf_memory(reinterpret_cast<char*>(plain.data()), plain.size()));
     if (!inner || elf_kind(inner.get()) != ELF_K_ELF) return false;
     Elf_Scn* scn = nullptr;
+    size_t entries = 0, name_bytes = 0;
     while ((scn = elf_nextscn(inner.get(), scn)) != nullptr) {
       GElf_Shdr shdr;
-      if (gelf_getshdr(scn, &shdr) != nullptr && shdr.sh_type == SHT_SYMTAB) read_symbol_table(inner.get(), scn, shdr, out);
+      if (gelf_getshdr(scn, &shdr) != nullptr && shdr.sh_type == SHT_SYMTAB &&
+          !read_symbol_table(inner.get(), scn, shdr, out, entries, name_bytes))
+        return false;
     }
     return true;  // names were copied out before the buffer goes
   }
@@ -190,7 +211,7 @@ bool read_mini_debuginfo(Elf_Data* data, std::vector<RawSymbol>& out) {
 }  // namespace
 
 Result<std::shared_ptr<const ElfSymbols>> ElfSymbols::load(const std::string& path) {
-  auto fd = symbolize_io::open_read_only(path);
+  auto fd = safe_file::open_trusted(path, safe_file::Rules{});
   if (!fd) {
     return Error{"load symbols from " + path, fd.error().reason, fd.error().err, {}};
   }
@@ -201,7 +222,7 @@ Result<std::shared_ptr<const ElfSymbols>> ElfSymbols::load_fd(int fd, const std:
   if (!init_libelf()) {
     return elf_error(name);
   }
-  ElfHandle elf(elf_begin(fd, ELF_C_READ_MMAP, nullptr));
+  ElfHandle elf(elf_begin(fd, ELF_C_READ, nullptr));  // not mmap: see elf_limits.h
   if (!elf) {
     return elf_error(name);
   }
@@ -225,6 +246,7 @@ Result<std::shared_ptr<const ElfSymbols>> ElfSymbols::load_fd(int fd, const std:
   }
 
   std::vector<RawSymbol> raw;
+  size_t entries = 0, name_bytes = 0;
   Elf_Scn* scn = nullptr;
   while ((scn = elf_nextscn(elf.get(), scn)) != nullptr) {
     GElf_Shdr shdr;
@@ -232,14 +254,18 @@ Result<std::shared_ptr<const ElfSymbols>> ElfSymbols::load_fd(int fd, const std:
       continue;
     }
     if (shdr.sh_type == SHT_SYMTAB || shdr.sh_type == SHT_DYNSYM) {
-      read_symbol_table(elf.get(), scn, shdr, raw);
-    } else if (shdr.sh_type == SHT_NOTE && result->build_id_.empty()) {
+      if (!read_symbol_table(elf.get(), scn, shdr, raw, entries, name_bytes))
+        return Error{"load symbols from " + name, "its symbol tables exceed the caps (" + std::to_string(kMaxSymbolEntries) +
+                                                      " entries, " + std::to_string(kMaxNameBytes >> 20) + " MiB of names)",
+                     EFBIG, {}};
+    } else if (shdr.sh_type == SHT_NOTE && result->build_id_.empty() && shdr.sh_size <= elf_limits::kNoteCap) {
       result->build_id_ = find_build_id(elf_getdata(scn, nullptr));
     } else if (shdr.sh_type == SHT_PROGBITS) {
       size_t shstrndx = 0;
-      const char* name = elf_getshdrstrndx(elf.get(), &shstrndx) == 0 ? elf_strptr(elf.get(), shstrndx, shdr.sh_name) : nullptr;
-      if (name && std::string_view(name) == ".gnu_debugdata") read_mini_debuginfo(elf_getdata(scn, nullptr), raw);
-      Elf_Data* data = name && std::string_view(name) == ".gnu_debuglink" ? elf_getdata(scn, nullptr) : nullptr;
+      const char* name = elf_limits::names_index(elf.get(), &shstrndx) ? elf_strptr(elf.get(), shstrndx, shdr.sh_name) : nullptr;
+      if (name && std::string_view(name) == ".gnu_debugdata" && shdr.sh_size <= kMiniDebugInfoCap)
+        read_mini_debuginfo(elf_getdata(scn, nullptr), raw);
+      Elf_Data* data = name && std::string_view(name) == ".gnu_debuglink" && shdr.sh_size <= 4096 ? elf_getdata(scn, nullptr) : nullptr;
       if (data && data->d_buf && data->d_size > 4) {
         // A NUL-terminated file name, padded to 4 bytes, then a CRC32 (not checked: the build id is).
         const char* file = static_cast<const char*>(data->d_buf);
@@ -250,7 +276,8 @@ Result<std::shared_ptr<const ElfSymbols>> ElfSymbols::load_fd(int fd, const std:
   // Without section headers the notes are still reachable through PT_NOTE.
   for (size_t i = 0; i < phdr_count && result->build_id_.empty(); ++i) {
     GElf_Phdr phdr;
-    if (gelf_getphdr(elf.get(), static_cast<int>(i), &phdr) == nullptr || phdr.p_type != PT_NOTE) {
+    if (gelf_getphdr(elf.get(), static_cast<int>(i), &phdr) == nullptr || phdr.p_type != PT_NOTE ||
+        phdr.p_filesz > elf_limits::kNoteCap) {
       continue;
     }
     Elf_Type note_type = phdr.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR;

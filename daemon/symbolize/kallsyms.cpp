@@ -7,7 +7,7 @@
 #include <charconv>
 #include <limits>
 
-#include "symbolize/file_io.h"
+#include "common/safe_file.h"
 
 namespace scorch {
 
@@ -218,13 +218,19 @@ KernelSymbols KernelSymbols::parse(std::string_view text) {
 
 Result<KernelSymbols> KernelSymbols::load(const std::string& path) {
   const std::string what = "read kernel symbols from " + path;
-  auto fd = symbolize_io::open_read_only(path);
+  safe_file::Rules rules;
+  rules.max_size = safe_file::kKallsymsCap;
+  rules.procfs_ok = true;
+  auto fd = safe_file::open_trusted(path, rules);
   if (!fd) {
     return Error{what, fd.error().reason, fd.error().err, {}};
   }
   Builder builder;
   std::vector<char> buffer(64 * 1024);
+  uint64_t total = 0;
   while (true) {
+    if (total > safe_file::kKallsymsCap)
+      return Error{what, "larger than the " + safe_file::human_size(safe_file::kKallsymsCap) + " cap", EFBIG, {}};
     ssize_t n = ::read(fd->get(), buffer.data(), buffer.size());
     if (n < 0) {
       if (errno == EINTR) {
@@ -235,6 +241,7 @@ Result<KernelSymbols> KernelSymbols::load(const std::string& path) {
     if (n == 0) {
       break;
     }
+    total += static_cast<uint64_t>(n);
     builder.add_text(std::string_view(buffer.data(), static_cast<size_t>(n)));
   }
   buffer = std::vector<char>();

@@ -25,6 +25,12 @@ class LruCache {
     return &it->second->second;
   }
 
+  /// The value for key without marking it used; nullptr when absent.
+  const Value* peek(const Key& key) const {
+    auto it = index_.find(key);
+    return it == index_.end() ? nullptr : &it->second->second;
+  }
+
   /// Stores value for key (replacing any old one) as most recently used; returns the stored value.
   Value& put(const Key& key, Value value) {
     auto it = index_.find(key);

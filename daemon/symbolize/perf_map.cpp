@@ -2,15 +2,16 @@
 
 #include <algorithm>
 #include <charconv>
-#include <fstream>
 #include <sstream>
+
+#include "common/safe_file.h"
 
 namespace scorch {
 
-std::vector<PerfMapEntry> parse_perf_map(std::string_view text) {
+std::vector<PerfMapEntry> parse_perf_map(std::string_view text, size_t max_entries) {
   std::vector<PerfMapEntry> entries;
   size_t pos = 0;
-  while (pos < text.size()) {
+  while (pos < text.size() && entries.size() < max_entries) {
     size_t end = text.find('\n', pos);
     if (end == std::string_view::npos) end = text.size();
     std::string_view line = text.substr(pos, end - pos);
@@ -32,14 +33,15 @@ std::vector<PerfMapEntry> parse_perf_map(std::string_view text) {
   }
   // Stable, so that among entries with the same start the last one written is kept.
   std::stable_sort(entries.begin(), entries.end(), [](const auto& x, const auto& y) { return x.start < y.start; });
-  std::vector<PerfMapEntry> unique;
-  for (auto& e : entries) {
-    if (!unique.empty() && unique.back().start == e.start)
-      unique.back() = std::move(e);
-    else
-      unique.push_back(std::move(e));
+  size_t kept = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (kept > 0 && entries[kept - 1].start == entries[i].start)
+      entries[kept - 1] = std::move(entries[i]);
+    else if (kept++ != i)
+      entries[kept - 1] = std::move(entries[i]);
   }
-  return unique;
+  entries.resize(kept);
+  return entries;
 }
 
 const PerfMapEntry* find_perf_map_entry(const std::vector<PerfMapEntry>& entries, uint64_t ip) {
@@ -51,7 +53,8 @@ const PerfMapEntry* find_perf_map_entry(const std::vector<PerfMapEntry>& entries
 }
 
 uint32_t namespace_pid(uint32_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  auto status = safe_file::read_proc_file("/proc/" + std::to_string(pid) + "/status");
+  std::istringstream in(status ? *status : std::string());
   std::string line;
   while (std::getline(in, line)) {
     if (!line.starts_with("NStgid:")) continue;

@@ -2,6 +2,7 @@
 /// JIT symbol maps in the perf-map format (/tmp/perf-PID.map, written by Node.js
 /// --perf-basic-prof, JVM agents, ...): "START SIZE name" per line, hex addresses.
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -16,8 +17,9 @@ struct PerfMapEntry {
 };
 
 /// The entries of a perf map, sorted by start; malformed lines are skipped. A later entry for the
-/// same start replaces an earlier one (JITs re-emit code at reused addresses).
-std::vector<PerfMapEntry> parse_perf_map(std::string_view text);
+/// same start replaces an earlier one (JITs re-emit code at reused addresses). At most max_entries
+/// lines are taken (the first ones), so a huge map cannot take the daemon's memory.
+std::vector<PerfMapEntry> parse_perf_map(std::string_view text, size_t max_entries = SIZE_MAX);
 
 /// The entry with start <= ip < start + size, or nullptr.
 const PerfMapEntry* find_perf_map_entry(const std::vector<PerfMapEntry>& entries, uint64_t ip);

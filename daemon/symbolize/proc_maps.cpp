@@ -3,8 +3,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 
-#include "symbolize/file_io.h"
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include "common/safe_file.h"
 
 namespace scorch {
 
@@ -94,7 +98,7 @@ std::vector<MapEntry> parse_proc_maps(std::string_view text) {
 
 Result<std::vector<MapEntry>> read_proc_maps(uint32_t pid) {
   std::string path = "/proc/" + std::to_string(pid) + "/maps";
-  auto text = symbolize_io::read_whole_file(path);
+  auto text = safe_file::read_proc_file(path, safe_file::kProcMapsCap);
   if (!text) {
     int err = text.error().err;
     if (err == ENOENT || err == ESRCH) {
@@ -103,6 +107,28 @@ Result<std::vector<MapEntry>> read_proc_maps(uint32_t pid) {
     return Error{"read " + path, text.error().reason, err, {}};
   }
   return parse_proc_maps(*text);
+}
+
+Result<MappedFile> open_mapped_file(uint32_t pid, const MapEntry& m, const safe_file::Credentials* reader) {
+  safe_file::Rules rules;
+  rules.max_size = safe_file::kElfCap;
+  rules.reader = reader;
+  char range[64];
+  std::snprintf(range, sizeof(range), "/map_files/%llx-%llx", static_cast<unsigned long long>(m.start),
+                static_cast<unsigned long long>(m.end));
+  const std::string via_map_files = "/proc/" + std::to_string(pid) + range;
+  auto fd = safe_file::open_trusted(via_map_files, rules);
+  if (fd) return MappedFile{std::move(fd).value(), via_map_files};
+  // A refusal of the mapped file itself stands; the path is only tried when map_files is not there.
+  if (fd.error().err != ENOENT && fd.error().err != EPERM) return fd.error();
+  if (m.deleted || m.path.empty() || m.path.front() != '/') return fd.error();
+  auto by_path = safe_file::open_in_process_root(pid, m.path, rules);
+  if (!by_path) return by_path.error();
+  struct stat st {};
+  if (::fstat(by_path->get(), &st) != 0 || st.st_ino != m.inode || major(st.st_dev) != m.dev_major ||
+      minor(st.st_dev) != m.dev_minor)
+    return Error{"open " + m.path, "not the file PID " + std::to_string(pid) + " maps there (another inode)", ESTALE, {}};
+  return MappedFile{std::move(by_path).value(), m.path};
 }
 
 const MapEntry* find_mapping(const std::vector<MapEntry>& entries, uint64_t address) {

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/safe_file.h"
+#include "common/unique_fd.h"
 
 namespace scorch {
 
@@ -33,6 +35,17 @@ std::vector<MapEntry> parse_proc_maps(std::string_view text);
 
 /// Reads and parses /proc/PID/maps; a process that is gone gives "read /proc/PID/maps: no such process".
 Result<std::vector<MapEntry>> read_proc_maps(uint32_t pid);
+
+/// A mapped file opened for reading, and the name it goes by in messages.
+struct MappedFile {
+  UniqueFd fd;
+  std::string name;
+};
+
+/// Opens the file behind mapping m of pid: through /proc/PID/map_files (the very file mapped, even
+/// deleted or in another mount namespace), else by its path inside the process's root when that is
+/// the same inode; with safe_file's checks (an ELF's cap; readable by reader when given).
+Result<MappedFile> open_mapped_file(uint32_t pid, const MapEntry& m, const safe_file::Credentials* reader);
 
 /// The mapping containing address in entries sorted by start, or nullptr.
 const MapEntry* find_mapping(const std::vector<MapEntry>& entries, uint64_t address);

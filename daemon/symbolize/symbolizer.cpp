@@ -1,20 +1,17 @@
 #include "symbolize/symbolizer.h"
 
-#include <iterator>
-
-#include <fstream>
-
-#include <filesystem>
-
 #include "symbolize/demangle.h"
 
 #include <elfutils/debuginfod.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
 
 #include <algorithm>
 #include <charconv>
+
+#include "common/log.h"
 
 namespace scorch {
 
@@ -99,17 +96,62 @@ const PerfMapEntry* Symbolizer::perf_map_lookup(uint32_t pid, ProcessState& stat
     state.perf_map_checked = now;
     // The file carries the pid the process sees inside its own pid namespace, under its own root.
     if (state.ns_pid == 0) state.ns_pid = namespace_pid(pid);
-    std::string path = "/proc/" + std::to_string(pid) + "/root/tmp/perf-" + std::to_string(state.ns_pid) + ".map";
-    std::error_code ec;
-    auto size = static_cast<int64_t>(std::filesystem::file_size(path, ec));
-    if (!ec && size != state.perf_map_size) {
-      std::ifstream in(path, std::ios::binary);
-      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      state.perf_map = parse_perf_map(text);
-      state.perf_map_size = size;
+    const std::string file = "/tmp/perf-" + std::to_string(state.ns_pid) + ".map";
+    // Checked against the credentials the process has now: it must own the file (see safe_file.h).
+    auto creds = safe_file::read_credentials(pid);
+    safe_file::Rules rules;
+    rules.max_size = safe_file::kPerfMapCap;
+    rules.reader = creds ? &*creds : nullptr;
+    rules.owned_by_reader = true;
+    auto fd = creds ? safe_file::open_in_process_root(pid, file, rules) : Result<UniqueFd>(creds.error());
+    struct stat st {};
+    std::string refusal;
+    if (!fd) {
+      if (fd.error().err != ENOENT && fd.error().err != ESRCH) refusal = fd.error().reason;
+    } else if (::fstat(fd->get(), &st) == 0 && st.st_size != state.perf_map_size) {
+      auto text = safe_file::read_capped(fd->get(), safe_file::kPerfMapCap, file);
+      if (!text) {
+        refusal = text.error().reason;
+      } else {
+        // Each map within its own cap, and all of them within the daemon's.
+        size_t others = 0;
+        processes_.for_each([&](uint32_t other, const ProcessState& o) {
+          if (other != pid) others += o.perf_map.size();
+        });
+        const size_t room = others < options_.max_perf_map_entries ? options_.max_perf_map_entries - others : 0;
+        const size_t cap = std::min<size_t>(safe_file::kPerfMapEntries, room);
+        state.perf_map = parse_perf_map(*text, cap);
+        state.perf_map_size = st.st_size;
+        if (state.perf_map.size() == cap)
+          note(state, "perf map " + file + " of PID " + std::to_string(pid) + ": only its first " + std::to_string(cap) +
+                          " entries read (" +
+                          (cap < safe_file::kPerfMapEntries ? "the perf maps of all traced processes are capped at " +
+                                                                  std::to_string(options_.max_perf_map_entries)
+                                                            : "the cap for one map") + ")");
+      }
+    }
+    if (!refusal.empty() && refusal != state.perf_map_refusal)
+      note(state, "perf map " + file + " of PID " + std::to_string(pid) + " not read: " + refusal);
+    state.perf_map_refusal = refusal;
+    if (!refusal.empty()) {
+      // What was read before stays only while the file is the process's own to give.
+      state.perf_map.clear();
+      state.perf_map_size = -1;
     }
   }
   return find_perf_map_entry(state.perf_map, ip);
+}
+
+void Symbolizer::note(ProcessState& state, std::string text) {
+  if (std::find(state.notes.begin(), state.notes.end(), text) != state.notes.end()) return;
+  log::info(text);
+  if (state.notes.size() < 64) state.notes.push_back(std::move(text));
+}
+
+std::vector<std::string> Symbolizer::file_notes(uint32_t pid) const {
+  std::lock_guard lock(mutex_);
+  const ProcessState* state = processes_.peek(pid);
+  return state ? state->notes : std::vector<std::string>{};
 }
 
 bool Symbolizer::prepare(uint32_t pid) {
@@ -130,34 +172,51 @@ void Symbolizer::refresh_maps(uint32_t pid, ProcessState& state) {
   state.maps = maps ? std::move(maps).value() : std::vector<MapEntry>{};
   state.failed_files.clear();
   state.loaded = true;
+  // Files are read for the process only as far as its own credentials could read them.
+  if (auto creds = safe_file::read_credentials(pid)) state.creds = *creds;
 }
 
-std::shared_ptr<const ElfSymbols> Symbolizer::with_debug_file(uint32_t pid, const MapEntry& mapping,
-                                                          std::shared_ptr<const ElfSymbols> elf) {
+std::shared_ptr<const ElfSymbols> Symbolizer::with_debug_file(uint32_t pid, ProcessState& state, const MapEntry& mapping,
+                                                              std::shared_ptr<const ElfSymbols> elf) {
   const std::string& id = elf->build_id();
-  const std::string root = "/proc/" + std::to_string(pid) + "/root";
-  std::vector<std::string> candidates;
+  // A candidate inside the process's root (a container's own file) or on the host.
+  struct Candidate {
+    bool in_root;
+    std::string path;
+  };
+  std::vector<Candidate> candidates;
   // By build id, in each debug directory: the process's own (a container's) first, then the host's.
   if (id.size() >= 4) {
     const std::string rel = "/.build-id/" + id.substr(0, 2) + "/" + id.substr(2) + ".debug";
     for (const std::string& dir : options_.debug_dirs) {
-      candidates.push_back(root + dir + rel);
-      candidates.push_back(dir + rel);
+      candidates.push_back({true, dir + rel});
+      candidates.push_back({false, dir + rel});
     }
   }
   // By .gnu_debuglink: next to the file, in .debug/ there, and under each debug directory (as gdb).
   const std::string& link = elf->debuglink();
-  if (!link.empty() && link.find('/') == std::string::npos && mapping.path.front() == '/') {
+  if (!link.empty() && link.find('/') == std::string::npos && link != "." && link != ".." &&
+      mapping.path.front() == '/') {
     std::string dir = mapping.path.substr(0, mapping.path.rfind('/'));
-    candidates.push_back(root + dir + "/" + link);
-    candidates.push_back(root + dir + "/.debug/" + link);
+    candidates.push_back({true, dir + "/" + link});
+    candidates.push_back({true, dir + "/.debug/" + link});
     for (const std::string& debug_dir : options_.debug_dirs) {
-      candidates.push_back(root + debug_dir + dir + "/" + link);
-      candidates.push_back(debug_dir + dir + "/" + link);
+      candidates.push_back({true, debug_dir + dir + "/" + link});
+      candidates.push_back({false, debug_dir + dir + "/" + link});
     }
   }
-  for (const std::string& path : candidates) {
-    auto debug = ElfSymbols::load(path);
+  safe_file::Rules rules;
+  rules.max_size = safe_file::kElfCap;
+  rules.reader = &*state.creds;  // elf_for checked that they are known
+  for (const Candidate& c : candidates) {
+    auto fd = c.in_root ? safe_file::open_in_process_root(pid, c.path, rules) : safe_file::open_trusted(c.path, rules);
+    if (!fd) {
+      if (fd.error().err != ENOENT && fd.error().err != ENOTDIR)
+        note(state, "debug file " + c.path + (c.in_root ? " (in PID " + std::to_string(pid) + "'s root)" : "") +
+                        " not read: " + fd.error().reason);
+      continue;
+    }
+    auto debug = ElfSymbols::load_fd(fd->get(), c.in_root ? "/proc/" + std::to_string(pid) + "/root" + c.path : c.path);
     // The same build id (when there is one), or it is some other build's file.
     if (debug && (*debug)->build_id() == id && !(*debug)->symbols().empty())
       return ElfSymbols::with_debug_symbols(*elf, **debug);
@@ -220,18 +279,14 @@ std::shared_ptr<const ElfSymbols> Symbolizer::elf_for(uint32_t pid, ProcessState
   }
 
   // map_files reaches the very file that is mapped, even when deleted or in another mount namespace;
-  // the paths are fallbacks for when it is not readable.
-  std::string proc = "/proc/" + std::to_string(pid);
-  std::vector<std::string> candidates{proc + "/map_files/" + to_hex(mapping.start) + "-" + to_hex(mapping.end)};
-  if (!mapping.deleted && mapping.path.front() == '/') {
-    candidates.push_back(proc + "/root" + mapping.path);
-    candidates.push_back(mapping.path);
-  }
-  for (const std::string& candidate : candidates) {
-    auto loaded = ElfSymbols::load(candidate);
-    if (loaded) {
-      return elf_cache_.put(key, with_debug_file(pid, mapping, std::move(loaded).value()));
-    }
+  // the path inside the process's root is the fallback (the same inode only).
+  if (!state.creds) return nullptr;  // the process is gone, or what it may read is unknown: nothing
+  auto file = open_mapped_file(pid, mapping, &*state.creds);
+  if (file) {
+    auto loaded = ElfSymbols::load_fd(file->fd.get(), file->name);
+    if (loaded) return elf_cache_.put(key, with_debug_file(pid, state, mapping, std::move(loaded).value()));
+  } else if (file.error().err != ENOENT && file.error().err != ESRCH) {
+    note(state, "symbols of " + mapping.path + " in PID " + std::to_string(pid) + " not read: " + file.error().reason);
   }
   // Not cached globally: another process may still be able to provide this file.
   state.failed_files.push_back(key);
@@ -293,6 +348,9 @@ uint64_t Symbolizer::cache_bytes() const {
   });
   processes_.for_each([&](uint32_t, const ProcessState& state) {
     bytes += sizeof(ProcessState) + maps_bytes(state.maps) + state.failed_files.capacity() * sizeof(FileKey);
+    bytes += state.perf_map.capacity() * sizeof(PerfMapEntry);
+    for (const PerfMapEntry& e : state.perf_map)
+      if (e.name.size() >= sizeof(std::string)) bytes += e.name.capacity() + 1;
   });
   if (kernel_) {
     bytes += kernel_->memory_bytes();

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/safe_file.h"
 #include "symbolize/elf_symbols.h"
 #include "symbolize/kallsyms.h"
 #include "symbolize/lru_cache.h"
@@ -28,6 +29,7 @@ std::string display_name(std::string_view raw);
 struct SymbolizerOptions {
   size_t max_elf_files = 256;   // ELF symbol tables kept, least recently used evicted
   size_t max_processes = 1024;  // processes whose maps are kept, least recently used evicted
+  size_t max_perf_map_entries = 4u << 20;  // JIT perf map entries kept over all processes
   std::string kallsyms_path = "/proc/kallsyms";
   /// Where separate debug files are looked up by build id (DIR/.build-id/xx/rest.debug), first
   /// inside the process's root (/proc/PID/root/DIR: a container's own), then on the host.
@@ -65,6 +67,10 @@ class Symbolizer {
   /// Why kernel symbols could not be read, once a symbolize_kernel call tried and failed.
   std::optional<Error> kernel_error() const;
 
+  /// Files of pid that were not read and why (a perf map owned by another user, larger than its
+  /// cap, not a regular file, ...), one line each, for the notes of its profiles.
+  std::vector<std::string> file_notes(uint32_t pid) const;
+
   /// Rough heap footprint of all caches, for status reporting.
   uint64_t cache_bytes() const;
   size_t cached_elf_files() const;
@@ -92,14 +98,20 @@ class Symbolizer {
     int64_t perf_map_size = -1;
     uint32_t ns_pid = 0;  // the pid in the file's name; 0 until read
     std::chrono::steady_clock::time_point perf_map_checked{};  // re-checked at most every 250 ms
+    std::string perf_map_refusal;  // why the perf map was last not read; empty when it was
+    std::optional<safe_file::Credentials> creds;  // what the process may read, with its maps
+    std::vector<std::string> notes;               // files not read for it and why, once each
   };
+
+  /// Adds a note about pid's files once (and logs it once).
+  void note(ProcessState& state, std::string text);
 
   void load_kernel_locked();
   void refresh_maps(uint32_t pid, ProcessState& state);
   const PerfMapEntry* perf_map_lookup(uint32_t pid, ProcessState& state, uint64_t ip);
   std::string symbolize_in_mapping(uint32_t pid, ProcessState& state, const MapEntry& mapping, uint64_t ip);
   std::shared_ptr<const ElfSymbols> elf_for(uint32_t pid, ProcessState& state, const MapEntry& mapping);
-  std::shared_ptr<const ElfSymbols> with_debug_file(uint32_t pid, const MapEntry& mapping,
+  std::shared_ptr<const ElfSymbols> with_debug_file(uint32_t pid, ProcessState& state, const MapEntry& mapping,
                                                     std::shared_ptr<const ElfSymbols> elf);
 
   SymbolizerOptions options_;

@@ -15,7 +15,9 @@
 #include <utility>
 #include <vector>
 
+#include "common/safe_file.h"
 #include "common/unique_fd.h"
+#include "symbolize/elf_limits.h"
 #include "unwind/cfi_rules.h"
 #include "unwind/fde_list.h"
 
@@ -77,7 +79,7 @@ bool init_libelf() {
 // The section called name with contents in the file (a debuginfo file's .eh_frame is NOBITS), or nullptr.
 Elf_Scn* find_section(Elf* elf, const char* name, GElf_Shdr* shdr) {
   size_t names_index = 0;
-  if (elf_getshdrstrndx(elf, &names_index) != 0) {
+  if (!elf_limits::names_index(elf, &names_index)) {
     return nullptr;
   }
   Elf_Scn* scn = nullptr;
@@ -95,6 +97,7 @@ Elf_Scn* find_section(Elf* elf, const char* name, GElf_Shdr* shdr) {
 
 std::string build_id_hex(Elf* elf) {
   const void* bytes = nullptr;
+  if (!elf_limits::notes_fit(elf)) return {};
   ssize_t size = dwelf_elf_gnu_build_id(elf, &bytes);
   if (size <= 0) {
     return {};
@@ -110,11 +113,55 @@ std::string build_id_hex(Elf* elf) {
   return hex;
 }
 
+// What the call frame information of one file may take in memory: the traced program chooses
+// its sections (the largest real .eh_frame here is a few MiB), and libdw reads every .debug_*
+// section (inflating the compressed ones) as it opens the DWARF.
+constexpr uint64_t kMaxCfiBytes = 256ull << 20;
+
+// The bytes a section takes once read: its size, or for a compressed one (SHF_COMPRESSED, or a
+// GNU .zdebug section: "ZLIB" and a big-endian size) the size it claims.
+uint64_t section_bytes(Elf_Scn* scn, const GElf_Shdr& shdr, bool gnu_compressed = false) {
+  if ((shdr.sh_flags & SHF_COMPRESSED) != 0) {
+    GElf_Chdr chdr;
+    return gelf_getchdr(scn, &chdr) != nullptr ? chdr.ch_size : UINT64_MAX;
+  }
+  if (!gnu_compressed) return shdr.sh_size;
+  Elf_Data* raw = elf_rawdata(scn, nullptr);
+  if (raw == nullptr || raw->d_buf == nullptr || raw->d_size < 12) return shdr.sh_size;
+  const auto* bytes = static_cast<const unsigned char*>(raw->d_buf);
+  if (std::memcmp(bytes, "ZLIB", 4) != 0) return shdr.sh_size;
+  uint64_t size = 0;
+  for (int i = 4; i < 12; ++i) size = size << 8 | bytes[i];
+  return size;
+}
+
+// Whether the DWARF sections libdw reads as it opens the DWARF (each read into memory, the
+// compressed ones inflated) fit the cap together.
+bool debug_sections_fit(Elf* elf) {
+  size_t shstrndx = 0;
+  if (!elf_limits::names_index(elf, &shstrndx)) return false;
+  uint64_t total = 0;
+  Elf_Scn* scn = nullptr;
+  while ((scn = elf_nextscn(elf, scn)) != nullptr) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type == SHT_NOBITS) continue;
+    const char* name = elf_strptr(elf, shstrndx, shdr.sh_name);
+    if (name == nullptr || (std::strncmp(name, ".debug", 6) != 0 && std::strncmp(name, ".zdebug", 7) != 0)) continue;
+    const uint64_t bytes = section_bytes(scn, shdr, name[1] == 'z');
+    if (bytes > kMaxCfiBytes || (total += bytes) > kMaxCfiBytes) return false;
+  }
+  return true;
+}
+
 // .eh_frame when the file has one (what the running code is compiled with), else .debug_frame.
 Result<CfiSource> open_cfi(Elf* elf, const std::string& name) {
   CfiSource source;
   GElf_Shdr shdr;
   if (Elf_Scn* scn = find_section(elf, ".eh_frame", &shdr); scn != nullptr) {
+    GElf_Shdr hdr;
+    Elf_Scn* hdr_scn = find_section(elf, ".eh_frame_hdr", &hdr);
+    if (section_bytes(scn, shdr) > kMaxCfiBytes || (hdr_scn && section_bytes(hdr_scn, hdr) > kMaxCfiBytes))
+      return build_error(name, ".eh_frame is larger than the " + std::to_string(kMaxCfiBytes >> 20) + " MiB cap");
     source.owned_cfi.reset(dwarf_getcfi_elf(elf));
     source.cfi = source.owned_cfi.get();
     source.data = elf_getdata(scn, nullptr);
@@ -129,6 +176,8 @@ Result<CfiSource> open_cfi(Elf* elf, const std::string& name) {
     return build_error(name, "no .eh_frame or .debug_frame section",
                        "without call frame information only frame pointers can unwind through this file");
   }
+  if (!debug_sections_fit(elf))
+    return build_error(name, "its .debug sections are larger than the " + std::to_string(kMaxCfiBytes >> 20) + " MiB cap");
   source.dwarf.reset(dwarf_begin_elf(elf, DWARF_C_READ, nullptr));
   if (source.dwarf) {
     source.cfi = dwarf_getcfi(source.dwarf.get());
@@ -274,19 +323,16 @@ void add_fde_rows(Dwarf_CFI* cfi, const FdeRange& fde, UnwindTable& table) {
 }  // namespace
 
 Result<UnwindTable> build_unwind_table(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) {
-    int err = errno;
-    return Error{"build unwind table for " + path, std::strerror(err), err, {}};
-  }
-  return build_unwind_table_fd(fd.get(), path);
+  auto fd = safe_file::open_trusted(path, safe_file::Rules{});
+  if (!fd) return Error{"build unwind table for " + path, fd.error().reason, fd.error().err, {}};
+  return build_unwind_table_fd(fd->get(), path);
 }
 
 Result<UnwindTable> build_unwind_table_fd(int fd, const std::string& name) {
   if (!init_libelf()) {
     return build_error(name, elf_errmsg(-1));
   }
-  ElfHandle elf(elf_begin(fd, ELF_C_READ_MMAP, nullptr));
+  ElfHandle elf(elf_begin(fd, ELF_C_READ, nullptr));  // not mmap: see symbolize/elf_limits.h
   if (!elf) {
     return build_error(name, elf_errmsg(-1));
   }

@@ -1,6 +1,9 @@
 // Probe sites in allocator prologues: the byte sequences are those of Debian 12's glibc 2.36,
 // jemalloc 5.3 and tcmalloc 2.10 (objdump -d), so these tests need none of the libraries.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -8,6 +11,7 @@
 
 #include "alloc/allocator.h"
 #include "alloc/x86_prologue.h"
+#include "symbolize/proc_maps.h"
 
 namespace scorch {
 namespace {
@@ -111,6 +115,42 @@ TEST(Allocator, ReadsGlibcFromTheFile) {
     EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
   EXPECT_EQ(std::find(names.begin(), names.end(), "reallocarray"), names.end());
   EXPECT_NE(a->describe().find("glibc 2."), std::string::npos) << a->describe();
+}
+
+// Versions come from the traced program's own .rodata: plain scanning, whatever that holds (a
+// recursive regex over a megabyte-long run of digits would overflow the daemon's stack).
+TEST(Allocator, VersionsAreFoundInReadOnlyData) {
+  using namespace std::string_literals;
+  EXPECT_EQ(allocator_version("glibc", "GNU C Library (Debian GLIBC 2.36-9+deb12u4) stable release version 2.36.\n"s), "2.36");
+  EXPECT_EQ(allocator_version("jemalloc", "x\0" "5.3.0-0-g54eaed1d8b56b1aa528be3bdd1877e59c56fa90c\0"s), "5.3.0");
+  EXPECT_EQ(allocator_version("jemalloc", "1.2-3-g12345678 and 4.5.6-7-gabc"s), "") << "too few parts or hex digits";
+  EXPECT_EQ(allocator_version("tcmalloc", "gperftools 2.10\0"s), "2.10");
+  EXPECT_EQ(allocator_version("tcmalloc", "gperftools 2.9.1\0"s), "2.9.1");
+  EXPECT_EQ(allocator_version("mimalloc", "release version 1.2"s), "");
+  const std::string hostile = "release version " + std::string(8u << 20, '7') + " gperftools " + std::string(8u << 20, '1') +
+                              ". " + std::string(8u << 20, '9') + "-1-g0123456789";
+  EXPECT_EQ(allocator_version("glibc", hostile), "");
+  EXPECT_EQ(allocator_version("tcmalloc", hostile), "");
+  EXPECT_EQ(allocator_version("jemalloc", hostile), "");
+}
+
+// The probes of this very process go on the inode it maps, through a descriptor the daemon holds
+// (/proc/self/fd/N), not on a path that could name another file by the time they attach.
+TEST(Allocator, ProbesAttachToTheMappedInode) {
+  auto a = find_allocator(static_cast<uint32_t>(::getpid()));
+  ASSERT_TRUE(a.ok()) << a.error().message();
+  EXPECT_EQ(a->name, "glibc");
+  ASSERT_EQ(a->attach_path.rfind("/proc/self/fd/", 0), 0u) << a->attach_path;
+  ASSERT_TRUE(a->file_fd && a->file_fd->valid());
+  EXPECT_EQ(a->attach_path, "/proc/self/fd/" + std::to_string(a->file_fd->get()));
+  struct stat via {};
+  ASSERT_EQ(::stat(a->attach_path.c_str(), &via), 0);
+  auto maps = read_proc_maps(static_cast<uint32_t>(::getpid()));
+  ASSERT_TRUE(maps.ok());
+  bool found = false;
+  for (const auto& m : *maps)
+    if (m.path == a->file && m.executable()) found = found || (m.inode == via.st_ino && m.dev_major == major(via.st_dev));
+  EXPECT_TRUE(found) << a->file << " is not the inode behind " << a->attach_path;
 }
 
 TEST(Allocator, FileWithoutMallocIsRefused) {

@@ -1,4 +1,5 @@
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -172,6 +173,55 @@ TEST(SymbolizeSymbolizerSelf, RereadsMapsForNewMappings) {
   void* code = ::mmap(nullptr, size, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   ASSERT_NE(code, MAP_FAILED);
   EXPECT_EQ(symbolize_one(symbolizer, self, reinterpret_cast<uint64_t>(code) + 8), "[anon]");
+  ::munmap(code, size);
+}
+
+// The perf map of this very process (anonymous executable memory, as a JIT's): read within its
+// caps, and a FIFO or an oversized file in its place is not read, with a note saying why.
+TEST(SymbolizeSymbolizerSelf, PerfMapIsReadWithinItsCapsOrNotedWhyNot) {
+  const pid_t self = ::getpid();
+  const size_t size = 4096;
+  void* code = ::mmap(nullptr, size, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(code, MAP_FAILED);
+  const auto base = reinterpret_cast<uint64_t>(code);
+  const std::string file = "/tmp/perf-" + std::to_string(self) + ".map";
+  const std::string prefix = "perf map " + file + " of PID " + std::to_string(self);
+  ::unlink(file.c_str());
+  {
+    std::ofstream out(file);
+    for (int i = 0; i < 10; ++i) out << std::hex << base + i * 16 << " 10 jit_" << std::dec << i << "\n";
+  }
+  SymbolizerOptions options;
+  options.max_perf_map_entries = 5;
+  {
+    Symbolizer symbolizer(options);
+    EXPECT_EQ(symbolize_one(symbolizer, self, base + 2 * 16 + 1), "jit_2");
+    EXPECT_EQ(symbolize_one(symbolizer, self, base + 7 * 16 + 1), "[anon]") << "past the daemon's cap";
+    EXPECT_EQ(symbolizer.file_notes(static_cast<uint32_t>(self)),
+              std::vector<std::string>{prefix + ": only its first 5 entries read (the perf maps of all traced "
+                                                "processes are capped at 5)"});
+  }
+  ::unlink(file.c_str());
+  ASSERT_EQ(::mkfifo(file.c_str(), 0600), 0);
+  {
+    Symbolizer symbolizer;
+    EXPECT_EQ(symbolize_one(symbolizer, self, base + 1), "[anon]");
+    EXPECT_EQ(symbolizer.file_notes(static_cast<uint32_t>(self)),
+              std::vector<std::string>{prefix + " not read: not a regular file (a FIFO)"});
+  }
+  ::unlink(file.c_str());
+  {
+    std::ofstream out(file);
+    out << std::hex << base << " 10 jit_sparse\n";
+  }
+  ASSERT_EQ(::truncate(file.c_str(), 1ll << 30), 0);
+  {
+    Symbolizer symbolizer;
+    EXPECT_EQ(symbolize_one(symbolizer, self, base + 1), "[anon]");
+    EXPECT_EQ(symbolizer.file_notes(static_cast<uint32_t>(self)),
+              std::vector<std::string>{prefix + " not read: larger than the 64 MiB cap (1 GiB)"});
+  }
+  ::unlink(file.c_str());
   ::munmap(code, size);
 }
 
