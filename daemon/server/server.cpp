@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <set>
 #include <filesystem>
 #include <optional>
 #include <type_traits>
@@ -332,10 +334,30 @@ void Server::refresh_snapshot() {
   snapshot_ = std::move(snap);
 }
 
-std::vector<uint8_t> Server::status_frame() const {
+std::vector<uint8_t> Server::status_frame(uint32_t uid) const {
   // Never waits on the worker: the snapshot is at most one drain tick old.
   auto snap = snapshot();
   proto::StatusReply r = snap->reply;
+  if (uid != 0) {
+    // Which processes other users profile is theirs to know: a user sees its own sessions, and
+    // the per-process unwinding lines of its own targets only.
+    std::set<uint32_t> mine;
+    size_t others = 0;
+    std::erase_if(r.sessions, [&](const proto::SessionInfo& s) {
+      if (s.uid == uid) {
+        mine.insert(s.pids.begin(), s.pids.end());
+        return false;
+      }
+      ++others;
+      return true;
+    });
+    std::erase_if(r.notes, [&](const std::string& n) {
+      static const std::string kPrefix = "unwinding PID ";
+      if (n.rfind(kPrefix, 0) != 0) return false;
+      return !mine.count(static_cast<uint32_t>(std::strtoul(n.c_str() + kPrefix.size(), nullptr, 10)));
+    });
+    if (others) r.notes.push_back(std::to_string(others) + " session" + (others == 1 ? "" : "s") + " of other users not shown");
+  }
   r.uptime_ms = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_).count());
   auto cap = [](uint64_t n) { return n ? std::to_string(n) : std::string("no limit of"); };
@@ -361,7 +383,7 @@ awaitable<void> Server::serve(std::shared_ptr<Connection> c) {
         co_await c->send(reply, options_.write_timeout);
         break;
       }
-      auto reply = status_frame();
+      auto reply = status_frame(c->peer.uid);
       if (!co_await c->send(reply, options_.write_timeout)) break;
     } else if (frame->type == proto::MsgType::kProfileRequest) {
       std::vector<uint8_t> payload = std::move(frame->payload);

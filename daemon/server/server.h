@@ -75,7 +75,8 @@ class Server {
   boost::asio::awaitable<void> drain_loop();  // on the worker
   boost::asio::awaitable<void> serve(std::shared_ptr<Connection> c);
   boost::asio::awaitable<void> run_profile(std::shared_ptr<Connection> c, std::vector<uint8_t> payload);
-  std::vector<uint8_t> status_frame() const;
+  /// Status for a client of uid: a user other than root sees only its own sessions.
+  std::vector<uint8_t> status_frame(uint32_t uid) const;
   void refresh_snapshot();  // on the worker
   std::shared_ptr<const Snapshot> snapshot() const;
   /// Runs job() on the worker and resumes the calling coroutine on the io thread with its result.

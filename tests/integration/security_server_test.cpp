@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -575,6 +576,29 @@ TEST_F(SecurityServer, MalformedFrameDuringAProfileIsAnsweredThenClosed) {
   EXPECT_NE(error.find("failed to read request: "), std::string::npos) << error;
   EXPECT_LT(closed_after, 3.0) << "the connection ends, not the profile's 10 s";
   EXPECT_EQ(d.cli({"status"}).exit_code, 0);
+}
+
+// Which processes root (or another user) profiles is not shown to a user: status lists its own sessions only.
+TEST_F(SecurityServer, StatusShowsAUserOnlyItsOwnSessions) {
+  Daemon d;
+  Child roots({testprog("cpu_split"), "70"});
+  ASSERT_EQ(roots.read_line().rfind("ready", 0), 0u);
+  const std::string pid = std::to_string(roots.pid());
+  auto profile = std::async(std::launch::async, [&] { return d.cli({"profile", "-p", pid, "-d", "3"}); });
+  RunResult root_status;
+  for (int i = 0; i < 100; ++i) {
+    root_status = d.cli({"status"});
+    if (root_status.out.find("uid 0: cpu PID " + pid) != std::string::npos) break;
+    std::this_thread::sleep_for(30ms);
+  }
+  ASSERT_NE(root_status.out.find("uid 0: cpu PID " + pid), std::string::npos) << root_status.out;
+  EXPECT_NE(root_status.out.find("unwinding PID " + pid), std::string::npos) << root_status.out;
+  auto user_status = cli_as_nobody(d, {"status"});
+  ASSERT_EQ(user_status.exit_code, 0) << user_status.err;
+  EXPECT_NE(user_status.out.find("sessions: 0"), std::string::npos) << user_status.out;
+  EXPECT_EQ(user_status.out.find(pid), std::string::npos) << user_status.out;
+  EXPECT_NE(user_status.out.find("1 session of other users not shown"), std::string::npos) << user_status.out;
+  EXPECT_EQ(profile.get().exit_code, 0);
 }
 
 // A zombie is refused by every measure the same way.
