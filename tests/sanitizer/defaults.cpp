@@ -8,6 +8,8 @@
 // during which a report appears there (tests/integration/sanitizer_reports.cpp). The test binaries
 // themselves report on stderr, where ctest shows it.
 
+#include <dlfcn.h>
+
 #define SCORCH_HOOK extern "C" __attribute__((visibility("default"), used))
 
 #ifdef SCORCH_SANITIZER_LOG_NAME
@@ -30,3 +32,16 @@ SCORCH_HOOK const char* __lsan_default_suppressions() {
 #include "lsan_supp.inc"
       ;
 }
+
+#ifdef SCORCH_SANITIZER_LOG_NAME
+// GCC links UBSan as a runtime of its own (libubsan.so) beside ASan's, with its own report file,
+// which log_path does not reach: libubsan's start-up call that would set it binds to libasan's
+// exported function of the same name. So it is set on libubsan itself.
+__attribute__((constructor)) static void scorch_ubsan_report_path() {
+  void* ubsan = ::dlopen("libubsan.so.1", RTLD_NOW | RTLD_NOLOAD);
+  if (!ubsan) return;
+  auto set_path = reinterpret_cast<void (*)(const char*)>(::dlsym(ubsan, "__sanitizer_set_report_path"));
+  if (set_path) set_path(SCORCH_SANITIZER_REPORT_DIR "/" SCORCH_SANITIZER_LOG_NAME);
+  ::dlclose(ubsan);
+}
+#endif
