@@ -1,0 +1,13 @@
+# cmake -DIN=lsan.supp -DOUT=lsan_supp.inc -P embed.cmake: IN's lines as C string literals.
+file(STRINGS ${IN} lines)
+set(text "")
+foreach(line IN LISTS lines)
+  string(REPLACE "\\" "\\\\" line "${line}")
+  string(REPLACE "\"" "\\\"" line "${line}")
+  string(APPEND text "\"${line}\\n\"\n")
+endforeach()
+if(text STREQUAL "")
+  set(text "\"\"\n")
+endif()
+file(WRITE ${OUT}.tmp "${text}")
+file(RENAME ${OUT}.tmp ${OUT})
