@@ -39,12 +39,15 @@ __attribute__((noinline)) void lld_sleep(void) {
   ++calls;
 }
 
+/* Each block escapes through a volatile pointer, or the compiler (clang does) drops the pair. */
+static char *volatile block;
+
 __attribute__((noinline)) void lld_alloc(void) {
   for (int i = 0; i < 200; ++i) {
-    char *p = (char *)malloc(48);
-    p[0] = (char)i;
-    sink += (uint64_t)p[0];
-    free(p);
+    block = (char *)malloc(48);
+    block[0] = (char)i;
+    sink += (uint64_t)block[0];
+    free(block);
     ++calls;
   }
 }
