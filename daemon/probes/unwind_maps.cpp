@@ -142,16 +142,28 @@ std::vector<UnwindMaps::FileFrames> UnwindMaps::file_frames(uint32_t count) cons
   int ncpu = libbpf_num_possible_cpus();
   if (ncpu <= 0) return {};
   count = std::min<uint32_t>(count, SCORCH_UNWIND_MAX_FILES);
-  std::vector<scorch_unwind_file_frames> per_cpu(static_cast<size_t>(ncpu));
+  const auto cpus = static_cast<size_t>(ncpu);
   std::vector<FileFrames> out(count);
-  for (uint32_t id = 0; id < count; ++id) {
-    if (bpf_map_lookup_elem(file_frames_.get(), &id, per_cpu.data()) != 0) continue;
-    for (const scorch_unwind_file_frames& v : per_cpu) {
-      out[id].by_table += v.frames[SCORCH_UNW_BY_TABLE];
-      out[id].by_frame_pointer += v.frames[SCORCH_UNW_BY_FP];
-      out[id].lost += v.frames[SCORCH_UNW_LOST];
+  auto add = [&](uint32_t id, const scorch_unwind_file_frames* per_cpu) {
+    for (size_t c = 0; c < cpus; ++c) {
+      out[id].by_table += per_cpu[c].frames[SCORCH_UNW_BY_TABLE];
+      out[id].by_frame_pointer += per_cpu[c].frames[SCORCH_UNW_BY_FP];
+      out[id].lost += per_cpu[c].frames[SCORCH_UNW_LOST];
     }
+  };
+  if (count == 0) return out;
+  // Status reads these every 100 ms: one batch read of ids [0, count) where the kernel has it.
+  std::vector<uint32_t> keys(count);
+  std::vector<scorch_unwind_file_frames> values(count * cpus);
+  uint32_t got = count, next = 0;
+  int err = bpf_map_lookup_batch(file_frames_.get(), nullptr, &next, keys.data(), values.data(), &got, nullptr);
+  if ((err == 0 || errno == ENOENT) && got == count) {
+    for (uint32_t i = 0; i < got; ++i)
+      if (keys[i] < count) add(keys[i], &values[i * cpus]);
+    return out;
   }
+  for (uint32_t id = 0; id < count; ++id)
+    if (bpf_map_lookup_elem(file_frames_.get(), &id, values.data()) == 0) add(id, values.data());
   return out;
 }
 
