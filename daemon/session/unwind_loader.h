@@ -54,10 +54,10 @@ class UnwindLoader {
   /// The files of ids with frames counted since before (indexed by id; shorter means zero).
   std::vector<FileFrames> file_frames_since(const std::vector<UnwindMaps::FileFrames>& before,
                                             const std::vector<uint32_t>& ids) const;
-  /// One line per file with frames counted, most frames first (at most max_files, then "and N
-  /// more"): for scorch status.
+  /// One line per file with frames counted, most frames first (at most max_files, then how many
+  /// more): for scorch status.
   std::vector<std::string> file_notes(size_t max_files = 16) const;
-  /// "/lib/libc.so.6: 120 frames from its unwind table, 3 by frame pointer, 0 lost".
+  /// "/lib/libc.so.6: 120 from its unwind table, 3 by frame pointer, 0 lost (the walk stopped there)".
   static std::string describe(const FileFrames& f);
 
  private:
