@@ -93,7 +93,8 @@ TEST_P(LldStacks, OnCpuChainIsWhole) {
   t.join();
   ASSERT_EQ(r.exit_code, 0) << r.err;
   Chain c = count_chain(load_folded(out), "lld_spin_leaf", kCallers);
-  ASSERT_GT(c.with_function, 100u) << r.err;
+  // ~300 samples on an idle CPU; a machine busy with other work gives the program less.
+  ASSERT_GT(c.with_function, 40u) << r.err;
   EXPECT_GE(c.whole * 100, c.with_function * 95) << c.whole << " of " << c.with_function << " leaf samples";
 
   FileFrames exe = file_frames(r.err, canonical(prog_));
@@ -150,13 +151,13 @@ class FileAccounting : public DaemonTest {};
 TEST_F(FileAccounting, LibraryWithoutTablesCountsFramePointerSteps) {
   Child prog({testprog("nocfi_user"), "30"});
   ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
-  auto r = daemon_->cli({"profile", "-p", std::to_string(prog.pid()), "-d", "2", "-o", dir_ + "/nocfi.folded"});
+  auto r = daemon_->cli({"profile", "-p", std::to_string(prog.pid()), "-d", "3", "-o", dir_ + "/nocfi.folded"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   FileFrames lib = file_frames(r.err, canonical(testprog("libnocfi.so")));
   ASSERT_TRUE(lib.found) << r.err;
   EXPECT_FALSE(lib.has_table);
   EXPECT_EQ(lib.table, 0u);
-  EXPECT_GT(lib.fp, 50u) << r.err;
+  EXPECT_GT(lib.fp, 20u) << r.err;  // one a sample: ~300 on an idle CPU
   EXPECT_LE(lib.lost * 20, lib.fp) << "frame pointers carry the walk through libnocfi.so: " << r.err;
   FileFrames exe = file_frames(r.err, canonical(testprog("nocfi_user")));
   EXPECT_TRUE(exe.found && exe.has_table && exe.table >= lib.fp && exe.fp == 0) << r.err;
