@@ -67,6 +67,8 @@ std::string canonical(const std::string& path) { return std::filesystem::canonic
 
 const std::vector<std::string> kCallers = {"main", "lld_driver", "lld_outer"};
 
+class LldRust : public DaemonTest {};
+
 class LldStacks : public DaemonTest, public ::testing::WithParamInterface<const char*> {
  protected:
   void SetUp() override {
@@ -143,6 +145,25 @@ TEST_P(LldStacks, MallocChainIsWhole) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Linked, LldStacks, ::testing::Values("lld_chain", "lld_chain_nopie", "lld_chain_cxx"));
+
+// A Rust release binary linked by LLD (rustc's default linker since 1.90; no frame pointers):
+// main -> chain::driver -> chain::outer -> chain::leaf in >= 95% of the leaf's samples.
+TEST_F(LldRust, RustLinkedByLldIsWhole) {
+  std::string bin = testprog("rust_chain_lld");
+  if (::access(bin.c_str(), X_OK) != 0)
+    GTEST_SKIP() << bin << " not built: rustc or ld.lld is missing (packaging/install-deps.sh --test installs both)";
+  Child prog({bin});
+  ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
+  std::string out = dir_ + "/rust.folded";
+  auto r = daemon_->cli({"profile", "-p", std::to_string(prog.pid()), "-d", "3", "-o", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Chain c = count_chain(load_folded(out), "rust_chain::chain::leaf",
+                        {"rust_chain::main", "rust_chain::chain::driver", "rust_chain::chain::outer"});
+  ASSERT_GT(c.with_function, 40u) << r.err;
+  EXPECT_GE(c.whole * 100, c.with_function * 95) << c.whole << " of " << c.with_function << " leaf samples";
+  FileFrames exe = file_frames(r.err, canonical(bin));
+  EXPECT_TRUE(exe.found && exe.has_table && exe.fp == 0 && exe.table >= c.whole * 4) << r.err;
+}
 
 class FileAccounting : public DaemonTest {};
 
