@@ -13,6 +13,8 @@
 #define SCORCH_UNWIND_MAX_BUCKETS (SCORCH_UNWIND_MAX_ROWS / 2 + 65536)
 #define SCORCH_UNWIND_MAX_MAPPINGS 128
 #define SCORCH_UNWIND_MAX_PROCS 1024
+/* Files the walk counts frames of (struct scorch_unwind_file_frames); id 0: a pc in no mapping listed. */
+#define SCORCH_UNWIND_MAX_FILES 1024
 #ifndef SCORCH_USTACK_ENTRIES
 #define SCORCH_USTACK_ENTRIES 8192
 #endif
@@ -44,7 +46,8 @@ struct scorch_unwind_row {
 
 /* One executable mapping of a process and the rows of its file. The file's index has one entry
  * per (1 << shift) bytes of code: entry b is the first row (relative to first_row) whose
- * pc_offset >= b << shift, so a lookup bisects only the few rows of one bucket. */
+ * pc_offset >= b << shift, so a lookup bisects only the few rows of one bucket. A file without a
+ * table is listed too, with nrows 0, so its frames are counted under its file id. */
 struct scorch_unwind_mapping {
   __u64 start;
   __u64 end;
@@ -55,7 +58,7 @@ struct scorch_unwind_mapping {
   __u32 first_bucket;
   __u32 nbuckets;
   __u32 shift;
-  __u32 pad;
+  __u32 file_id; /* index into unwind_file_frames */
 };
 
 /* A process's executable mappings, sorted by start. */
@@ -75,6 +78,19 @@ enum scorch_unwind_counter {
   SCORCH_UNW_FP_STEPS,   /* frames where no table applied: a frame-pointer step instead */
   SCORCH_UNW_FRAMES,     /* frames recorded by table walks */
   SCORCH_UNW_MAX,
+};
+
+/* How the frames of one file were unwound, summed over CPUs by the daemon: each frame of a table
+ * walk is counted once, by how the walk got past it. */
+enum scorch_unwind_how {
+  SCORCH_UNW_BY_TABLE = 0, /* a row of its table (or the table says the stack ends there) */
+  SCORCH_UNW_BY_FP,        /* no row applied: a frame-pointer step */
+  SCORCH_UNW_LOST,         /* the walk stopped there before the stack's outermost frame */
+  SCORCH_UNW_HOW_MAX,
+};
+
+struct scorch_unwind_file_frames {
+  __u64 frames[SCORCH_UNW_HOW_MAX];
 };
 
 #endif

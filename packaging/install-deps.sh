@@ -39,6 +39,7 @@ test_pkgs=(
   debuginfod                      # a local debuginfod server for the --debuginfod test
   libjemalloc-dev                 # the malloc tests' program linked against jemalloc
   libgoogle-perftools-dev         # ... and against tcmalloc
+  lld                             # LLD-linked programs and fixtures (p_vaddr != p_offset) for the unwinding tests
 )
 
 pkgs=("${build_pkgs[@]}")

@@ -41,6 +41,14 @@ struct {
   __type(value, __u64);
 } unwind_counters SEC(".maps");
 
+/* How each file's frames were unwound, by the file id of its mappings (scorch_unwind_mapping). */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, SCORCH_UNWIND_MAX_FILES);
+  __type(key, __u32);
+  __type(value, struct scorch_unwind_file_frames);
+} unwind_file_frames SEC(".maps");
+
 #define SCORCH_STACK_WINDOW 512
 #define SCORCH_WALK_LOG 16 /* stack words a memoizable walk may read */
 #define SCORCH_ROW_CACHE 256 /* per CPU, direct-mapped by pc */
@@ -51,7 +59,8 @@ struct scorch_row_cache_entry {
   __u32 tgid;
   __u32 gen;
   struct scorch_unwind_row row;
-  __u32 valid;
+  __u16 valid;
+  __u16 file_id;
 };
 
 /* The stack being unwound on this CPU. */
@@ -70,6 +79,10 @@ struct scorch_walk {
   __u32 log_n;
   __u32 bp_regs; /* bp still holds the start registers' value */
   __u32 bp_used; /* the walk used that value (an rbp-based CFA or a frame-pointer step) */
+  /* Frames counted for run_file and not yet added to unwind_file_frames: consecutive frames are
+   * mostly in one file, so a walk touches that map once per run, not once per frame. */
+  __u32 run_file;
+  __u32 run[SCORCH_UNW_HOW_MAX];
   __u64 log_addr[SCORCH_WALK_LOG];
   __u64 log_val[SCORCH_WALK_LOG];
   struct scorch_ustack stack;
@@ -147,6 +160,32 @@ static __always_inline int scorch_unwind_start_task(struct scorch_walk *st, stru
   /* 0f 05 is `syscall`; unreadable code counts as a syscall, the common case. */
   st->adjust = bpf_probe_read_user(&insn, sizeof(insn), (void *)(st->ip - 2)) || insn == 0x050f;
   return 1;
+}
+
+/* Adds the current run of frames to its file's counters. */
+static __always_inline void scorch_flush_run(struct scorch_walk *st)
+{
+  __u32 file = st->run_file;
+  struct scorch_unwind_file_frames *ff = bpf_map_lookup_elem(&unwind_file_frames, &file);
+  if (ff) {
+    ff->frames[SCORCH_UNW_BY_TABLE] += st->run[SCORCH_UNW_BY_TABLE];
+    ff->frames[SCORCH_UNW_BY_FP] += st->run[SCORCH_UNW_BY_FP];
+    ff->frames[SCORCH_UNW_LOST] += st->run[SCORCH_UNW_LOST];
+  }
+  st->run[SCORCH_UNW_BY_TABLE] = 0;
+  st->run[SCORCH_UNW_BY_FP] = 0;
+  st->run[SCORCH_UNW_LOST] = 0;
+}
+
+/* Counts one frame of file, unwound as how says (a constant). */
+static __always_inline void scorch_count_frame(struct scorch_walk *st, __u32 file, enum scorch_unwind_how how)
+{
+  if (file != st->run_file) {
+    if (st->run[SCORCH_UNW_BY_TABLE] | st->run[SCORCH_UNW_BY_FP] | st->run[SCORCH_UNW_LOST])
+      scorch_flush_run(st);
+    st->run_file = file;
+  }
+  st->run[how] += 1;
 }
 
 struct scorch_walk_ctx {
@@ -288,36 +327,50 @@ static long scorch_unwind_step(__u32 index, void *arg)
   /* The row cache first: samples keep landing on the same few hundred pcs. */
   struct scorch_row_cache_entry *ce = &st->cache[(pc ^ (pc >> 8)) & (SCORCH_ROW_CACHE - 1)];
   const struct scorch_unwind_row *row = NULL;
+  __u32 file = 0;
   if (ce->valid && ce->pc == pc && ce->tgid == st->tgid && ce->gen == st->gen) {
     row = &ce->row;
+    file = ce->file_id;
   } else {
     const struct scorch_unwind_mapping *m = scorch_find_mapping(uc, pc);
-    row = m ? scorch_find_row(m, pc - m->bias) : NULL;
+    if (m) {
+      file = m->file_id;
+      row = scorch_find_row(m, pc - m->bias);
+    }
     if (row) {
       ce->row = *row;
       ce->pc = pc;
       ce->tgid = st->tgid;
       ce->gen = st->gen;
       ce->valid = 1;
+      ce->file_id = (__u16)file;
     }
   }
   __u64 cfa, ra = 0;
 
   if (!row || row->cfa == SCORCH_CFA_NO_INFO || row->cfa == SCORCH_CFA_UNSUPPORTED) {
-    /* No table here (JIT, a file without CFI): one frame-pointer step. */
+    /* No table here (JIT, a file without CFI): one frame-pointer step. A chain that ends here
+     * (rbp 0, an unreadable frame, a zero return address) ends before the outermost frame: lost. */
     scorch_count(&unwind_counters, SCORCH_UNW_FP_STEPS);
     __u64 saved_bp = 0;
     st->bp_used |= st->bp_regs;
     st->bp_regs = 0;
-    if (st->bp == 0 || scorch_read_stack(st, st->bp, &saved_bp) || scorch_read_stack(st, st->bp + 8, &ra))
+    if (st->bp == 0 || scorch_read_stack(st, st->bp, &saved_bp) || scorch_read_stack(st, st->bp + 8, &ra) ||
+        ra == 0) {
+      scorch_count_frame(st, file, SCORCH_UNW_LOST);
       return 1;
+    }
+    scorch_count_frame(st, file, SCORCH_UNW_BY_FP);
     st->sp = st->bp + 16;
     st->bp = saved_bp;
     st->ip = ra;
-    return ra == 0;
+    return 0;
   }
-  if (row->cfa == SCORCH_CFA_UNDEFINED)
-    return 1; /* the outermost frame */
+  if (row->cfa == SCORCH_CFA_UNDEFINED) {
+    scorch_count_frame(st, file, SCORCH_UNW_BY_TABLE);
+    st->ip = 0; /* the outermost frame: nothing lies beyond */
+    return 1;
+  }
   if (row->cfa == SCORCH_CFA_RSP)
     cfa = st->sp + row->cfa_offset;
   else if (row->cfa == SCORCH_CFA_RBP) {
@@ -335,8 +388,11 @@ static long scorch_unwind_step(__u32 index, void *arg)
       st->bp_regs = 0;
     }
   }
-  if (scorch_read_stack(st, cfa - 8, &ra))
+  if (scorch_read_stack(st, cfa - 8, &ra)) {
+    scorch_count_frame(st, file, SCORCH_UNW_LOST);
     return 1;
+  }
+  scorch_count_frame(st, file, SCORCH_UNW_BY_TABLE); /* a zero return address ends a stack on purpose */
   st->sp = cfa;
   st->ip = ra;
   return ra == 0;
@@ -358,9 +414,16 @@ static __noinline __u32 scorch_unwind_walk(__u32 tgid)
   st->gen = proc->gen;
   st->win_base = 0;
   st->hash = 14695981039346656037ull;
+  st->run_file = 0;
+  st->run[SCORCH_UNW_BY_TABLE] = 0;
+  st->run[SCORCH_UNW_BY_FP] = 0;
+  st->run[SCORCH_UNW_LOST] = 0;
   struct scorch_walk_ctx uc = {.st = st, .proc = proc, .last_map = SCORCH_UNWIND_MAX_MAPPINGS};
   bpf_loop(SCORCH_MAX_STACK_DEPTH, scorch_unwind_step, &uc, 0);
   __u32 n = st->n;
+  if (n >= SCORCH_MAX_STACK_DEPTH && st->ip != 0)
+    st->run[SCORCH_UNW_LOST] += 1; /* cut at the depth limit: what lies beyond is lost */
+  scorch_flush_run(st);
   if (n == 0)
     return 0;
   if (n < SCORCH_MAX_STACK_DEPTH)

@@ -18,6 +18,7 @@ namespace {
 
 static_assert(sizeof(scorch_unwind_row) == 12);
 static_assert(sizeof(scorch_unwind_mapping) == 56);
+static_assert(sizeof(scorch_unwind_file_frames) == 8 * SCORCH_UNW_HOW_MAX);
 
 Result<UniqueFd> create_map(bpf_map_type type, const char* name, uint32_t key_size, uint32_t value_size,
                             uint32_t max_entries) {
@@ -57,6 +58,9 @@ Result<std::unique_ptr<UnwindMaps>> UnwindMaps::create() {
   if (!procs) return procs.error();
   auto counters = create_map(BPF_MAP_TYPE_PERCPU_ARRAY, "unwind_counters", 4, 8, SCORCH_UNW_MAX);
   if (!counters) return counters.error();
+  auto file_frames = create_map(BPF_MAP_TYPE_PERCPU_ARRAY, "unwind_file_frames", 4, sizeof(scorch_unwind_file_frames),
+                                SCORCH_UNWIND_MAX_FILES);
+  if (!file_frames) return file_frames.error();
   auto watch = create_map(BPF_MAP_TYPE_HASH, "cred_watch", 4, sizeof(scorch_cred_watch), SCORCH_CRED_WATCH_MAX);
   if (!watch) return watch.error();
   auto watch_on = create_map(BPF_MAP_TYPE_ARRAY, "cred_watch_on", 4, 4, 1);
@@ -67,6 +71,7 @@ Result<std::unique_ptr<UnwindMaps>> UnwindMaps::create() {
   m->index_ = std::move(*index);
   m->procs_ = std::move(*procs);
   m->counters_ = std::move(*counters);
+  m->file_frames_ = std::move(*file_frames);
   return m;
 }
 
@@ -75,6 +80,7 @@ Result<void> UnwindMaps::share_with(bpf_object* obj) const {
                                               {"unwind_index", index_.get()},
                                               {"unwind_procs", procs_.get()},
                                               {"unwind_counters", counters_.get()},
+                                              {"unwind_file_frames", file_frames_.get()},
                                               {"cred_watch", cred_watch_.get()},
                                               {"cred_watch_on", cred_watch_on_.get()}};
   for (const auto& [name, fd] : maps) {
@@ -126,6 +132,46 @@ UnwindMaps::Counters UnwindMaps::counters() const {
   uint64_t sums[SCORCH_UNW_MAX] = {};
   sum_percpu_counters(counters_.get(), SCORCH_UNW_MAX, sums);
   return Counters{sums[SCORCH_UNW_STACKS], sums[SCORCH_UNW_FP_STEPS], sums[SCORCH_UNW_FRAMES]};
+}
+
+}  // namespace scorch
+
+namespace scorch {
+
+std::vector<UnwindMaps::FileFrames> UnwindMaps::file_frames(uint32_t count) const {
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return {};
+  count = std::min<uint32_t>(count, SCORCH_UNWIND_MAX_FILES);
+  const auto cpus = static_cast<size_t>(ncpu);
+  std::vector<FileFrames> out(count);
+  auto add = [&](uint32_t id, const scorch_unwind_file_frames* per_cpu) {
+    for (size_t c = 0; c < cpus; ++c) {
+      out[id].by_table += per_cpu[c].frames[SCORCH_UNW_BY_TABLE];
+      out[id].by_frame_pointer += per_cpu[c].frames[SCORCH_UNW_BY_FP];
+      out[id].lost += per_cpu[c].frames[SCORCH_UNW_LOST];
+    }
+  };
+  if (count == 0) return out;
+  // Status reads these every 100 ms: one batch read of ids [0, count) where the kernel has it.
+  std::vector<uint32_t> keys(count);
+  std::vector<scorch_unwind_file_frames> values(count * cpus);
+  uint32_t got = count, next = 0;
+  int err = bpf_map_lookup_batch(file_frames_.get(), nullptr, &next, keys.data(), values.data(), &got, nullptr);
+  if ((err == 0 || errno == ENOENT) && got == count) {
+    for (uint32_t i = 0; i < got; ++i)
+      if (keys[i] < count) add(keys[i], &values[i * cpus]);
+    return out;
+  }
+  for (uint32_t id = 0; id < count; ++id)
+    if (bpf_map_lookup_elem(file_frames_.get(), &id, values.data()) == 0) add(id, values.data());
+  return out;
+}
+
+void UnwindMaps::clear_file_frames(uint32_t file_id) {
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0 || file_id >= SCORCH_UNWIND_MAX_FILES) return;
+  std::vector<scorch_unwind_file_frames> zeros(static_cast<size_t>(ncpu));
+  bpf_map_update_elem(file_frames_.get(), &file_id, zeros.data(), BPF_ANY);
 }
 
 }  // namespace scorch

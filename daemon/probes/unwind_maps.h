@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "common/result.h"
 #include "common/unique_fd.h"
@@ -43,13 +44,26 @@ class UnwindMaps {
   };
   Counters counters() const;
 
+  /// How one file's frames were unwound (bpf/unwind.h, scorch_unwind_how): from its table, by a
+  /// frame-pointer step, or where the walk stopped before the stack's outermost frame.
+  struct FileFrames {
+    uint64_t by_table = 0;
+    uint64_t by_frame_pointer = 0;
+    uint64_t lost = 0;
+    uint64_t total() const { return by_table + by_frame_pointer + lost; }
+  };
+  /// Summed over CPUs for file ids [0, count) (at most SCORCH_UNWIND_MAX_FILES), indexed by id.
+  std::vector<FileFrames> file_frames(uint32_t count) const;
+  /// Zeroes one file id's counts, before the id is given to another file.
+  void clear_file_frames(uint32_t file_id);
+
   /// The credential watch maps (bpf/creds.h), for CredWatch.
   int cred_watch_fd() const { return cred_watch_.get(); }
   int cred_watch_on_fd() const { return cred_watch_on_.get(); }
 
  private:
   UnwindMaps() = default;
-  UniqueFd rows_, index_, procs_, counters_, cred_watch_, cred_watch_on_;
+  UniqueFd rows_, index_, procs_, counters_, file_frames_, cred_watch_, cred_watch_on_;
   uint32_t next_row_ = 0;
   uint32_t next_bucket_ = 0;
 };

@@ -48,6 +48,7 @@ std::vector<std::string> status_notes(const Profiler& profiler, const Symbolizer
     }
     notes.push_back(line);
   }
+  for (auto& line : unwinder.file_notes()) notes.push_back(std::move(line));
   return notes;
 }
 

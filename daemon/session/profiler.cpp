@@ -54,6 +54,7 @@ Result<uint64_t> Profiler::start(const SessionSpec& spec) {
   s->on_cpu = spec.measure == proto::Measure::kCpu || spec.measure == proto::Measure::kWall;
   s->off_cpu = spec.measure == proto::Measure::kOffCpu || spec.measure == proto::Measure::kWall;
   s->pids.insert(spec.pids.begin(), spec.pids.end());
+  s->unwind_at_start = unwinder_.file_frames_now();
   if (s->pids.empty()) s->targets.push_back(OnCpuProbe::kPidAny);
   s->targets.insert(s->targets.end(), s->pids.begin(), s->pids.end());
   if (s->off_cpu && !offcpu_)
@@ -123,6 +124,19 @@ Result<uint64_t> Profiler::start(const SessionSpec& spec) {
   uint64_t id = s->id;
   sessions_.emplace(id, std::move(s));
   return id;
+}
+
+void Profiler::add_unwind_notes(const Session& s, Profile& p) const {
+  std::vector<uint32_t> ids{0};  // pcs in no file (vdso, JIT, bad addresses) as well
+  for (uint32_t pid : s.unwound) {
+    auto it = unwinder_.processes().find(pid);
+    if (it != unwinder_.processes().end()) ids.insert(ids.end(), it->second.file_ids.begin(), it->second.file_ids.end());
+  }
+  if (ids.size() == 1) return;  // nothing was unwound from tables
+  auto files = unwinder_.file_frames_since(s.unwind_at_start, ids);
+  for (const auto& f : files) p.notes.push_back("user frames in " + UnwindLoader::describe(f));
+  if (!files.empty())
+    p.notes.push_back("user frames are counted per file, over every profile that unwound it while this one ran");
 }
 
 void Profiler::release_target(uint32_t target, uint64_t period_ns) {
@@ -429,6 +443,7 @@ Profile Profiler::finish(uint64_t id) {
   Profile p;
   if (it == sessions_.end()) return p;
   Session& s = *it->second;
+  add_unwind_notes(s, p);
   if (s.dropped_stacks)
     p.notes.push_back(std::to_string(s.dropped_stacks) +
                       (s.malloc ? " new stacks dropped (their calls are not counted)"

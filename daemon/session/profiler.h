@@ -102,6 +102,7 @@ class Profiler {
     std::map<std::pair<uint32_t, uint64_t>, std::vector<Frame>> frames_at_loss;  // malloc: named while the program ran
     std::vector<uint32_t> targets;  // the pids, or kPidAny for the whole system
     std::vector<uint32_t> unwound;  // pids whose user stacks come from unwind tables
+    std::vector<UnwindMaps::FileFrames> unwind_at_start;  // per-file frame counts when it started
     std::vector<std::string> notes;
     Clock::time_point started;
     DropCounters drops_at_start;
@@ -126,6 +127,8 @@ class Profiler {
   void check_creds();
   void lose(Session& s, uint32_t pid, const std::string& what);
   void release_target(uint32_t target, uint64_t period_ns);
+  /// Notes saying, per file of the session's processes, how their frames were unwound meanwhile.
+  void add_unwind_notes(const Session& s, Profile& p) const;
   void drain_offcpu();
   void drain_samples();
   void offcpu_frames(uint32_t tgid, std::span<const uint64_t> user_ips, std::span<const uint64_t> kernel_ips,

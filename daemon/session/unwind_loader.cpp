@@ -1,6 +1,7 @@
 #include "session/unwind_loader.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -33,7 +34,7 @@ Result<UnwindLoader::Loaded> UnwindLoader::load_file(int fd, const std::string& 
   if (!first_row) return first_row.error();
   auto first_bucket = maps_.add_buckets(index.buckets.data(), nbuckets);
   if (!first_bucket) return first_bucket.error();
-  loaded = Loaded{*first_row, nrows, table->base_pc, *first_bucket, nbuckets, index.shift, true};
+  loaded = Loaded{*first_row, nrows, table->base_pc, *first_bucket, nbuckets, index.shift, table->segments, true};
   return loaded;
 }
 
@@ -66,9 +67,17 @@ Result<UnwindLoader::Attached> UnwindLoader::install(uint32_t pid) {
   auto creds = safe_file::read_credentials(pid);
   scorch_unwind_proc proc{};
   size_t& with_tables = result.with_tables;
-  auto no_table = [&](const std::string& file) {
-    if (std::find(result.without_tables.begin(), result.without_tables.end(), file) == result.without_tables.end())
-      result.without_tables.push_back(file);
+  const auto page_size = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  // A file left to frame pointers is still listed, without rows, so its frames count under its id.
+  auto no_table = [&](const MapEntry& m, uint32_t id) {
+    if (std::find(result.without_tables.begin(), result.without_tables.end(), m.path) == result.without_tables.end())
+      result.without_tables.push_back(m.path);
+    if (id == 0) return;
+    scorch_unwind_mapping& out = proc.maps[proc.count++];
+    out.start = m.start;
+    out.end = m.end;
+    out.file_id = id;
+    result.file_ids.push_back(id);
   };
   for (const auto& m : *maps) {
     if (!m.executable() || !m.file_backed()) continue;
@@ -88,12 +97,8 @@ Result<UnwindLoader::Attached> UnwindLoader::install(uint32_t pid) {
     const std::string& path = file->name;
     auto elf = ElfSymbols::load_fd(file->fd.get(), path);
     if (!elf) {
-      no_table(m.path);
-      continue;
-    }
-    auto vaddr = (*elf)->file_offset_to_vaddr(m.offset);
-    if (!vaddr) {
-      no_table(m.path);
+      no_table(m, file_id(std::to_string(m.dev_major) + ":" + std::to_string(m.dev_minor) + ":" + std::to_string(m.inode),
+                          m.path, false));
       continue;
     }
     std::string key = (*elf)->build_id().empty()
@@ -106,7 +111,7 @@ Result<UnwindLoader::Attached> UnwindLoader::install(uint32_t pid) {
         if (loaded.error().err == ENOSPC) {
           log::warning(loaded.error().message());
           files_.erase(it);  // not this file's fault: try again once there is room
-          no_table(m.path);
+          no_table(m, file_id(key, m.path, false));
           continue;
         }
         log::debug("no unwind table for " + m.path + ": " + loaded.error().message());
@@ -115,7 +120,14 @@ Result<UnwindLoader::Attached> UnwindLoader::install(uint32_t pid) {
       }
     }
     if (!it->second.ok) {
-      no_table(m.path);
+      no_table(m, file_id(key, m.path, false));
+      continue;
+    }
+    // Through the program headers: LLD's executable segment has p_vaddr != p_offset.
+    auto vaddr = mapping_start_vaddr(it->second.segments, m.offset, m.end - m.start, true, page_size);
+    if (!vaddr) {
+      log::debug("no load segment of " + m.path + " holds the mapping at file offset 0x" + hex(m.offset));
+      no_table(m, file_id(key, m.path, false));
       continue;
     }
     scorch_unwind_mapping& out = proc.maps[proc.count++];
@@ -128,6 +140,8 @@ Result<UnwindLoader::Attached> UnwindLoader::install(uint32_t pid) {
     out.first_bucket = it->second.first_bucket;
     out.nbuckets = it->second.nbuckets;
     out.shift = it->second.shift;
+    out.file_id = file_id(key, m.path, true);
+    result.file_ids.push_back(out.file_id);
     ++with_tables;
   }
   if (with_tables == 0) {
@@ -150,7 +164,64 @@ void UnwindLoader::detach(uint32_t pid) {
   if (refs_.empty() && maps_.rows_free() < SCORCH_UNWIND_MAX_ROWS / 2) {
     files_.clear();
     maps_.reset();
+    // File ids are given anew too, their counts started again (status then shows them from 0).
+    for (uint32_t id = 0; id < file_names_.size(); ++id) maps_.clear_file_frames(id);
+    file_ids_.clear();
+    file_names_.assign(1, kNoFile);
   }
+}
+
+uint32_t UnwindLoader::file_id(const std::string& key, const std::string& path, bool has_table) {
+  auto [it, inserted] = file_ids_.try_emplace(key, 0);
+  if (inserted) {
+    if (file_names_.size() >= SCORCH_UNWIND_MAX_FILES) return 0;  // counted with pcs in no file
+    it->second = static_cast<uint32_t>(file_names_.size());
+    file_names_.push_back(FileName{path, has_table});
+  }
+  file_names_[it->second].has_table |= has_table;
+  return it->second;
+}
+
+std::vector<UnwindLoader::FileFrames> UnwindLoader::file_frames_since(const std::vector<UnwindMaps::FileFrames>& before,
+                                                                      const std::vector<uint32_t>& ids) const {
+  std::vector<UnwindMaps::FileFrames> now = file_frames_now();
+  std::vector<FileFrames> out;
+  std::vector<uint32_t> sorted(ids);
+  std::sort(sorted.begin(), sorted.end());
+  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  for (uint32_t id : sorted) {
+    if (id >= now.size()) continue;
+    UnwindMaps::FileFrames d = now[id];
+    if (id < before.size()) {
+      d.by_table -= std::min(d.by_table, before[id].by_table);
+      d.by_frame_pointer -= std::min(d.by_frame_pointer, before[id].by_frame_pointer);
+      d.lost -= std::min(d.lost, before[id].lost);
+    }
+    if (d.total() == 0) continue;
+    out.push_back(FileFrames{id, file_names_[id].path, file_names_[id].has_table, d});
+  }
+  return out;
+}
+
+std::vector<std::string> UnwindLoader::file_notes(size_t max_files) const {
+  std::vector<UnwindMaps::FileFrames> now = file_frames_now();
+  std::vector<FileFrames> files;
+  for (uint32_t id = 0; id < now.size(); ++id)
+    if (now[id].total() > 0) files.push_back(FileFrames{id, file_names_[id].path, file_names_[id].has_table, now[id]});
+  std::stable_sort(files.begin(), files.end(),
+                   [](const FileFrames& a, const FileFrames& b) { return a.frames.total() > b.frames.total(); });
+  std::vector<std::string> notes;
+  for (size_t i = 0; i < files.size() && i < max_files; ++i) notes.push_back("user frames in " + describe(files[i]));
+  if (files.size() > max_files)
+    notes.push_back("user frames in " + std::to_string(files.size() - max_files) + " more files not shown");
+  return notes;
+}
+
+std::string UnwindLoader::describe(const FileFrames& f) {
+  const UnwindMaps::FileFrames& c = f.frames;
+  return f.file + ": " + std::to_string(c.by_table) + " from " + (f.has_table ? "its" : "no") + " unwind table, " +
+         std::to_string(c.by_frame_pointer) + " by frame pointer, " + std::to_string(c.lost) +
+         " lost (the walk stopped there)";
 }
 
 }  // namespace scorch

@@ -196,21 +196,31 @@ Result<CfiSource> open_cfi(Elf* elf, const std::string& name) {
   return source;
 }
 
-// [vaddr, vaddr + memsz) of every executable PT_LOAD segment.
-std::vector<FdeRange> executable_segments(Elf* elf) {
-  std::vector<FdeRange> segments;
+// Every PT_LOAD program header.
+std::vector<SegmentHeader> load_segments(Elf* elf) {
+  std::vector<SegmentHeader> segments;
   size_t count = 0;
   if (elf_getphdrnum(elf, &count) != 0) {
     return segments;
   }
   for (size_t i = 0; i < count; ++i) {
     GElf_Phdr phdr;
-    if (gelf_getphdr(elf, static_cast<int>(i), &phdr) != nullptr && phdr.p_type == PT_LOAD &&
-        (phdr.p_flags & PF_X) != 0) {
-      segments.push_back(FdeRange{phdr.p_vaddr, phdr.p_vaddr + phdr.p_memsz});
+    if (gelf_getphdr(elf, static_cast<int>(i), &phdr) != nullptr && phdr.p_type == PT_LOAD) {
+      segments.push_back(SegmentHeader{phdr.p_vaddr, phdr.p_memsz, phdr.p_offset, phdr.p_filesz, phdr.p_flags});
     }
   }
   return segments;
+}
+
+// [vaddr, vaddr + memsz) of every executable segment.
+std::vector<FdeRange> executable_ranges(const std::vector<SegmentHeader>& segments) {
+  std::vector<FdeRange> ranges;
+  for (const SegmentHeader& seg : segments) {
+    if ((seg.flags & PF_X) != 0) {
+      ranges.push_back(FdeRange{seg.vaddr, seg.vaddr + seg.memsz});
+    }
+  }
+  return ranges;
 }
 
 // The FDEs to turn into rows, sorted: non-empty, inside executable code (this drops the pc-0 FDEs of
@@ -355,10 +365,11 @@ Result<UnwindTable> build_unwind_table_fd(int fd, const std::string& name) {
   UnwindTable table;
   table.build_id = build_id_hex(elf.get());
   table.section = source->section;
+  table.segments = load_segments(elf.get());
   unwind::FdeList listed =
       unwind::list_fdes(ehdr.e_ident, source->data, source->section_addr, source->section == CfiSection::kEhFrame);
   table.stats.skipped_fdes = listed.undecodable;
-  std::vector<FdeRange> fdes = usable_fdes(std::move(listed.ranges), executable_segments(elf.get()), table.stats);
+  std::vector<FdeRange> fdes = usable_fdes(std::move(listed.ranges), executable_ranges(table.segments), table.stats);
 
   if (fdes.empty()) {
     return table;

@@ -20,7 +20,7 @@ const UnwindRow* UnwindTable::lookup(uint64_t elf_pc) const {
 }
 
 uint64_t UnwindTable::memory_bytes() const {
-  uint64_t bytes = sizeof(*this) + rows.capacity() * sizeof(UnwindRow);
+  uint64_t bytes = sizeof(*this) + rows.capacity() * sizeof(UnwindRow) + segments.capacity() * sizeof(SegmentHeader);
   if (build_id.size() >= sizeof(std::string)) {  // longer than the small-string buffer
     bytes += build_id.capacity() + 1;
   }

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "unwind/segment_map.h"
+
 namespace scorch {
 
 /// How the CFA (the caller's rsp, just above the return address) is found.
@@ -57,6 +59,7 @@ struct UnwindTable {
   CfiSection section = CfiSection::kEhFrame;
   uint64_t base_pc = 0;  // the pc of rows[0]
   std::vector<UnwindRow> rows;  // the last row is kNoInfo, at the end of the last FDE
+  std::vector<SegmentHeader> segments;  // the file's PT_LOAD program headers, to place its mappings
   UnwindTableStats stats;
 
   /// The ELF virtual address where row starts.

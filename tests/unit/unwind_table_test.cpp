@@ -1,10 +1,14 @@
+#include <elf.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -15,6 +19,8 @@
 
 #include "common/unique_fd.h"
 #include "fixture_util.h"
+#include "symbolize/proc_maps.h"
+#include "unwind/segment_map.h"
 #include "unwind/table_builder.h"
 
 namespace scorch {
@@ -458,6 +464,220 @@ TEST(UnwindTable, MissingFile) {
   ASSERT_FALSE(table.ok());
   EXPECT_EQ(table.error().err, ENOENT);
   EXPECT_NE(table.error().message().find("/nonexistent/libnothing.so"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace scorch
+
+// ---- LLD's layout: the executable segment's p_vaddr != p_offset ----
+
+namespace scorch {
+namespace {
+
+/// The PT_LOAD lines of `readelf -lW file`, the oracle for program headers.
+std::vector<SegmentHeader> readelf_load_segments(const std::string& file) {
+  bool ran = false;
+  std::string output = fixture::run_command("readelf -lW '" + file + "' 2>/dev/null", &ran);
+  EXPECT_TRUE(ran) << "readelf -lW failed on " << file;
+  std::vector<SegmentHeader> segments;
+  std::istringstream lines(output);
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::istringstream fields(line);
+    std::vector<std::string> words;
+    std::string word;
+    while (fields >> word) words.push_back(word);
+    if (words.size() < 8 || words[0] != "LOAD") continue;
+    SegmentHeader seg;
+    seg.offset = std::stoull(words[1], nullptr, 16);
+    seg.vaddr = std::stoull(words[2], nullptr, 16);
+    seg.filesz = std::stoull(words[4], nullptr, 16);
+    seg.memsz = std::stoull(words[5], nullptr, 16);
+    for (size_t i = 6; i + 1 < words.size(); ++i) {  // "R E": the flags may take two words
+      seg.flags |= (words[i].find('R') != std::string::npos ? PF_R : 0) |
+                   (words[i].find('W') != std::string::npos ? PF_W : 0) |
+                   (words[i].find('E') != std::string::npos ? PF_X : 0);
+    }
+    segments.push_back(seg);
+  }
+  return segments;
+}
+
+constexpr uint64_t kPage = 4096;
+
+/// A mapping as the kernel's ELF loader makes it for one PT_LOAD segment loaded at base.
+struct KernelMapping {
+  uint64_t start = 0, end = 0, offset = 0;
+};
+KernelMapping kernel_mapping(const SegmentHeader& seg, uint64_t base) {
+  KernelMapping m;
+  m.start = base + (seg.vaddr & ~(kPage - 1));
+  m.end = base + ((seg.vaddr + seg.filesz + kPage - 1) & ~(kPage - 1));
+  m.offset = seg.offset - (seg.vaddr & (kPage - 1));
+  return m;
+}
+
+const char* kLldSkip = "not built: clang or ld.lld is missing (packaging/install-deps.sh --test installs lld)";
+
+class UnwindLld : public ::testing::TestWithParam<const char*> {
+ protected:
+  void SetUp() override {
+    file_ = fixture::path(GetParam());
+    if (::access(file_.c_str(), R_OK) != 0) GTEST_SKIP() << file_ << " " << kLldSkip;
+  }
+  std::string file_;
+};
+
+// The table's program headers are readelf's, and the fixture has the layout it stands for.
+TEST_P(UnwindLld, SegmentsAndRowsMatchReadelf) {
+  auto table = table_or_fail(file_);
+  ASSERT_TRUE(table);
+  std::vector<SegmentHeader> expected = readelf_load_segments(file_);
+  ASSERT_FALSE(expected.empty());
+  EXPECT_EQ(table->segments, expected);
+  bool lld_layout = std::any_of(expected.begin(), expected.end(), [](const SegmentHeader& s) {
+    return (s.flags & PF_X) != 0 && s.vaddr != s.offset && s.vaddr - s.offset >= kPage;
+  });
+  EXPECT_TRUE(lld_layout) << file_ << ": no executable segment with p_vaddr a page or more past p_offset";
+  expect_well_formed(*table);
+  expect_matches_readelf(file_, ".eh_frame", *table);
+}
+
+// Every row readelf prints, looked up from the address it has in a process: the mapping the kernel
+// makes for the executable segment, placed through the program headers, leads to the same row.
+TEST_P(UnwindLld, RuntimeAddressesFindReadelfRows) {
+  auto table = table_or_fail(file_);
+  ASSERT_TRUE(table);
+  const bool pie = std::string(GetParam()).find("nopie") == std::string::npos;
+  const uint64_t base = pie ? 0x7f3a12340000ull : 0;  // where a PIE is loaded; a fixed address otherwise
+  std::vector<std::pair<KernelMapping, uint64_t>> mappings;  // with the bias they get
+  for (const SegmentHeader& seg : readelf_load_segments(file_)) {
+    if ((seg.flags & PF_X) == 0) continue;
+    KernelMapping m = kernel_mapping(seg, base);
+    auto vaddr = mapping_start_vaddr(table->segments, m.offset, m.end - m.start, true, kPage);
+    ASSERT_TRUE(vaddr.has_value()) << std::hex << "mapping at offset 0x" << m.offset;
+    mappings.emplace_back(m, m.start - *vaddr);
+  }
+  ASSERT_FALSE(mappings.empty());
+  size_t rows = 0;
+  std::vector<std::string> mismatches;
+  for (const ReadelfFde& fde : readelf_fdes(file_, ".eh_frame")) {
+    std::vector<std::pair<uint64_t, ReadelfRow>> checks;
+    if (fde.rows.empty()) {
+      checks.emplace_back(fde.begin, fde.cie_row);
+    }
+    for (size_t i = 0; i < fde.rows.size(); ++i) {
+      bool superseded = i + 1 < fde.rows.size() && fde.rows[i + 1].loc == fde.rows[i].loc;
+      if (!superseded && fde.rows[i].loc >= fde.begin && fde.rows[i].loc < fde.end) {
+        checks.emplace_back(fde.rows[i].loc, fde.rows[i]);
+      }
+    }
+    for (const auto& [loc, expected] : checks) {
+      const uint64_t runtime_pc = base + loc;
+      auto m = std::find_if(mappings.begin(), mappings.end(),
+                            [&](const auto& mb) { return runtime_pc >= mb.first.start && runtime_pc < mb.first.end; });
+      if (m == mappings.end()) {
+        std::ostringstream why;
+        why << std::hex << "0x" << loc << " is in no executable mapping";
+        mismatches.push_back(why.str());
+        continue;
+      }
+      ++rows;
+      std::string mismatch = compare_row(*table, runtime_pc - m->second, expected);
+      if (!mismatch.empty()) mismatches.push_back(mismatch);
+    }
+  }
+  EXPECT_GT(rows, 10u);
+  EXPECT_TRUE(mismatches.empty()) << mismatches.size() << " of " << rows << " rows differ, first: " << mismatches[0];
+  std::printf("[ lld      ] %s: %zu rows found from runtime addresses, %zu mismatches\n", GetParam(), rows,
+              mismatches.size());
+}
+
+// The real loader: the running fixture says where two functions were loaded; its executable
+// mapping in /proc/PID/maps, placed through the program headers, gives nm's addresses and the rows
+// readelf shows there.
+TEST_P(UnwindLld, RunningProgramsMappingGivesNmAddresses) {
+  auto table = table_or_fail(file_);
+  ASSERT_TRUE(table);
+  int to_child[2], from_child[2];
+  ASSERT_EQ(::pipe(to_child), 0);
+  ASSERT_EQ(::pipe(from_child), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::dup2(to_child[0], STDIN_FILENO);
+    ::dup2(from_child[1], STDOUT_FILENO);
+    ::close(to_child[1]);
+    ::close(from_child[0]);
+    ::execl(file_.c_str(), file_.c_str(), "wait", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(to_child[0]);
+  ::close(from_child[1]);
+  std::string line;
+  char c = 0;
+  while (::read(from_child[0], &c, 1) == 1 && c != '\n') line.push_back(c);
+  std::string maps_text = fixture::run_command("cat /proc/" + std::to_string(pid) + "/maps");
+  ::close(to_child[1]);  // EOF: the fixture exits
+  ::close(from_child[0]);
+  ::waitpid(pid, nullptr, 0);
+
+  uint64_t leaf = 0, pushes = 0;
+  ASSERT_EQ(std::sscanf(line.c_str(), "ready leaf=%" SCNx64 " pushes=%" SCNx64, &leaf, &pushes), 2) << line;
+  std::vector<MapEntry> maps = parse_proc_maps(maps_text);
+  char real[PATH_MAX];
+  ASSERT_NE(::realpath(file_.c_str(), real), nullptr);
+  for (const auto& [runtime, name] : {std::pair{leaf, "unwind_leaf"}, std::pair{pushes, "unwind_pushes"}}) {
+    SCOPED_TRACE(name);
+    const MapEntry* m = find_mapping(maps, runtime);
+    ASSERT_NE(m, nullptr) << std::hex << "0x" << runtime << " in no mapping of\n" << maps_text;
+    EXPECT_EQ(m->path, real);
+    EXPECT_TRUE(m->executable());
+    auto vaddr = mapping_start_vaddr(table->segments, m->offset, m->end - m->start, m->executable(), kPage);
+    ASSERT_TRUE(vaddr.has_value());
+    const uint64_t elf_pc = runtime - (m->start - *vaddr);
+    EXPECT_EQ(elf_pc, symbol(file_, name).address) << std::hex << "mapping offset 0x" << m->offset;
+    const UnwindRow* row = table->lookup(elf_pc);
+    ASSERT_NE(row, nullptr);
+    EXPECT_EQ(row->cfa, CfaRule::kRsp);  // at a function's first instruction: CFA = rsp+8
+    EXPECT_EQ(row->cfa_offset, 8);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Linkers, UnwindLld, ::testing::Values("fixture_unwind_lld", "fixture_unwind_lld_nopie"));
+
+// GNU ld's layout (p_vaddr == p_offset), the C library's: each mapping the kernel makes starts at
+// its segment's page-rounded p_vaddr, and readelf's rows are found from runtime addresses.
+TEST(UnwindSegments, GnuLdLayoutOfLibc) {
+  auto table = table_or_fail(kLibc);
+  ASSERT_TRUE(table);
+  EXPECT_EQ(table->segments, readelf_load_segments(kLibc));
+  size_t executable = 0;
+  for (const SegmentHeader& seg : table->segments) {
+    KernelMapping m = kernel_mapping(seg, 0x7f0000000000ull);
+    bool x = (seg.flags & PF_X) != 0;
+    auto vaddr = mapping_start_vaddr(table->segments, m.offset, m.end - m.start, x, kPage);
+    ASSERT_TRUE(vaddr.has_value());
+    EXPECT_EQ(*vaddr, seg.vaddr & ~(kPage - 1));
+    executable += x ? 1 : 0;
+  }
+  EXPECT_EQ(executable, 1u);
+}
+
+// What no segment covers, or a segment the loader could not map, gives no address.
+TEST(UnwindSegments, NoSegmentNoAddress) {
+  auto table = table_or_fail(fixture::path("fixture_unwind"));
+  ASSERT_TRUE(table);
+  uint64_t end = 0;
+  for (const SegmentHeader& seg : table->segments) end = std::max(end, seg.offset + seg.filesz);
+  EXPECT_FALSE(mapping_start_vaddr(table->segments, (end + kPage) & ~(kPage - 1), kPage, true, kPage).has_value());
+  std::vector<SegmentHeader> skewed = table->segments;  // p_vaddr and p_offset no longer congruent
+  for (SegmentHeader& seg : skewed) seg.vaddr += 8;
+  for (const SegmentHeader& seg : table->segments) {
+    KernelMapping m = kernel_mapping(seg, 0);
+    EXPECT_FALSE(mapping_start_vaddr(skewed, m.offset, m.end - m.start, false, kPage).has_value());
+  }
+  EXPECT_FALSE(mapping_start_vaddr(table->segments, 0, kPage, true, 3000).has_value()) << "not a power of two";
 }
 
 }  // namespace
