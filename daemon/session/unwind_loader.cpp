@@ -18,6 +18,15 @@
 #include "unwind/table_builder.h"
 
 namespace scorch {
+namespace {
+
+std::string hex(uint64_t v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+}  // namespace
 Result<UnwindLoader::Loaded> UnwindLoader::load_file(int fd, const std::string& path) {
   auto table = build_unwind_table_fd(fd, path);
   if (!table) return table.error();
@@ -91,7 +100,8 @@ Result<UnwindLoader::Attached> UnwindLoader::install(uint32_t pid) {
     auto file = creds ? open_mapped_file(pid, m, &*creds) : Result<MappedFile>(creds.error());
     if (!file) {
       log::debug("no unwind table for " + m.path + ": " + file.error().message());
-      no_table(m.path);
+      no_table(m, file_id(std::to_string(m.dev_major) + ":" + std::to_string(m.dev_minor) + ":" + std::to_string(m.inode),
+                          m.path, false));
       continue;
     }
     const std::string& path = file->name;
