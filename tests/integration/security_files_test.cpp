@@ -54,6 +54,14 @@ class SecurityFiles : public DaemonTest {
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     secret_dir_ = tmpl;
     ::chmod(secret_dir_.c_str(), 0700);
+    // jit_loop too must stay reachable once /tmp is a tmpfs, wherever the build tree is (a clone under /tmp).
+    char jit_tmpl[] = "/var/tmp/scorch-jit-XXXXXX";
+    ASSERT_NE(::mkdtemp(jit_tmpl), nullptr);
+    jit_dir_ = jit_tmpl;
+    ::chmod(jit_dir_.c_str(), 0755);
+    jit_bin_ = jit_dir_ + "/jit_loop";
+    std::filesystem::copy_file(testprog("jit_loop"), jit_bin_);
+    ::chmod(jit_bin_.c_str(), 0755);
     secret_ = secret_dir_ + "/secret.map";
     {
       std::ofstream out(secret_);
@@ -63,6 +71,7 @@ class SecurityFiles : public DaemonTest {
   }
   void TearDown() override {
     if (!secret_dir_.empty()) std::filesystem::remove_all(secret_dir_);
+    if (!jit_dir_.empty()) std::filesystem::remove_all(jit_dir_);
   }
 
   static std::vector<std::string> with_nobody(std::vector<std::string> argv) {
@@ -71,9 +80,9 @@ class SecurityFiles : public DaemonTest {
     return full;
   }
   // jit_loop as nobody in its own user + mount namespace with a tmpfs on /tmp.
-  static std::unique_ptr<Child> start_jit(const std::vector<std::string>& args) {
+  std::unique_ptr<Child> start_jit(const std::vector<std::string>& args) const {
     std::vector<std::string> argv = with_nobody({"/usr/bin/unshare", "-Urm", "/bin/sh", "-c",
-                                                 "mount -t tmpfs tmpfs /tmp && exec \"$0\" \"$@\"", testprog("jit_loop")});
+                                                 "mount -t tmpfs tmpfs /tmp && exec \"$0\" \"$@\"", jit_bin_});
     argv.insert(argv.end(), args.begin(), args.end());
     return std::make_unique<Child>(argv);
   }
@@ -130,7 +139,7 @@ class SecurityFiles : public DaemonTest {
     return o;
   }
 
-  std::string secret_dir_, secret_;
+  std::string secret_dir_, secret_, jit_dir_, jit_bin_;
 };
 
 TEST_F(SecurityFiles, PerfMapLinksNeverLeakHangOrBloatTheDaemon) {
