@@ -320,6 +320,12 @@ TEST_F(SecurityServer, ConnectionFloodStopsAtThePerUserLimit) {
 // under it). accept fails with EMFILE: the daemon backs off instead of spinning, tells a waiting
 // client why with its reserve descriptor, logs a few lines, and recovers once descriptors free up.
 TEST_F(SecurityServer, OutOfDescriptorsBacksOffAndRecovers) {
+  if (SCORCH_SANITIZED)
+    // Seen: the sanitized daemon dies at the first virtual call after EMFILE. UBSan's vptr check
+    // tests that a vtable is readable by writing it into a pipe (IsAccessibleMemoryRange), which
+    // fails without a free descriptor, so it reports the call, and opening its report file fails
+    // too. The normal build runs this test.
+    GTEST_SKIP() << "UBSan's vptr check needs a free file descriptor; runs in the normal build";
   Daemon d({"--max-connections-per-user", "0"});
   const uint64_t log_before = file_size(log_path(d));
   size_t open_fds = 0;
