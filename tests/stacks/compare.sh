@@ -2,7 +2,11 @@
 # Profiles one running process with scorch and with `perf record --call-graph dwarf` at the same
 # time, and reports how far scorch's user stacks agree with perf's (the oracle).
 #   tests/stacks/compare.sh PID [SECONDS] [--measure cpu|offcpu|malloc] [--socket PATH] [-F HZ]
-#                           [--out DIR] [--malloc-period N] [--call-graph dwarf|fp]
+#                           [--out DIR] [--malloc-period N] [--call-graph dwarf|fp] [--dump-size BYTES]
+#                           [--keep-data]
+# --malloc-period N: perf records every Nth malloc (at high call rates it loses most samples
+# otherwise); --dump-size: the user stack perf copies per sample (default 65528, its maximum);
+# --keep-data keeps perf.data files (deleted after reading by default: ~30 MB a second).
 # perf's side unwinds with DWARF (--call-graph dwarf); for Go, whose binaries have no .eh_frame
 # perf can use but keep frame pointers, --call-graph fp.
 # A running scorchd is needed (--socket, else $SCORCH_SOCKET, else the default socket). Root, or
@@ -19,7 +23,7 @@ perf="${PERF:-perf}"
 usage() {
   echo "scorch: failed to parse arguments: $1" >&2
   echo "usage: $0 PID [SECONDS] [--measure cpu|offcpu|malloc] [--socket PATH] [-F HZ] [--out DIR] [--malloc-period N]" >&2
-  echo "          [--call-graph dwarf|fp]" >&2
+  echo "          [--call-graph dwarf|fp] [--dump-size BYTES] [--keep-data]" >&2
   exit 2
 }
 fail() {
@@ -28,7 +32,7 @@ fail() {
   exit 1
 }
 
-pid="" seconds=10 measure=cpu socket="${SCORCH_SOCKET:-}" freq=99 out="" malloc_period=1 call_graph=dwarf
+pid="" seconds=10 measure=cpu socket="${SCORCH_SOCKET:-}" freq=99 out="" malloc_period=1 call_graph=dwarf keep=0 dump_size=65528
 while [ $# -gt 0 ]; do
   case "$1" in
     --measure) [ $# -ge 2 ] || usage "--measure needs a value"; measure="$2"; shift 2 ;;
@@ -36,8 +40,10 @@ while [ $# -gt 0 ]; do
     -F) [ $# -ge 2 ] || usage "-F needs a value"; freq="$2"; shift 2 ;;
     --out) [ $# -ge 2 ] || usage "--out needs a value"; out="$2"; shift 2 ;;
     --malloc-period) [ $# -ge 2 ] || usage "--malloc-period needs a value"; malloc_period="$2"; shift 2 ;;
+    --keep-data) keep=1; shift ;;
+    --dump-size) [ $# -ge 2 ] || usage "--dump-size needs a value"; dump_size="$2"; shift 2 ;;
     --call-graph) [ $# -ge 2 ] || usage "--call-graph needs a value"; call_graph="$2"; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     -*) usage "unknown option $1" ;;
     *)
       if [ -z "$pid" ]; then pid="$1"; else seconds="$1"; fi
@@ -64,7 +70,8 @@ if [ -z "$out" ]; then out="$(mktemp -d /tmp/scorch-compare.XXXXXX)"; else mkdir
 
 # The largest user stack perf copies per sample: async Rust keeps its futures on the stack, and a
 # tokio worker's chain spans more than perf's default 8 KiB.
-dwarf="dwarf,65528"
+[[ "$dump_size" =~ ^[0-9]+$ ]] || usage "--dump-size takes a number of bytes"
+dwarf="dwarf,$dump_size"
 [ "$call_graph" = fp ] && dwarf=fp
 comm="$(cat "/proc/$pid/comm" 2>/dev/null)"
 perf_pids=()
@@ -130,6 +137,8 @@ if [ "$measure" = offcpu ]; then
 fi
 [ "$measure" = malloc ] && args+=(--leaf malloc)
 [ "$call_graph" = fp ] && args+=(--fp-oracle)
-lost="$(grep -ho 'lost [0-9]* chunks\|[0-9]* lost samples\|Processed .* lost' "$out"/perf-record*.log "$out/perf-script.log" 2>/dev/null | head -1)"
-[ -n "$lost" ] && echo "perf: $lost"
+# perf drops what it cannot write in time ("lost N chunks", "lost 12.3%"): its side is then a
+# sample of the calls, still comparable as a distribution.
+grep -h -i 'lost' "$out"/perf-record*.log "$out/perf-script.log" 2>/dev/null | sed 's/^/perf: /'
+[ "$keep" -eq 1 ] || rm -f "$out"/*.data
 "$comparer" "${args[@]}"
