@@ -315,7 +315,11 @@ Comparison compare(const Chains& scorch, const Chains& perf, size_t worst) {
   for (const Chain& chain : all) {
     double s = share(scorch, chain), p = share(perf, chain);
     c.overlap += std::min(s, p);
-    if (s > 0 && p > 0) ++c.common_distinct;
+    if (s > 0 && p > 0) {
+      ++c.common_distinct;
+      c.scorch_seen += s;
+      c.perf_seen += p;
+    }
     Difference d;
     d.chain = chain;
     d.perf_side = p >= s;
@@ -390,6 +394,8 @@ std::string render(const Comparison& c, const std::string& title) {
     << c.common_distinct << "\n";
   o << "frames per chain: scorch " << num(c.scorch_mean_depth) << ", perf " << num(c.perf_mean_depth) << "\n";
   o << "chains equal to perf's: " << pct(c.overlap) << " (sum over chains of the smaller of the two shares)\n";
+  o << "samples whose chain the other tool has too: scorch " << pct(c.scorch_seen) << ", perf " << pct(c.perf_seen)
+    << " (shares aside)\n";
   if (!c.worst.empty()) o << "worst stacks (leaf first):\n";
   for (const Difference& d : c.worst) {
     o << "  perf " << pct(d.perf_share) << ", scorch " << pct(d.scorch_share) << " (" << (d.perf_side ? "perf's" : "scorch's")
@@ -410,6 +416,7 @@ std::string render(const Comparison& c, const std::string& title) {
       << ", scorch " << frame_at(scorch_chain, d.first_diff) << "\n";
   }
   o << "overlap_pct " << num(c.overlap * 100) << "\n";
+  o << "scorch_seen_pct " << num(c.scorch_seen * 100) << "\n";
   o << "scorch_samples " << c.scorch_records << "\n";
   o << "perf_samples " << c.perf_records << "\n";
   o << "scorch_depth " << num(c.scorch_mean_depth) << "\n";

@@ -73,6 +73,7 @@ struct Difference {
 
 struct Comparison {
   double overlap = 0;  // sum over chains of min(scorch share, perf share), 0..1
+  double scorch_seen = 0, perf_seen = 0;  // share of one tool's samples whose chain the other has too
   double scorch_total = 0, perf_total = 0;
   uint64_t scorch_records = 0, perf_records = 0;
   size_t scorch_distinct = 0, perf_distinct = 0, common_distinct = 0;

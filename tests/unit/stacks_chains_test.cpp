@@ -70,6 +70,8 @@ TEST(StacksChains, OverlapIsTheSumOfTheSmallerShares) {
   Comparison c = compare(scorch, perf);
   EXPECT_NEAR(c.overlap, 0.5, 1e-9);  // a: min(0.6, 0.5); b and junk: 0
   EXPECT_EQ(c.common_distinct, 1u);
+  EXPECT_NEAR(c.scorch_seen, 0.6, 1e-9);  // junk: perf never saw it
+  EXPECT_NEAR(c.perf_seen, 0.5, 1e-9);
   ASSERT_GE(c.worst.size(), 2u);
   // b (perf 50%, scorch 0%) is the worst; scorch's closest chain with its leaf parts one frame up.
   EXPECT_EQ(c.worst[0].chain, b);
