@@ -55,14 +55,9 @@ std::vector<Program> programs() {
   out.push_back({"go_chain", "cpu", false, false, {}, "fp"});
   out.push_back({"hello_svc_bfd", "cpu", true});
   out.push_back({"hello_svc_lld", "cpu", true});
-  // perf records every 31st malloc (a prime, so no site's turn keeps coming up): at every call it
-  // loses over 90% of its samples to 64 KiB stack copies.
   for (const char* measure : {"offcpu", "malloc"}) {
-    std::vector<std::string> extra;
-    if (std::string(measure) == "malloc") extra = {"--malloc-period", "31"};
-    for (const char* prog : {"cpp_throw_lld_pie", "cpp_throw_bfd_pie"})
-      out.push_back({prog, measure, false, false, {}, "dwarf", extra});
-    for (const char* prog : {"hello_svc_lld", "hello_svc_bfd"}) out.push_back({prog, measure, true, false, {}, "dwarf", extra});
+    for (const char* prog : {"cpp_throw_lld_pie", "cpp_throw_bfd_pie"}) out.push_back({prog, measure});
+    for (const char* prog : {"hello_svc_lld", "hello_svc_bfd"}) out.push_back({prog, measure, true});
   }
   return out;
 }

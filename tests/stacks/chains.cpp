@@ -153,12 +153,12 @@ std::vector<SwitchIn> parse_switch_ins(std::istream& in, double* last_time) {
 }
 
 Chains parse_perf_script(std::istream& in, const std::vector<SwitchIn>* switch_ins, double end_time) {
-  std::map<uint32_t, std::vector<double>> ins;
-  if (switch_ins) {
-    for (const SwitchIn& s : *switch_ins) ins[s.tid].push_back(s.time);
-    for (auto& [tid, times] : ins) std::sort(times.begin(), times.end());
-  }
-  Chains chains;
+  struct Record {
+    uint32_t tid;
+    double time;
+    Chain chain;  // root first
+  };
+  std::vector<Record> records;
   Chain leaf_first;
   uint32_t tid = 0;
   double time = 0;
@@ -166,15 +166,7 @@ Chains parse_perf_script(std::istream& in, const std::vector<SwitchIn>* switch_i
   auto flush = [&] {
     if (!in_record) return;
     in_record = false;
-    ++chains.records;
-    double w = 1;
-    if (switch_ins) {
-      const std::vector<double>& times = ins[tid];
-      auto it = std::upper_bound(times.begin(), times.end(), time);
-      double until = it == times.end() ? std::max(end_time, time) : *it;
-      w = (until - time) * 1e6;
-    }
-    chains.add(Chain(leaf_first.rbegin(), leaf_first.rend()), w);
+    records.push_back({tid, time, Chain(leaf_first.rbegin(), leaf_first.rend())});
     leaf_first.clear();
   };
   std::string line;
@@ -212,6 +204,28 @@ Chains parse_perf_script(std::istream& in, const std::vector<SwitchIn>* switch_i
     leaf_first.push_back(normalize_frame(sym, dso.empty() ? std::string_view("[unknown]") : dso));
   }
   flush();
+
+  Chains chains;
+  chains.records = records.size();
+  if (!switch_ins) {
+    for (Record& r : records) chains.add(std::move(r.chain), 1);
+    return chains;
+  }
+  // A block lasts until its thread is switched back in; perf drops events under load, so never
+  // past the thread's next switch-out either (it ran in between).
+  std::map<uint32_t, std::vector<double>> ins, outs;
+  for (const SwitchIn& s : *switch_ins) ins[s.tid].push_back(s.time);
+  for (const Record& r : records) outs[r.tid].push_back(r.time);
+  for (auto* m : {&ins, &outs})
+    for (auto& [t, times] : *m) std::sort(times.begin(), times.end());
+  for (Record& r : records) {
+    double until = std::max(end_time, r.time);
+    for (const std::vector<double>* times : {&ins[r.tid], &outs[r.tid]}) {
+      auto it = std::upper_bound(times->begin(), times->end(), r.time);
+      if (it != times->end()) until = std::min(until, *it);
+    }
+    chains.add(std::move(r.chain), (until - r.time) * 1e6);
+  }
   return chains;
 }
 
@@ -278,18 +292,29 @@ void reconcile_names(Chains& scorch, Chains& perf) {
 }
 
 void allow_fp_leaf_skip(Chains& scorch, const Chains& perf) {
+  // A leaf without a frame makes perf skip its caller in every sample of that leaf, so the choice
+  // is made per leaf function: skipped or not, whichever agrees more with perf.
+  auto share = [](const Chains& side, const Chain& chain) {
+    auto it = side.weight.find(chain);
+    return it == side.weight.end() || side.total <= 0 ? 0.0 : it->second / side.total;
+  };
+  auto skipped = [](const Chain& chain) {
+    Chain out = chain;
+    if (out.size() >= 2) out.erase(out.end() - 2);  // the leaf's caller
+    return out;
+  };
+  std::map<std::string, std::pair<double, double>> by_leaf;  // leaf -> overlap as is, skipped
+  for (const auto& [chain, w] : scorch.weight) {
+    double s = scorch.total > 0 ? w / scorch.total : 0;
+    auto& [as_is, skip] = by_leaf[chain.back()];
+    as_is += std::min(s, share(perf, chain));
+    skip += std::min(s, share(perf, skipped(chain)));
+  }
   Chains out;
   out.records = scorch.records;
-  for (auto& [chain, w] : scorch.weight) {
-    if (chain.size() >= 3 && !perf.weight.count(chain)) {
-      Chain skipped = chain;
-      skipped.erase(skipped.end() - 2);  // the leaf's caller
-      if (perf.weight.count(skipped)) {
-        out.add(std::move(skipped), w);
-        continue;
-      }
-    }
-    out.add(chain, w);
+  for (const auto& [chain, w] : scorch.weight) {
+    const auto& [as_is, skip] = by_leaf[chain.back()];
+    out.add(skip > as_is ? skipped(chain) : chain, w);
   }
   scorch = std::move(out);
 }

@@ -57,8 +57,8 @@ Chains only_leaf(const Chains& chains, const std::string& leaf);
 void reconcile_names(Chains& scorch, Chains& perf);
 
 /// For a frame-pointer oracle (perf --call-graph fp, for Go): a sample in a leaf without a frame
-/// shows the leaf's caller's caller next, so a scorch chain that perf lacks counts as the chain
-/// without the leaf's caller when perf has that one.
+/// shows the leaf's caller's caller next. Per leaf function, scorch's chains are counted without
+/// the leaf's caller when that agrees better with perf (the leaf then has no frame).
 void allow_fp_leaf_skip(Chains& scorch, const Chains& perf);
 
 /// One chain where the two shares differ most, with the other tool's closest chain.

@@ -2,10 +2,9 @@
 # Profiles one running process with scorch and with `perf record --call-graph dwarf` at the same
 # time, and reports how far scorch's user stacks agree with perf's (the oracle).
 #   tests/stacks/compare.sh PID [SECONDS] [--measure cpu|offcpu|malloc] [--socket PATH] [-F HZ]
-#                           [--out DIR] [--malloc-period N] [--call-graph dwarf|fp] [--dump-size BYTES]
-#                           [--keep-data]
-# --malloc-period N: perf records every Nth malloc (at high call rates it loses most samples
-# otherwise); --dump-size: the user stack perf copies per sample (default 65528, its maximum);
+#                           [--out DIR] [--call-graph dwarf|fp] [--dump-size BYTES] [--keep-data]
+# At high malloc rates perf loses most of its samples (64 KiB stack copies); what it keeps is
+# still a fair sample of the calls, which the comparison of shares needs. --dump-size: the user stack perf copies per sample (default 65528, its maximum);
 # --keep-data keeps perf.data files (deleted after reading by default: ~30 MB a second).
 # perf's side unwinds with DWARF (--call-graph dwarf); for Go, whose binaries have no .eh_frame
 # perf can use but keep frame pointers, --call-graph fp.
@@ -22,7 +21,7 @@ perf="${PERF:-perf}"
 
 usage() {
   echo "scorch: failed to parse arguments: $1" >&2
-  echo "usage: $0 PID [SECONDS] [--measure cpu|offcpu|malloc] [--socket PATH] [-F HZ] [--out DIR] [--malloc-period N]" >&2
+  echo "usage: $0 PID [SECONDS] [--measure cpu|offcpu|malloc] [--socket PATH] [-F HZ] [--out DIR]" >&2
   echo "          [--call-graph dwarf|fp] [--dump-size BYTES] [--keep-data]" >&2
   exit 2
 }
@@ -32,14 +31,13 @@ fail() {
   exit 1
 }
 
-pid="" seconds=10 measure=cpu socket="${SCORCH_SOCKET:-}" freq=99 out="" malloc_period=1 call_graph=dwarf keep=0 dump_size=65528
+pid="" seconds=10 measure=cpu socket="${SCORCH_SOCKET:-}" freq=99 out="" call_graph=dwarf keep=0 dump_size=65528
 while [ $# -gt 0 ]; do
   case "$1" in
     --measure) [ $# -ge 2 ] || usage "--measure needs a value"; measure="$2"; shift 2 ;;
     --socket) [ $# -ge 2 ] || usage "--socket needs a value"; socket="$2"; shift 2 ;;
     -F) [ $# -ge 2 ] || usage "-F needs a value"; freq="$2"; shift 2 ;;
     --out) [ $# -ge 2 ] || usage "--out needs a value"; out="$2"; shift 2 ;;
-    --malloc-period) [ $# -ge 2 ] || usage "--malloc-period needs a value"; malloc_period="$2"; shift 2 ;;
     --keep-data) keep=1; shift ;;
     --dump-size) [ $# -ge 2 ] || usage "--dump-size needs a value"; dump_size="$2"; shift 2 ;;
     --call-graph) [ $# -ge 2 ] || usage "--call-graph needs a value"; call_graph="$2"; shift 2 ;;
@@ -53,7 +51,6 @@ done
 [[ "$pid" =~ ^[0-9]+$ ]] || usage "a PID is required"
 [[ "$seconds" =~ ^[0-9]+(\.[0-9]+)?$ ]] || usage "SECONDS must be a number, not '$seconds'"
 [[ "$freq" =~ ^[0-9]+$ ]] || usage "-F takes a number"
-[[ "$malloc_period" =~ ^[0-9]+$ ]] && [ "$malloc_period" -ge 1 ] || usage "--malloc-period takes a number >= 1"
 case "$measure" in cpu|offcpu|malloc) ;; *) usage "--measure takes cpu, offcpu or malloc" ;; esac
 case "$call_graph" in dwarf|fp) ;; *) usage "--call-graph takes dwarf or fp" ;; esac
 [ -d "/proc/$pid" ] || fail "find process $pid: no such process" "is the PID right? (ps -p $pid)"
@@ -77,9 +74,10 @@ comm="$(cat "/proc/$pid/comm" 2>/dev/null)"
 perf_pids=()
 
 # perf record for the same span as scorch; its output (for a failure) in $out/perf-record*.log.
+# 4 MiB of buffer per CPU: with 64 KiB stack copies perf loses less.
 run_perf() {  # name args...
   local name="$1"; shift
-  "$perf" record -q "$@" -o "$out/$name.data" -- sleep "$seconds" >"$out/$name-record.log" 2>&1 &
+  "$perf" record -q -m 1024 "$@" -o "$out/$name.data" -- sleep "$seconds" >"$out/$name-record.log" 2>&1 &
   perf_pids+=($!)
 }
 
@@ -111,7 +109,7 @@ case "$measure" in
     "$perf" probe -q -x "/proc/$pid/root$libc" --add malloc >"$out/probe.log" 2>&1 ||
       "$perf" probe -q -x "$libc" --add malloc >>"$out/probe.log" 2>&1 ||
       fail "add perf probe on malloc: $(tail -1 "$out/probe.log")" "is tracefs mounted? mount -t tracefs nodev /sys/kernel/tracing"
-    run_perf perf -e "$probe" -c "$malloc_period" --call-graph "$dwarf" -p "$pid"
+    run_perf perf -e "$probe" --call-graph "$dwarf" -p "$pid"
     "$scorch" "${socket_args[@]}" malloc -p "$pid" -d "$seconds" --weight calls -o "$out/scorch.folded" \
       >"$out/scorch.log" 2>&1
     scorch_rc=$?

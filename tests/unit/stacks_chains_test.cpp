@@ -96,11 +96,20 @@ TEST(StacksChains, OffCpuSamplesWeighTheirBlockedTime) {
       "\n"
       "p  12  100.050000: sched:sched_switch: \n"
       "\t  2139 wait_b (/x/p)\n"
+      "\n"
+      "p  13  100.010000: sched:sched_switch: \n"
+      "\t  2139 lost_in (/x/p)\n"
+      "\n"
+      "p  13  100.020000: sched:sched_switch: \n"
+      "\t  2139 lost_in (/x/p)\n"
       "\n");
   Chains c = parse_perf_script(script, &ins, end);
   // sleep_a: back in at 100.0005 (500 us); wait_b: not back in before the end (50 ms).
   EXPECT_NEAR((c.weight[{"sleep_a"}]), 500, 1);
   EXPECT_NEAR((c.weight[{"wait_b"}]), 50000, 1);
+  // Thread 13's switch-in was lost: its first block ends no later than its next switch-out (10 ms),
+  // its last at the end (80 ms).
+  EXPECT_NEAR((c.weight[{"lost_in"}]), 10000 + 80000, 1);
 }
 
 TEST(StacksChains, OnlyLeafKeepsOneFunctionsChains) {
@@ -137,10 +146,13 @@ namespace {
 
 TEST(StacksChains, AFramePointerOracleMissesOnlyTheLeafsCaller) {
   Chains scorch, perf;
-  scorch.add({"goexit", "worker", "stageA", "stageB", "mix"}, 9);
-  scorch.add({"goexit", "worker", "other", "mix"}, 1);
-  perf.add({"goexit", "worker", "stageA", "mix"}, 9);  // stageB skipped: mix has no frame
-  perf.add({"goexit", "mix"}, 1);                      // not the leaf's caller alone: no match
+  // mix has no frame: perf skips its caller in every sample of it, stageB or stageA alike.
+  scorch.add({"goexit", "worker", "stageA", "stageB", "mix"}, 6);
+  scorch.add({"goexit", "worker", "stageA", "mix"}, 3);
+  scorch.add({"goexit", "worker", "other", "leaf"}, 1);
+  perf.add({"goexit", "worker", "stageA", "mix"}, 6);
+  perf.add({"goexit", "worker", "mix"}, 3);
+  perf.add({"goexit", "leaf"}, 1);  // not the leaf's caller alone: no match
   allow_fp_leaf_skip(scorch, perf);
   EXPECT_NEAR(compare(scorch, perf).overlap, 0.9, 1e-9);
 }
