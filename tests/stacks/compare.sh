@@ -3,11 +3,13 @@
 # time, and reports how far scorch's user stacks agree with perf's (the oracle).
 #   tests/stacks/compare.sh PID [SECONDS] [--measure cpu|offcpu|malloc] [--socket PATH] [-F HZ]
 #                           [--out DIR] [--call-graph dwarf|fp] [--dump-size BYTES] [--keep-data]
-# At high malloc rates perf loses most of its samples (64 KiB stack copies); what it keeps is
-# still a fair sample of the calls, which the comparison of shares needs. --dump-size: the user stack perf copies per sample (default 65528, its maximum);
-# --keep-data keeps perf.data files (deleted after reading by default: ~30 MB a second).
-# perf's side unwinds with DWARF (--call-graph dwarf); for Go, whose binaries have no .eh_frame
-# perf can use but keep frame pointers, --call-graph fp.
+# --dump-size: the user stack perf copies per sample (default 65528, its maximum: a tokio worker's
+# chain spans more than 8 KiB). --keep-data keeps the perf.data files (deleted after reading: they
+# grow by ~30 MB a second). At high malloc rates perf loses many samples; what it keeps is still a
+# fair sample of the calls, which the comparison of shares needs.
+# perf unwinds with DWARF; --call-graph fp is for Go, whose .debug_frame perf's unwinder does not
+# read (one frame per sample) but which keeps frame pointers: the comparer then allows for a
+# frameless leaf's caller missing from perf's chains.
 # A running scorchd is needed (--socket, else $SCORCH_SOCKET, else the default socket). Root, or
 # kernel.perf_event_paranoid <= 1. Exit 0 when both tools ran (the report says how well they agree),
 # 1 when one failed, 2 on bad usage.
@@ -41,7 +43,7 @@ while [ $# -gt 0 ]; do
     --keep-data) keep=1; shift ;;
     --dump-size) [ $# -ge 2 ] || usage "--dump-size needs a value"; dump_size="$2"; shift 2 ;;
     --call-graph) [ $# -ge 2 ] || usage "--call-graph needs a value"; call_graph="$2"; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d'; exit 0 ;;
     -*) usage "unknown option $1" ;;
     *)
       if [ -z "$pid" ]; then pid="$1"; else seconds="$1"; fi
