@@ -76,10 +76,10 @@ comm="$(cat "/proc/$pid/comm" 2>/dev/null)"
 perf_pids=()
 
 # perf record for the same span as scorch; its output (for a failure) in $out/perf-record*.log.
-# 4 MiB of buffer per CPU: with 64 KiB stack copies perf loses less.
+# 16 MiB of buffer per CPU: with 64 KiB stack copies perf loses less.
 run_perf() {  # name args...
   local name="$1"; shift
-  "$perf" record -q -m 1024 "$@" -o "$out/$name.data" -- sleep "$seconds" >"$out/$name-record.log" 2>&1 &
+  "$perf" record -q -m 4096 "$@" -o "$out/$name.data" -- sleep "$seconds" >"$out/$name-record.log" 2>&1 &
   perf_pids+=($!)
 }
 
