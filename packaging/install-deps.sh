@@ -39,7 +39,11 @@ test_pkgs=(
   debuginfod                      # a local debuginfod server for the --debuginfod test
   libjemalloc-dev                 # the malloc tests' program linked against jemalloc
   libgoogle-perftools-dev         # ... and against tcmalloc
-  lld                             # LLD-linked programs and fixtures (p_vaddr != p_offset) for the unwinding tests
+  linux-perf                      # the oracle for stacks (tests/stacks/compare.sh)
+  lld mold                        # LLD- and mold-linked programs and fixtures (p_vaddr != p_offset): unwinding tests, stacks corpus
+  golang-go                       # the stacks corpus: a Go program (built offline)
+  cargo librust-hyper-dev librust-tokio-dev   # ... a hyper/tokio server (offline, /usr/share/cargo/registry)
+  wrk                             # ... and its load over loopback
 )
 
 pkgs=("${build_pkgs[@]}")
