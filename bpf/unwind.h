@@ -27,6 +27,7 @@ enum scorch_cfa_rule {
   SCORCH_CFA_PLT,
   SCORCH_CFA_UNDEFINED,
   SCORCH_CFA_UNSUPPORTED,
+  SCORCH_CFA_SIGNAL, /* rsp = *(rsp + cfa_offset), rip = *(rsp + cfa_offset + 8), rbp = *(rsp + rbp_offset) */
 };
 enum scorch_rbp_rule {
   SCORCH_RBP_SAME = 0,

@@ -371,6 +371,28 @@ static long scorch_unwind_step(__u32 index, void *arg)
     st->ip = 0; /* the outermost frame: nothing lies beyond */
     return 1;
   }
+  if (row->cfa == SCORCH_CFA_SIGNAL) {
+    /* The kernel's signal frame (ip is __restore_rt): the interrupted registers are saved at sp,
+     * rbp first (lowest), then rsp and rip. The interrupted ip is exact: no return address. */
+    __u64 regs = st->sp, saved_sp = 0;
+    if (row->rbp == SCORCH_RBP_OFFSET) {
+      __u64 saved_bp = 0;
+      if (!scorch_read_stack(st, regs + row->rbp_offset, &saved_bp)) {
+        st->bp = saved_bp;
+        st->bp_regs = 0;
+      }
+    }
+    if (scorch_read_stack(st, regs + row->cfa_offset, &saved_sp) ||
+        scorch_read_stack(st, regs + row->cfa_offset + 8, &ra)) {
+      scorch_count_frame(st, file, SCORCH_UNW_LOST);
+      return 1;
+    }
+    scorch_count_frame(st, file, SCORCH_UNW_BY_TABLE);
+    st->sp = saved_sp;
+    st->ip = ra;
+    st->adjust = 0;
+    return ra == 0;
+  }
   if (row->cfa == SCORCH_CFA_RSP)
     cfa = st->sp + row->cfa_offset;
   else if (row->cfa == SCORCH_CFA_RBP) {

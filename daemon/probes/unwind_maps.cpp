@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "probes/map_util.h"
+#include "unwind/unwind_table.h"
 #include "creds.h"
 #include "unwind.h"
 
@@ -17,6 +18,15 @@ namespace scorch {
 namespace {
 
 static_assert(sizeof(scorch_unwind_row) == 12);
+// The BPF walk reads the rules by these values.
+static_assert(SCORCH_CFA_NO_INFO == static_cast<int>(CfaRule::kNoInfo) && SCORCH_CFA_RSP == static_cast<int>(CfaRule::kRsp) &&
+              SCORCH_CFA_RBP == static_cast<int>(CfaRule::kRbp) && SCORCH_CFA_PLT == static_cast<int>(CfaRule::kPlt) &&
+              SCORCH_CFA_UNDEFINED == static_cast<int>(CfaRule::kUndefined) &&
+              SCORCH_CFA_UNSUPPORTED == static_cast<int>(CfaRule::kUnsupported) &&
+              SCORCH_CFA_SIGNAL == static_cast<int>(CfaRule::kSignal));
+static_assert(SCORCH_RBP_SAME == static_cast<int>(RbpRule::kSame) && SCORCH_RBP_OFFSET == static_cast<int>(RbpRule::kOffset) &&
+              SCORCH_RBP_UNDEFINED == static_cast<int>(RbpRule::kUndefined) &&
+              SCORCH_RBP_UNSUPPORTED == static_cast<int>(RbpRule::kUnsupported));
 static_assert(sizeof(scorch_unwind_mapping) == 56);
 static_assert(sizeof(scorch_unwind_file_frames) == 8 * SCORCH_UNW_HOW_MAX);
 

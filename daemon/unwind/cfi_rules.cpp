@@ -26,7 +26,35 @@ int plt_threshold(const Dwarf_Op* ops, size_t nops) {
   return matches ? ops[4].atom - DW_OP_lit0 : -1;
 }
 
+// N of a register saved at rsp + N: {DW_OP_breg7 N} as DW_CFA_expression writes it, after the CFA
+// libdw pushes before it ({DW_OP_call_frame_cfa, DW_OP_breg7 N}); nullopt for anything else.
+std::optional<int64_t> rsp_slot(const Dwarf_Op* ops, size_t nops) {
+  if (ops != nullptr && nops == 2 && ops[0].atom == DW_OP_call_frame_cfa) {
+    ++ops;
+    --nops;
+  }
+  if (ops == nullptr || nops != 1 || ops[0].atom != DW_OP_breg7) return std::nullopt;
+  return as_signed(ops[0].number);
+}
+
 }  // namespace
+
+std::optional<std::pair<CfaValue, SavedRegister>> signal_frame_from_ops(const Dwarf_Op* cfa_ops, size_t cfa_nops,
+                                                                        const Dwarf_Op* ra_ops, size_t ra_nops,
+                                                                        const Dwarf_Op* rbp_ops, size_t rbp_nops) {
+  // CFA = *(rsp + N): DW_CFA_def_cfa_expression {DW_OP_breg7 N; DW_OP_deref}.
+  if (cfa_ops == nullptr || cfa_nops != 2 || cfa_ops[0].atom != DW_OP_breg7 || cfa_ops[1].atom != DW_OP_deref)
+    return std::nullopt;
+  const int64_t rsp_at = as_signed(cfa_ops[0].number);
+  const std::optional<int64_t> rip_at = rsp_slot(ra_ops, ra_nops);
+  if (!rip_at || *rip_at != rsp_at + 8) return std::nullopt;  // the walk reads rip just above rsp
+  SavedRegister rbp{RbpRule::kSame, 0};
+  if (rbp_ops != nullptr) {
+    const std::optional<int64_t> rbp_at = rsp_slot(rbp_ops, rbp_nops);
+    rbp = rbp_at ? SavedRegister{RbpRule::kOffset, *rbp_at} : SavedRegister{};
+  }
+  return std::make_pair(CfaValue{CfaRule::kSignal, rsp_at}, rbp);
+}
 
 CfaValue cfa_from_ops(const Dwarf_Op* ops, size_t nops) {
   if (ops == nullptr || nops == 0) {

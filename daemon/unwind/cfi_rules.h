@@ -5,6 +5,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <utility>
 
 #include "unwind/unwind_table.h"
 
@@ -33,6 +35,14 @@ CfaValue cfa_from_ops(const Dwarf_Op* ops, size_t nops);
 /// A register's rule from dwarf_frame_register: ops == nullptr is "same value", nops == 0 otherwise
 /// "undefined", {call_frame_cfa[, plus_uconst N]} "saved at CFA + N"; anything else kUnsupported.
 SavedRegister register_from_ops(const Dwarf_Op* ops, size_t nops);
+
+/// The rules of a signal frame row (CfaRule::kSignal), from the CFA's, the return address's and
+/// rbp's expressions, or nullopt when the row is not one. The kernel's rt_sigframe holds the
+/// interrupted registers at fixed offsets from rsp, and glibc's __restore_rt describes them so:
+/// CFA = *(rsp + N) (the saved rsp), rip saved at rsp + N + 8, rbp at rsp + M.
+std::optional<std::pair<CfaValue, SavedRegister>> signal_frame_from_ops(const Dwarf_Op* cfa_ops, size_t cfa_nops,
+                                                                        const Dwarf_Op* ra_ops, size_t ra_nops,
+                                                                        const Dwarf_Op* rbp_ops, size_t rbp_nops);
 
 /// The row's CFA rule given where the return address is: kUndefined when it is undefined (outermost
 /// frame), kUnsupported unless it is saved at CFA-8 (a call's return address), else cfa unchanged.

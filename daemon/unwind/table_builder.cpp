@@ -251,21 +251,30 @@ RawRow rules_of(Dwarf_Frame* frame, int return_address_register, uint64_t pc) {
   if (return_address_register != unwind::kDwarfReturnAddress) {
     return row;  // kUnsupported both
   }
-  Dwarf_Op* ops = nullptr;
-  size_t nops = 0;
-  if (dwarf_frame_cfa(frame, &ops, &nops) == 0) {
-    row.cfa = unwind::cfa_from_ops(ops, nops);
+  Dwarf_Op* cfa_ops = nullptr;
+  size_t cfa_nops = 0;
+  if (dwarf_frame_cfa(frame, &cfa_ops, &cfa_nops) != 0) {
+    cfa_ops = nullptr;
+    cfa_nops = 0;
   }
-  Dwarf_Op ra_ops[3];
-  SavedRegister return_address;
-  if (dwarf_frame_register(frame, unwind::kDwarfReturnAddress, ra_ops, &ops, &nops) == 0) {
-    return_address = unwind::register_from_ops(ops, nops);
+  // dwarf_frame_register writes a rule's ops into the array given when it has to make them up.
+  Dwarf_Op ra_space[3], rbp_space[3];
+  Dwarf_Op* ra_ops = nullptr;
+  Dwarf_Op* rbp_ops = nullptr;
+  size_t ra_nops = 0, rbp_nops = 0;
+  const bool have_ra = dwarf_frame_register(frame, unwind::kDwarfReturnAddress, ra_space, &ra_ops, &ra_nops) == 0;
+  const bool have_rbp = dwarf_frame_register(frame, unwind::kDwarfRbp, rbp_space, &rbp_ops, &rbp_nops) == 0;
+  if (have_ra) {
+    if (auto signal = unwind::signal_frame_from_ops(cfa_ops, cfa_nops, ra_ops, ra_nops, have_rbp ? rbp_ops : nullptr,
+                                                    have_rbp ? rbp_nops : 0)) {
+      row.cfa = signal->first;
+      row.rbp = have_rbp ? signal->second : SavedRegister{};
+      return row;
+    }
   }
-  row.cfa = unwind::apply_return_address(row.cfa, return_address);
-  Dwarf_Op rbp_ops[3];
-  if (dwarf_frame_register(frame, unwind::kDwarfRbp, rbp_ops, &ops, &nops) == 0) {
-    row.rbp = unwind::register_from_ops(ops, nops);
-  }
+  row.cfa = unwind::cfa_from_ops(cfa_ops, cfa_nops);
+  row.cfa = unwind::apply_return_address(row.cfa, have_ra ? unwind::register_from_ops(ra_ops, ra_nops) : SavedRegister{});
+  if (have_rbp) row.rbp = unwind::register_from_ops(rbp_ops, rbp_nops);
   return row;
 }
 
@@ -280,7 +289,7 @@ void append_row(UnwindTable& table, const RawRow& raw) {
   UnwindRow row;
   row.pc_offset = static_cast<uint32_t>(raw.pc - table.base_pc);
   row.cfa = raw.cfa.rule;
-  if (row.cfa == CfaRule::kRsp || row.cfa == CfaRule::kRbp || row.cfa == CfaRule::kPlt) {
+  if (row.cfa == CfaRule::kRsp || row.cfa == CfaRule::kRbp || row.cfa == CfaRule::kPlt || row.cfa == CfaRule::kSignal) {
     if (fits<int32_t>(raw.cfa.offset)) {
       row.cfa_offset = static_cast<int32_t>(raw.cfa.offset);
     } else {

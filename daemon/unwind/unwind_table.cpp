@@ -41,6 +41,8 @@ const char* cfa_rule_name(CfaRule rule) {
       return "undefined";
     case CfaRule::kUnsupported:
       return "unsupported";
+    case CfaRule::kSignal:
+      return "signal";
   }
   return "?";
 }

@@ -18,6 +18,9 @@ enum class CfaRule : uint8_t {
   kPlt,          // CFA = rsp + 8 + ((rip & 15) >= cfa_offset ? 8 : 0): the PLT's CFA expression
   kUndefined,    // the return address is undefined: the outermost frame (_start, thread entry)
   kUnsupported,  // any other rule: stop here or fall back to frame pointers
+  kSignal,       // the kernel's signal frame (glibc's __restore_rt): the interrupted registers are saved
+                 // on the stack, rsp at rsp + cfa_offset and rip just above it; rbp (kOffset) at
+                 // rsp + rbp_offset. The interrupted ip is exact, not a return address.
 };
 
 /// Where the caller's rbp is.
@@ -31,10 +34,10 @@ enum class RbpRule : uint8_t {
 /// How to unwind one step from any pc in [pc, next row's pc): x86-64 only for now.
 struct UnwindRow {
   uint32_t pc_offset = 0;   // pc - UnwindTable::base_pc
-  int32_t cfa_offset = 0;   // kRsp, kRbp: added to the register; kPlt: the threshold N; else 0
+  int32_t cfa_offset = 0;   // kRsp, kRbp: added to the register; kPlt: the threshold N; kSignal: rsp's slot; else 0
   CfaRule cfa = CfaRule::kNoInfo;
   RbpRule rbp = RbpRule::kSame;
-  int16_t rbp_offset = 0;   // kOffset only; else 0
+  int16_t rbp_offset = 0;   // kOffset only (from the CFA, or from rsp in a kSignal row); else 0
 
   bool operator==(const UnwindRow&) const = default;
 };

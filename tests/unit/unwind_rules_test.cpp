@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "unwind/cfi_rules.h"
@@ -15,6 +17,7 @@ using unwind::cfa_from_ops;
 using unwind::CfaValue;
 using unwind::register_from_ops;
 using unwind::SavedRegister;
+using unwind::signal_frame_from_ops;
 
 Dwarf_Op op(uint8_t atom, int64_t number = 0, int64_t number2 = 0) {
   Dwarf_Op result{};
@@ -102,6 +105,58 @@ TEST(UnwindRules, ReturnAddressMustBeAtCfaMinus8) {
   EXPECT_EQ(apply_return_address(rsp, SavedRegister{RbpRule::kOffset, -16}).rule, CfaRule::kUnsupported);
   EXPECT_EQ(apply_return_address(rsp, SavedRegister{RbpRule::kSame, 0}).rule, CfaRule::kUnsupported);
   EXPECT_EQ(apply_return_address(rsp, SavedRegister{RbpRule::kUnsupported, 0}).rule, CfaRule::kUnsupported);
+}
+
+// What libdw gives for glibc's __restore_rt (DW_CFA_def_cfa_expression and DW_CFA_expression, the
+// latter after the CFA it pushes): CFA = *(rsp + 160), rip at rsp + 168, rbp at rsp + 120.
+struct SignalOps {
+  std::vector<Dwarf_Op> cfa = {op(DW_OP_breg7, 160), op(DW_OP_deref)};
+  std::vector<Dwarf_Op> ra = {op(DW_OP_call_frame_cfa), op(DW_OP_breg7, 168)};
+  std::vector<Dwarf_Op> rbp = {op(DW_OP_call_frame_cfa), op(DW_OP_breg7, 120)};
+  std::optional<std::pair<CfaValue, SavedRegister>> rules() const {
+    return signal_frame_from_ops(cfa.data(), cfa.size(), ra.data(), ra.size(), rbp.data(), rbp.size());
+  }
+};
+
+TEST(UnwindRules, SignalFrame) {
+  auto rules = SignalOps{}.rules();
+  ASSERT_TRUE(rules);
+  EXPECT_EQ(rules->first.rule, CfaRule::kSignal);
+  EXPECT_EQ(rules->first.offset, 160);
+  EXPECT_EQ(rules->second.rule, RbpRule::kOffset);
+  EXPECT_EQ(rules->second.offset, 120);
+
+  SignalOps without_cfa_push;  // the bare DW_CFA_expression
+  without_cfa_push.ra = {op(DW_OP_breg7, 168)};
+  ASSERT_TRUE(without_cfa_push.rules());
+  EXPECT_EQ(without_cfa_push.rules()->first.offset, 160);
+
+  SignalOps rbp_same;
+  auto same = signal_frame_from_ops(rbp_same.cfa.data(), 2, rbp_same.ra.data(), 2, nullptr, 0);
+  ASSERT_TRUE(same);
+  EXPECT_EQ(same->second.rule, RbpRule::kSame);
+
+  SignalOps rbp_elsewhere;
+  rbp_elsewhere.rbp = {op(DW_OP_call_frame_cfa), op(DW_OP_breg6, 8)};
+  ASSERT_TRUE(rbp_elsewhere.rules());
+  EXPECT_EQ(rbp_elsewhere.rules()->second.rule, RbpRule::kUnsupported);
+}
+
+TEST(UnwindRules, OtherDereferencedCfasAreNoSignalFrame) {
+  SignalOps rip_apart;  // the walk reads rip just above rsp; any other layout is not the kernel's
+  rip_apart.ra = {op(DW_OP_call_frame_cfa), op(DW_OP_breg7, 176)};
+  EXPECT_FALSE(rip_apart.rules());
+  SignalOps rbp_based;  // a realigned frame's CFA = *(rbp - 8)
+  rbp_based.cfa = {op(DW_OP_breg6, -8), op(DW_OP_deref)};
+  EXPECT_FALSE(rbp_based.rules());
+  SignalOps no_deref;
+  no_deref.cfa = {op(DW_OP_breg7, 160)};
+  EXPECT_FALSE(no_deref.rules());
+  SignalOps ra_at_cfa;  // an ordinary frame's return address
+  ra_at_cfa.ra = {op(DW_OP_call_frame_cfa), op(DW_OP_plus_uconst, 8)};
+  EXPECT_FALSE(ra_at_cfa.rules());
+  SignalOps ra_same;
+  EXPECT_FALSE(signal_frame_from_ops(ra_same.cfa.data(), 2, nullptr, 0, ra_same.rbp.data(), 2));
 }
 
 // ---- UnwindTable::lookup on a hand-made table ----

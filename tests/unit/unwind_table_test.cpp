@@ -147,6 +147,12 @@ std::string compare_row(const UnwindTable& table, uint64_t loc, const ReadelfRow
       << row->rbp_offset << "}";
 
   bool cfa_ok = false;
+  if (row->cfa == CfaRule::kSignal) {
+    // Every rule of a signal frame is an expression (its offsets: LibcSignalFrameMatchesReadelf).
+    return expected.cfa == "exp" && expected.ra == "exp" && expected.rbp == "exp" && row->rbp == RbpRule::kOffset
+               ? std::string()
+               : why.str();
+  }
   if (expected.ra == "u") {
     cfa_ok = row->cfa == CfaRule::kUndefined;
   } else if (expected.ra != "c-8") {
@@ -432,6 +438,79 @@ TEST(UnwindTable, LibcMatchesReadelf) {
               static_cast<unsigned long long>(table->memory_bytes()));
   EXPECT_LT(stats.unsupported_cfa * 100, table->rows.size());  // under 1%
   EXPECT_EQ(stats.offsets_too_large, 0u);
+}
+
+/// A signal frame FDE as `readelf --debug-dump=frames` prints its program: the CFA expression's
+/// offset (DW_OP_breg7 N; DW_OP_deref) and where rip and rbp are saved (DW_OP_breg7 M); -1: absent.
+struct ReadelfSignalFde {
+  uint64_t begin = 0, end = 0;
+  int64_t cfa_rsp_slot = -1, rip_slot = -1, rbp_slot = -1;
+};
+
+// The FDEs of file's .eh_frame whose CIE has the "S" (signal frame) augmentation.
+std::vector<ReadelfSignalFde> readelf_signal_fdes(const std::string& file) {
+  bool ran = false;
+  std::string output = fixture::run_command("readelf --debug-dump=frames,no-follow-links '" + file + "' 2>/dev/null", &ran);
+  EXPECT_TRUE(ran) << "readelf failed on " << file;
+  std::vector<ReadelfSignalFde> fdes;
+  std::map<std::string, bool> signal_cies;  // by offset
+  std::string cie;
+  bool in_signal_fde = false;
+  auto slot_after = [](const std::string& line, const std::string& marker) -> int64_t {
+    size_t at = line.find(marker);
+    return at == std::string::npos ? -1 : std::stoll(line.substr(at + marker.size()));
+  };
+  std::istringstream lines(output);
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::vector<std::string> words = split_words(line);
+    if (words.size() >= 4 && words[3] == "CIE") {
+      cie = words[0];
+      in_signal_fde = false;
+    } else if (words.size() >= 2 && words[0] == "Augmentation:") {
+      signal_cies[cie] = words[1].find('S') != std::string::npos;
+    } else if (words.size() >= 6 && words[3] == "FDE" && words[5].rfind("pc=", 0) == 0) {
+      in_signal_fde = signal_cies[words[4].substr(4)];
+      if (in_signal_fde) {
+        std::string range = words[5].substr(3);
+        size_t dots = range.find("..");
+        fdes.push_back({std::stoull(range.substr(0, dots), nullptr, 16), std::stoull(range.substr(dots + 2), nullptr, 16)});
+      }
+    } else if (in_signal_fde && line.find("DW_CFA_def_cfa_expression (DW_OP_breg7 (rsp): ") != std::string::npos &&
+               line.find("; DW_OP_deref)") != std::string::npos) {
+      fdes.back().cfa_rsp_slot = slot_after(line, "(DW_OP_breg7 (rsp): ");
+    } else if (in_signal_fde && line.find("DW_CFA_expression: r16 (rip) ") != std::string::npos) {
+      fdes.back().rip_slot = slot_after(line, "(DW_OP_breg7 (rsp): ");
+    } else if (in_signal_fde && line.find("DW_CFA_expression: r6 (rbp) ") != std::string::npos) {
+      fdes.back().rbp_slot = slot_after(line, "(DW_OP_breg7 (rsp): ");
+    }
+  }
+  return fdes;
+}
+
+// glibc's __restore_rt: its rules are DWARF expressions over the kernel's rt_sigframe, which the
+// table keeps as one kSignal row (rsp's slot, rbp's slot; rip's is rsp's + 8), over the whole FDE.
+TEST(UnwindTable, LibcSignalFrameMatchesReadelf) {
+  auto table = table_or_fail(kLibc);
+  ASSERT_TRUE(table);
+  std::vector<ReadelfSignalFde> fdes = readelf_signal_fdes(kLibc);
+  ASSERT_FALSE(fdes.empty()) << "readelf lists no signal frame FDE in " << kLibc;
+  for (const ReadelfSignalFde& fde : fdes) {
+    ASSERT_GE(fde.cfa_rsp_slot, 0) << std::hex << fde.begin;
+    ASSERT_EQ(fde.rip_slot, fde.cfa_rsp_slot + 8) << std::hex << fde.begin;
+    for (uint64_t pc : {fde.begin, fde.end - 1}) {
+      const UnwindRow* row = table->lookup(pc);
+      ASSERT_NE(row, nullptr) << std::hex << pc;
+      EXPECT_EQ(row->cfa, CfaRule::kSignal) << std::hex << pc << " " << cfa_rule_name(row->cfa);
+      EXPECT_EQ(row->cfa_offset, fde.cfa_rsp_slot) << std::hex << pc;
+      EXPECT_EQ(row->rbp, fde.rbp_slot >= 0 ? RbpRule::kOffset : RbpRule::kSame) << std::hex << pc;
+      if (fde.rbp_slot >= 0) {
+        EXPECT_EQ(row->rbp_offset, fde.rbp_slot) << std::hex << pc;
+      }
+    }
+  }
+  std::printf("[ libc     ] %zu signal frame FDEs, rsp saved at rsp+%lld\n", fdes.size(),
+              static_cast<long long>(fdes[0].cfa_rsp_slot));
 }
 
 // ---- errors ----
