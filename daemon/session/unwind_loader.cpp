@@ -26,6 +26,11 @@ std::string hex(uint64_t v) {
   return buf;
 }
 
+// A file's key without a build id: the device and inode it is mapped from.
+std::string inode_key(const MapEntry& m) {
+  return std::to_string(m.dev_major) + ":" + std::to_string(m.dev_minor) + ":" + std::to_string(m.inode);
+}
+
 }  // namespace
 Result<UnwindLoader::Loaded> UnwindLoader::load_file(int fd, const std::string& path) {
   auto table = build_unwind_table_fd(fd, path);
@@ -100,20 +105,16 @@ Result<UnwindLoader::Attached> UnwindLoader::install(uint32_t pid) {
     auto file = creds ? open_mapped_file(pid, m, &*creds) : Result<MappedFile>(creds.error());
     if (!file) {
       log::debug("no unwind table for " + m.path + ": " + file.error().message());
-      no_table(m, file_id(std::to_string(m.dev_major) + ":" + std::to_string(m.dev_minor) + ":" + std::to_string(m.inode),
-                          m.path, false));
+      no_table(m, file_id(inode_key(m), m.path, false));
       continue;
     }
     const std::string& path = file->name;
-    auto elf = ElfSymbols::load_fd(file->fd.get(), path);
-    if (!elf) {
-      no_table(m, file_id(std::to_string(m.dev_major) + ":" + std::to_string(m.dev_minor) + ":" + std::to_string(m.inode),
-                          m.path, false));
+    auto build_id = read_build_id_fd(file->fd.get(), path);
+    if (!build_id) {
+      no_table(m, file_id(inode_key(m), m.path, false));
       continue;
     }
-    std::string key = (*elf)->build_id().empty()
-                          ? std::to_string(m.dev_major) + ":" + std::to_string(m.dev_minor) + ":" + std::to_string(m.inode)
-                          : (*elf)->build_id();
+    const std::string key = build_id->empty() ? inode_key(m) : *build_id;
     auto [it, inserted] = files_.try_emplace(key);
     if (inserted) {
       auto loaded = load_file(file->fd.get(), path);

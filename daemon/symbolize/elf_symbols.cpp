@@ -159,6 +159,30 @@ std::string find_build_id(Elf_Data* data) {
   }
 }
 
+// The GNU build ID of elf from its note sections or, without section headers, its PT_NOTE
+// segments; empty when it has none.
+std::string elf_build_id(Elf* elf) {
+  Elf_Scn* scn = nullptr;
+  while ((scn = elf_nextscn(elf, scn)) != nullptr) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type != SHT_NOTE || shdr.sh_size > elf_limits::kNoteCap) continue;
+    if (std::string id = find_build_id(elf_getdata(scn, nullptr)); !id.empty()) return id;
+  }
+  size_t phdr_count = 0;
+  if (elf_getphdrnum(elf, &phdr_count) != 0) return {};
+  for (size_t i = 0; i < phdr_count; ++i) {
+    GElf_Phdr phdr;
+    if (gelf_getphdr(elf, static_cast<int>(i), &phdr) == nullptr || phdr.p_type != PT_NOTE ||
+        phdr.p_filesz > elf_limits::kNoteCap) {
+      continue;
+    }
+    Elf_Type note_type = phdr.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR;
+    std::string id = find_build_id(elf_getdata_rawchunk(elf, static_cast<int64_t>(phdr.p_offset), phdr.p_filesz, note_type));
+    if (!id.empty()) return id;
+  }
+  return {};
+}
+
 // Gives every size-0 symbol the range up to the next symbol, but not past the end of its section
 // (so that the PLT after _init is not named _init).
 void fill_missing_sizes(std::vector<RawSymbol>& symbols) {
@@ -220,6 +244,20 @@ Result<std::shared_ptr<const ElfSymbols>> ElfSymbols::load(const std::string& pa
   return load_fd(fd->get(), path);
 }
 
+Result<std::string> read_build_id_fd(int fd, const std::string& name) {
+  if (!init_libelf()) {
+    return elf_error(name);
+  }
+  ElfHandle elf(elf_begin(fd, ELF_C_READ, nullptr));  // not mmap: see elf_limits.h
+  if (!elf) {
+    return elf_error(name);
+  }
+  if (elf_kind(elf.get()) != ELF_K_ELF) {
+    return Error{"read the build id of " + name, "not an ELF file", 0, {}};
+  }
+  return elf_build_id(elf.get());
+}
+
 Result<std::shared_ptr<const ElfSymbols>> ElfSymbols::load_fd(int fd, const std::string& name) {
   if (!init_libelf()) {
     return elf_error(name);
@@ -260,8 +298,6 @@ Result<std::shared_ptr<const ElfSymbols>> ElfSymbols::load_fd(int fd, const std:
         return Error{"load symbols from " + name, "its symbol tables exceed the caps (" + std::to_string(kMaxSymbolEntries) +
                                                       " entries, " + std::to_string(kMaxNameBytes >> 20) + " MiB of names)",
                      EFBIG, {}};
-    } else if (shdr.sh_type == SHT_NOTE && result->build_id_.empty() && shdr.sh_size <= elf_limits::kNoteCap) {
-      result->build_id_ = find_build_id(elf_getdata(scn, nullptr));
     } else if (shdr.sh_type == SHT_PROGBITS) {
       size_t shstrndx = 0;
       const char* name = elf_limits::names_index(elf.get(), &shstrndx) ? elf_strptr(elf.get(), shstrndx, shdr.sh_name) : nullptr;
@@ -275,17 +311,7 @@ Result<std::shared_ptr<const ElfSymbols>> ElfSymbols::load_fd(int fd, const std:
       }
     }
   }
-  // Without section headers the notes are still reachable through PT_NOTE.
-  for (size_t i = 0; i < phdr_count && result->build_id_.empty(); ++i) {
-    GElf_Phdr phdr;
-    if (gelf_getphdr(elf.get(), static_cast<int>(i), &phdr) == nullptr || phdr.p_type != PT_NOTE ||
-        phdr.p_filesz > elf_limits::kNoteCap) {
-      continue;
-    }
-    Elf_Type note_type = phdr.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR;
-    result->build_id_ = find_build_id(elf_getdata_rawchunk(elf.get(), static_cast<int64_t>(phdr.p_offset),
-                                                           phdr.p_filesz, note_type));
-  }
+  result->build_id_ = elf_build_id(elf.get());
 
   // One symbol per address: the preferred alias, with the first non-zero size among the aliases.
   std::sort(raw.begin(), raw.end(), raw_symbol_less);

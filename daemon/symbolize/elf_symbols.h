@@ -27,6 +27,10 @@ struct LoadSegment {
   uint32_t flags = 0;   // PF_R | PF_W | PF_X
 };
 
+/// The NT_GNU_BUILD_ID of the ELF file open at fd (lowercase hex; empty when it has none), read
+/// from its notes alone: what a caller that needs no symbols pays. name is used in errors.
+Result<std::string> read_build_id_fd(int fd, const std::string& name);
+
 /// The symbol table of one ELF file (FUNC and IFUNC symbols of .symtab and .dynsym); immutable once loaded.
 class ElfSymbols {
  public:

@@ -442,6 +442,7 @@ std::string render(const Comparison& c, const std::string& title) {
   }
   o << "overlap_pct " << num(c.overlap * 100) << "\n";
   o << "scorch_seen_pct " << num(c.scorch_seen * 100) << "\n";
+  o << "perf_seen_pct " << num(c.perf_seen * 100) << "\n";
   o << "scorch_samples " << c.scorch_records << "\n";
   o << "perf_samples " << c.perf_records << "\n";
   o << "scorch_depth " << num(c.scorch_mean_depth) << "\n";

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <sstream>
 
+#include "common/unique_fd.h"
 #include "fixture_util.h"
 #include "symbolize/elf_symbols.h"
 
@@ -112,7 +113,16 @@ TEST(SymbolizeElfSymbols, BuildIdMatchesReadelf) {
     ASSERT_FALSE(expected.empty()) << "readelf shows no build ID for " << file;
     EXPECT_EQ(elf->build_id(), expected) << file;
     EXPECT_EQ(elf->build_id().size(), 40u);  // gcc's default sha1
+    // The notes-only reader (what the unwind loader keys its tables by) finds the same.
+    UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_TRUE(fd.valid());
+    auto id = read_build_id_fd(fd.get(), file);
+    ASSERT_TRUE(id) << id.error().message();
+    EXPECT_EQ(*id, expected) << file;
   }
+  UniqueFd not_elf(::open("/etc/os-release", O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(not_elf.valid());
+  EXPECT_FALSE(read_build_id_fd(not_elf.get(), "/etc/os-release"));
 }
 
 TEST(SymbolizeElfSymbols, FileOffsetToVaddr) {
