@@ -1,14 +1,18 @@
 #include "session/unwind_loader.h"
 
+#include <sys/auxv.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 
 #include "common/log.h"
 #include "common/safe_file.h"
+#include "common/unique_fd.h"
 #include <linux/types.h>
 
 #include "unwind.h"
@@ -31,6 +35,32 @@ std::string inode_key(const MapEntry& m) {
   return std::to_string(m.dev_major) + ":" + std::to_string(m.dev_minor) + ":" + std::to_string(m.inode);
 }
 
+constexpr const char* kVdso = "[vdso]";
+
+/// A copy of the daemon's own vdso in a memfd, for libelf to read.
+struct VdsoImage {
+  UniqueFd fd;
+  uint64_t bytes = 0;
+};
+
+Result<VdsoImage> own_vdso_image() {
+  const uint64_t start = ::getauxval(AT_SYSINFO_EHDR);
+  if (start == 0) return Error{"copy the vdso", "the kernel maps none into this process", ENOENT, {}};
+  auto maps = read_proc_maps(static_cast<uint32_t>(::getpid()));
+  if (!maps) return maps.error();
+  auto it = std::find_if(maps->begin(), maps->end(), [&](const MapEntry& m) { return m.start == start; });
+  if (it == maps->end()) return Error{"copy the vdso", "its mapping is not in /proc/self/maps", ENOENT, {}};
+  VdsoImage image{UniqueFd(::memfd_create("scorch-vdso", MFD_CLOEXEC)), it->end - it->start};
+  if (!image.fd.valid()) return make_errno_error("copy the vdso", errno);
+  const auto* bytes = reinterpret_cast<const char*>(start);
+  for (uint64_t done = 0; done < image.bytes;) {
+    ssize_t n = ::write(image.fd.get(), bytes + done, image.bytes - done);
+    if (n <= 0) return make_errno_error("copy the vdso", n < 0 ? errno : EIO);
+    done += static_cast<uint64_t>(n);
+  }
+  return image;
+}
+
 }  // namespace
 Result<UnwindLoader::Loaded> UnwindLoader::load_file(int fd, const std::string& path) {
   auto table = build_unwind_table_fd(fd, path);
@@ -50,6 +80,27 @@ Result<UnwindLoader::Loaded> UnwindLoader::load_file(int fd, const std::string& 
   if (!first_bucket) return first_bucket.error();
   loaded = Loaded{*first_row, nrows, table->base_pc, *first_bucket, nbuckets, index.shift, table->segments, true};
   return loaded;
+}
+
+const UnwindLoader::Loaded* UnwindLoader::vdso_table(const MapEntry& m) {
+  if (auto it = files_.find(kVdso); it != files_.end()) {
+    return it->second.ok && m.end - m.start == it->second.image_bytes ? &it->second : nullptr;
+  }
+  Loaded& loaded = files_[kVdso];  // tried once, whatever comes of it
+  auto image = own_vdso_image();
+  if (!image) {
+    log::debug("no unwind table for the vdso: " + image.error().message());
+    return nullptr;
+  }
+  auto table = load_file(image->fd.get(), kVdso);
+  if (!table) {
+    log::debug("no unwind table for the vdso: " + table.error().message());
+    return nullptr;
+  }
+  loaded = *table;
+  loaded.image_bytes = image->bytes;
+  // A process of another ABI (x32, ia32) maps another image: its size tells.
+  return loaded.ok && m.end - m.start == loaded.image_bytes ? &loaded : nullptr;
 }
 
 Result<UnwindLoader::Attached> UnwindLoader::attach(uint32_t pid) {
@@ -93,12 +144,42 @@ Result<UnwindLoader::Attached> UnwindLoader::install(uint32_t pid) {
     out.file_id = id;
     result.file_ids.push_back(id);
   };
+  // Lists m with the rows of its file's table; false when no load segment holds the mapping.
+  auto with_table = [&](const MapEntry& m, const std::string& key, const Loaded& loaded) {
+    // Through the program headers: LLD's executable segment has p_vaddr != p_offset.
+    auto vaddr = mapping_start_vaddr(loaded.segments, m.offset, m.end - m.start, true, page_size);
+    if (!vaddr) {
+      log::debug("no load segment of " + m.path + " holds the mapping at file offset 0x" + hex(m.offset));
+      return false;
+    }
+    scorch_unwind_mapping& out = proc.maps[proc.count++];
+    out.start = m.start;
+    out.end = m.end;
+    out.bias = m.start - *vaddr;
+    out.base_pc = loaded.base_pc;
+    out.first_row = loaded.first_row;
+    out.nrows = loaded.nrows;
+    out.first_bucket = loaded.first_bucket;
+    out.nbuckets = loaded.nbuckets;
+    out.shift = loaded.shift;
+    out.file_id = file_id(key, m.path, true);
+    result.file_ids.push_back(out.file_id);
+    ++with_tables;
+    return true;
+  };
   for (const auto& m : *maps) {
-    if (!m.executable() || !m.file_backed()) continue;
+    if (!m.executable() || (!m.file_backed() && m.path != kVdso)) continue;
     if (proc.count >= SCORCH_UNWIND_MAX_MAPPINGS) {
       log::warning("PID " + std::to_string(pid) + " maps more than " + std::to_string(SCORCH_UNWIND_MAX_MAPPINGS) +
                    " executable regions; the rest unwind by frame pointers");
       break;
+    }
+    if (m.path == kVdso) {
+      // clock_gettime and friends: without its table a sample there lost the rest of the stack
+      // whenever the caller kept no frame pointer.
+      const Loaded* vdso = vdso_table(m);
+      if (!vdso || !with_table(m, kVdso, *vdso)) no_table(m, file_id(kVdso, m.path, false));
+      continue;
     }
     // map_files reaches deleted files and other mount namespaces; the path is the fallback. Read
     // only as far as the process's own credentials could read it (safe_file.h).
@@ -130,30 +211,7 @@ Result<UnwindLoader::Attached> UnwindLoader::install(uint32_t pid) {
         it->second = *loaded;
       }
     }
-    if (!it->second.ok) {
-      no_table(m, file_id(key, m.path, false));
-      continue;
-    }
-    // Through the program headers: LLD's executable segment has p_vaddr != p_offset.
-    auto vaddr = mapping_start_vaddr(it->second.segments, m.offset, m.end - m.start, true, page_size);
-    if (!vaddr) {
-      log::debug("no load segment of " + m.path + " holds the mapping at file offset 0x" + hex(m.offset));
-      no_table(m, file_id(key, m.path, false));
-      continue;
-    }
-    scorch_unwind_mapping& out = proc.maps[proc.count++];
-    out.start = m.start;
-    out.end = m.end;
-    out.bias = m.start - *vaddr;
-    out.base_pc = it->second.base_pc;
-    out.first_row = it->second.first_row;
-    out.nrows = it->second.nrows;
-    out.first_bucket = it->second.first_bucket;
-    out.nbuckets = it->second.nbuckets;
-    out.shift = it->second.shift;
-    out.file_id = file_id(key, m.path, true);
-    result.file_ids.push_back(out.file_id);
-    ++with_tables;
+    if (!it->second.ok || !with_table(m, key, it->second)) no_table(m, file_id(key, m.path, false));
   }
   if (with_tables == 0) {
     return Error{"unwind the stacks of PID " + std::to_string(pid), "none of its files has unwind tables", ENOENT, {}};

@@ -11,6 +11,7 @@
 
 #include "common/result.h"
 #include "probes/unwind_maps.h"
+#include "symbolize/proc_maps.h"
 #include "unwind/segment_map.h"
 
 namespace scorch {
@@ -70,8 +71,12 @@ class UnwindLoader {
     uint32_t shift = 0;
     std::vector<SegmentHeader> segments;
     bool ok = false;  // false: no table could be built for this file
+    uint64_t image_bytes = 0;  // the vdso only: the size of the image the table was built from
   };
   Result<Loaded> load_file(int fd, const std::string& path);
+  /// The vdso's table (from the daemon's own copy: the kernel maps the same image into every
+  /// x86-64 process), loaded once; nullptr when it has none or m is not that image.
+  const Loaded* vdso_table(const MapEntry& m);
   Result<Attached> install(uint32_t pid);
   /// The file id of key (its path for reports), a new one if needed; 0 once every id is taken.
   uint32_t file_id(const std::string& key, const std::string& path, bool has_table);

@@ -1,6 +1,7 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sys/auxv.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -438,6 +439,30 @@ TEST(UnwindTable, LibcMatchesReadelf) {
               static_cast<unsigned long long>(table->memory_bytes()));
   EXPECT_LT(stats.unsupported_cfa * 100, table->rows.size());  // under 1%
   EXPECT_EQ(stats.offsets_too_large, 0u);
+}
+
+// The kernel's vdso (clock_gettime and friends): the daemon copies its own image to build the
+// table every x86-64 process's [vdso] mapping unwinds with; here the copy goes to a file, for readelf.
+TEST(UnwindTable, VdsoMatchesReadelf) {
+  const auto start = ::getauxval(AT_SYSINFO_EHDR);
+  if (start == 0) GTEST_SKIP() << "the kernel maps no vdso into this process";
+  auto maps = read_proc_maps(static_cast<uint32_t>(::getpid()));
+  ASSERT_TRUE(maps) << maps.error().message();
+  auto vdso = std::find_if(maps->begin(), maps->end(), [&](const MapEntry& m) { return m.start == start; });
+  ASSERT_NE(vdso, maps->end());
+  char path[] = "/tmp/scorch-vdso-XXXXXX";
+  UniqueFd fd(::mkstemp(path));
+  ASSERT_TRUE(fd.valid());
+  const uint64_t bytes = vdso->end - vdso->start;
+  ASSERT_EQ(::write(fd.get(), reinterpret_cast<const void*>(start), bytes), static_cast<ssize_t>(bytes));
+  auto table = table_or_fail(path);
+  ASSERT_TRUE(table);
+  expect_well_formed(*table);
+  OracleResult result;
+  expect_matches_readelf(path, ".eh_frame", *table, &result);
+  EXPECT_GT(result.fdes, 0u) << "the vdso has no .eh_frame FDEs";
+  std::printf("[ vdso     ] %zu FDEs, %zu rows\n", result.fdes, table->rows.size());
+  ::unlink(path);
 }
 
 /// A signal frame FDE as `readelf --debug-dump=frames` prints its program: the CFA expression's
