@@ -76,8 +76,7 @@ struct scorch_ustack {
 /* Per-CPU counters of the unwinder (index into unwind_counters), summed over every program. */
 enum scorch_unwind_counter {
   SCORCH_UNW_STACKS = 0, /* user stacks unwound from tables */
-  SCORCH_UNW_FP_STEPS,   /* frames where no table applied: a frame-pointer step instead */
-  SCORCH_UNW_FRAMES,     /* frames recorded by table walks */
+  SCORCH_UNW_FRAMES,     /* frames recorded by table walks (how each was got past: per file, below) */
   SCORCH_UNW_MAX,
 };
 

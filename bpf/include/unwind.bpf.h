@@ -351,7 +351,6 @@ static long scorch_unwind_step(__u32 index, void *arg)
   if (!row || row->cfa == SCORCH_CFA_NO_INFO || row->cfa == SCORCH_CFA_UNSUPPORTED) {
     /* No table here (JIT, a file without CFI): one frame-pointer step. A chain that ends here
      * (rbp 0, an unreadable frame, a zero return address) ends before the outermost frame: lost. */
-    scorch_count(&unwind_counters, SCORCH_UNW_FP_STEPS);
     __u64 saved_bp = 0;
     st->bp_used |= st->bp_regs;
     st->bp_regs = 0;

@@ -141,7 +141,7 @@ void UnwindMaps::remove_process(uint32_t tgid) { bpf_map_delete_elem(procs_.get(
 UnwindMaps::Counters UnwindMaps::counters() const {
   uint64_t sums[SCORCH_UNW_MAX] = {};
   sum_percpu_counters(counters_.get(), SCORCH_UNW_MAX, sums);
-  return Counters{sums[SCORCH_UNW_STACKS], sums[SCORCH_UNW_FP_STEPS], sums[SCORCH_UNW_FRAMES]};
+  return Counters{sums[SCORCH_UNW_STACKS], sums[SCORCH_UNW_FRAMES]};
 }
 
 }  // namespace scorch

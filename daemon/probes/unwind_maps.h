@@ -38,9 +38,8 @@ class UnwindMaps {
   void remove_process(uint32_t tgid);
 
   struct Counters {
-    uint64_t stacks = 0;    // user stacks unwound from tables
-    uint64_t fp_steps = 0;  // frames where no table applied
-    uint64_t frames = 0;    // frames in those stacks
+    uint64_t stacks = 0;  // user stacks unwound from tables
+    uint64_t frames = 0;  // frames in those stacks (how each was got past: file_frames)
   };
   Counters counters() const;
 

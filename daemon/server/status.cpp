@@ -34,11 +34,16 @@ std::vector<std::string> status_notes(const Profiler& profiler, const Symbolizer
   }
   const UnwindLoader& unwinder = profiler.unwinder();
   auto uc = unwinder.counters();
+  UnwindMaps::FileFrames all;  // over every file, since the tables were last emptied
+  for (const UnwindMaps::FileFrames& f : unwinder.file_frames_now()) {
+    all.by_frame_pointer += f.by_frame_pointer;
+    all.lost += f.lost;
+  }
   notes.push_back("user stacks: -p profiles unwind from .eh_frame tables (" +
                   std::to_string(unwinder.table_bytes() / 1024) + " KiB of tables loaded; " +
                   std::to_string(uc.stacks) + " stacks, " + std::to_string(uc.frames) + " frames unwound, " +
-                  std::to_string(uc.fp_steps) +
-                  " frames by frame pointer where no table applied); whole-system profiles use frame pointers");
+                  std::to_string(all.by_frame_pointer) + " by frame pointer where no table applied, " +
+                  std::to_string(all.lost) + " lost); whole-system profiles use frame pointers");
   for (const auto& [pid, a] : unwinder.processes()) {
     std::string line = "unwinding PID " + std::to_string(pid) + ": tables for " + std::to_string(a.with_tables) +
                        " mapping" + (a.with_tables == 1 ? "" : "s");
