@@ -122,7 +122,7 @@ static long fp_step(__u32 index, void *arg)
     return 1;
   st->stack.ips[n] = frame[1];
   st->n = n + 1;
-  st->hash = (st->hash ^ frame[1]) * 1099511628211ull;
+  st->hash = scorch_hash_step(st->hash, frame[1]);
   if (frame[0] <= fc->bp)
     return 1; /* frames go up the stack */
   fc->bp = frame[0];
@@ -137,13 +137,13 @@ static __noinline __u32 fp_walk(__u64 ip, __u64 ret_slot, __u64 bp)
   __u64 ret = 0;
   if (bpf_probe_read_user(&ret, sizeof(ret), (void *)ret_slot))
     ret = 0;
-  st->hash = 14695981039346656037ull;
+  st->hash = SCORCH_FNV_OFFSET;
   st->stack.ips[0] = ip;
-  st->hash = (st->hash ^ ip) * 1099511628211ull;
+  st->hash = scorch_hash_step(st->hash, ip);
   st->n = 1;
   if (ret) {
     st->stack.ips[1] = ret;
-    st->hash = (st->hash ^ ret) * 1099511628211ull;
+    st->hash = scorch_hash_step(st->hash, ret);
     st->n = 2;
     struct fp_ctx fc = {.st = st, .bp = bp};
     bpf_loop(SCORCH_MAX_STACK_DEPTH, fp_step, &fc, 0);
@@ -275,14 +275,11 @@ static __always_inline void add_counts(void *counts, struct scorch_malloc_key *k
   struct scorch_malloc_value *v = bpf_map_lookup_elem(counts, key);
   if (!v) {
     struct scorch_malloc_value init = {};
-    long err = bpf_map_update_elem(counts, key, &init, BPF_NOEXIST);
-    if (err && err != -EEXIST) {
+    v = scorch_insert_or_get(counts, key, &init);
+    if (!v) {
       scorch_count(&counters, SCORCH_M_MAP_FULL);
       return;
     }
-    v = bpf_map_lookup_elem(counts, key);
-    if (!v)
-      return;
   }
   __sync_fetch_and_add(&v->calls, 1);
   __sync_fetch_and_add(&v->bytes, bytes);
@@ -401,10 +398,7 @@ static __always_inline void entry(struct pt_regs *ctx, __u64 cookie, __u32 tgid,
 
   struct scorch_malloc_key key = {.tgid = tgid};
   key.stack_hash = user_stack(ip, sp, bp, tgid, ret_slot);
-  if (active_generation & 1)
-    add_counts(&counts1, &key, size, est_calls_q16, est_bytes);
-  else
-    add_counts(&counts0, &key, size, est_calls_q16, est_bytes);
+  add_counts(scorch_active_map(active_generation, &counts0, &counts1), &key, size, est_calls_q16, est_bytes);
 
   if ((mode & SCORCH_MALLOC_OUTSTANDING) && t && has_ret) {
     t->pending = 1;

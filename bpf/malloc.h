@@ -2,6 +2,7 @@
 #ifndef SCORCH_MALLOC_H
 #define SCORCH_MALLOC_H
 
+#include "scorch.h"
 #include "unwind.h"
 
 #ifndef SCORCH_MALLOC_COUNT_ENTRIES

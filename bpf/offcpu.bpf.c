@@ -88,7 +88,7 @@ static long hash_step(__u32 i, void *arg)
   asm volatile("" : "+r"(k)); /* keep the bounded copy: clang would index with the unchecked one */
   if (k >= SCORCH_MAX_STACK_DEPTH)
     return 1;
-  hc->hash = (hc->hash ^ hc->ips[k]) * 1099511628211ull;
+  hc->hash = scorch_hash_step(hc->hash, hc->ips[k]);
   return 0;
 }
 
@@ -100,7 +100,7 @@ static __always_inline __u64 hash_frames(struct scorch_kstack *stack, long bytes
   __u32 n = bytes / sizeof(__u64);
   if (n > SCORCH_MAX_STACK_DEPTH)
     n = SCORCH_MAX_STACK_DEPTH;
-  struct hash_ctx hc = {.ips = stack->ips, .n = n, .hash = 14695981039346656037ull};
+  struct hash_ctx hc = {.ips = stack->ips, .n = n, .hash = SCORCH_FNV_OFFSET};
   bpf_loop(SCORCH_MAX_STACK_DEPTH, hash_step, &hc, 0);
   if (n < SCORCH_MAX_STACK_DEPTH)
     stack->ips[n] = 0;
@@ -424,14 +424,11 @@ static __always_inline void add_block(void *counts, struct scorch_offcpu_start *
   if (!val) {
     struct scorch_offcpu_value init = {};
     __builtin_memcpy(init.comm, rec->comm, sizeof(init.comm));
-    long err = bpf_map_update_elem(counts, &key, &init, BPF_NOEXIST);
-    if (err && err != -EEXIST) {
+    val = scorch_insert_or_get(counts, &key, &init);
+    if (!val) {
       scorch_count(&counters, SCORCH_OFF_MAP_FULL);
       return;
     }
-    val = bpf_map_lookup_elem(counts, &key);
-    if (!val)
-      return;
   }
   __sync_fetch_and_add(&val->total_ns, delta);
   __sync_fetch_and_add(&val->count, 1);
@@ -449,7 +446,7 @@ static __always_inline void end_block(struct scorch_offcpu_start *rec)
   __u64 now = bpf_ktime_get_ns();
   __u64 delta = now > rec->ts ? now - rec->ts : 0;
   rec->ts = 0;
-  __u32 generation = active_generation & 1;
+  __u32 seq = active_generation;
   int stored = 0;
   for (__u32 scope = 0; scope < SCORCH_SCOPE_MAX; scope++) {
     if (!(rec->scopes & (1u << scope)))
@@ -461,18 +458,10 @@ static __always_inline void end_block(struct scorch_offcpu_start *rec)
     /* Stacks first, so a drain that sees the bucket finds its stacks. */
     if (!stored) {
       stored = 1;
-      if (generation) {
-        put_stack(&ustacks1, rec->uhash, &rec->user);
-        put_stack(&kstacks1, rec->khash, &rec->kernel);
-      } else {
-        put_stack(&ustacks0, rec->uhash, &rec->user);
-        put_stack(&kstacks0, rec->khash, &rec->kernel);
-      }
+      put_stack(scorch_active_map(seq, &ustacks0, &ustacks1), rec->uhash, &rec->user);
+      put_stack(scorch_active_map(seq, &kstacks0, &kstacks1), rec->khash, &rec->kernel);
     }
-    if (generation)
-      add_block(&counts1, rec, scope, delta);
-    else
-      add_block(&counts0, rec, scope, delta);
+    add_block(scorch_active_map(seq, &counts0, &counts1), rec, scope, delta);
   }
 }
 

@@ -2,6 +2,7 @@
 #ifndef SCORCH_OFFCPU_H
 #define SCORCH_OFFCPU_H
 
+#include "scorch.h"
 #include "unwind.h"
 #include "filter_table.h"
 
@@ -13,12 +14,6 @@
 #endif
 #ifndef SCORCH_OFFCPU_FILTER_ENTRIES
 #define SCORCH_OFFCPU_FILTER_ENTRIES 4096
-#endif
-#ifndef SCORCH_PID_ANY
-#define SCORCH_PID_ANY 0xffffffffu
-#endif
-#ifndef SCORCH_COMM_LEN
-#define SCORCH_COMM_LEN 16
 #endif
 
 /* Why a thread was off CPU, from the scheduler's prev_state at switch-out. */

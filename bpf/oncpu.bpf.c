@@ -103,7 +103,7 @@ static __always_inline __u64 unwind_user_stack(struct bpf_perf_event_data *ctx, 
   __u64 hash = st->hash;
   if (hash == st->last_hash && seq == st->last_seq)
     return hash; /* stored by this CPU since the last drain */
-  void *ustacks = (seq & 1) ? (void *)&ustacks1 : (void *)&ustacks0;
+  void *ustacks = scorch_active_map(seq, &ustacks0, &ustacks1);
   if (!bpf_map_lookup_elem(ustacks, &hash) && bpf_map_update_elem(ustacks, &hash, &st->stack, BPF_ANY) != 0)
     return hash; /* not stored (map full): the daemon counts the stack as lost */
   st->last_hash = hash;
@@ -135,21 +135,16 @@ static __always_inline void record(struct bpf_perf_event_data *ctx, void *counts
     key.user_stack_id = stack_id(ctx, stacks, BPF_F_USER_STACK);
 
   struct scorch_oncpu_value *val = bpf_map_lookup_elem(counts, &key);
-  if (val) {
-    __sync_fetch_and_add(&val->count, 1);
-    return;
+  if (!val) {
+    struct scorch_oncpu_value init = {};
+    bpf_get_current_comm(init.comm, sizeof(init.comm));
+    val = scorch_insert_or_get(counts, &key, &init);
+    if (!val) {
+      scorch_count(&counters, SCORCH_CNT_MAP_FULL);
+      return;
+    }
   }
-  struct scorch_oncpu_value init = {.count = 1};
-  bpf_get_current_comm(init.comm, sizeof(init.comm));
-  long err = bpf_map_update_elem(counts, &key, &init, BPF_NOEXIST);
-  if (err == -EEXIST) {
-    /* Another CPU inserted the same key between our lookup and update. */
-    val = bpf_map_lookup_elem(counts, &key);
-    if (val)
-      __sync_fetch_and_add(&val->count, 1);
-  } else if (err) {
-    scorch_count(&counters, SCORCH_CNT_MAP_FULL);
-  }
+  __sync_fetch_and_add(&val->count, 1);
 }
 
 SEC("perf_event")

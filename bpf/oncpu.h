@@ -2,6 +2,7 @@
 #ifndef SCORCH_ONCPU_H
 #define SCORCH_ONCPU_H
 
+#include "scorch.h"
 #include "unwind.h"
 #include "filter_table.h"
 
@@ -14,12 +15,6 @@
 #ifndef SCORCH_FILTER_MAX_ENTRIES
 #define SCORCH_FILTER_MAX_ENTRIES 4096
 #endif
-
-#define SCORCH_COMM_LEN 16
-/* Filter key pid meaning "every process" for one sampling period. */
-#define SCORCH_PID_ANY 0xffffffffu
-/* Stack id when no stack was taken (kernel thread has no user stack). */
-#define SCORCH_NO_STACK (-1)
 
 /* Which sampler wants which process: {tgid or SCORCH_PID_ANY, sampling period}. */
 struct scorch_filter_key {

@@ -5,6 +5,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include "scorch.h"
 
 #ifndef EEXIST
 #define EEXIST 17
@@ -25,6 +26,30 @@ static __always_inline void scorch_count(void *counters, __u32 index)
   __u64 *slot = bpf_map_lookup_elem(counters, &index);
   if (slot)
     *slot += 1;
+}
+
+/* One FNV-1a step: hash with word mixed in (start from SCORCH_FNV_OFFSET). */
+static __always_inline __u64 scorch_hash_step(__u64 hash, __u64 word)
+{
+  return (hash ^ word) * SCORCH_FNV_PRIME;
+}
+
+/* The map of a double-buffered pair the program fills now: the daemon drains the other one, and
+ * bumps seq (the program's active_generation) as it swaps them. */
+static __always_inline void *scorch_active_map(__u32 seq, void *map0, void *map1)
+{
+  return (seq & 1) ? map1 : map0;
+}
+
+/* The value at key in a hash map after inserting init where there was none (the caller looked
+ * key up first and found nothing). Another CPU may insert the same key in between: its value is
+ * used then. NULL when the map is full (the caller counts the drop). */
+static __always_inline void *scorch_insert_or_get(void *map, const void *key, const void *init)
+{
+  long err = bpf_map_update_elem(map, key, init, BPF_NOEXIST);
+  if (err && err != -EEXIST)
+    return NULL;
+  return bpf_map_lookup_elem(map, key);
 }
 
 /* Kernel threads have no user address space, so no user stack to walk. */

@@ -3,7 +3,7 @@
  * The daemon creates the row, index, process and counter maps once (UnwindMaps) and every BPF
  * object reuses them, so a table built for one measure serves all. Each object has its own scratch
  * map. A walk: the caller fills the start registers with scorch_unwind_start_*, calls
- * scorch_unwind_walk (one verified subprogram), then stores the frames with scorch_store_ustack. */
+ * scorch_unwind_walk (one verified subprogram), then stores st->stack under st->hash. */
 #ifndef SCORCH_UNWIND_BPF_H
 #define SCORCH_UNWIND_BPF_H
 
@@ -320,7 +320,7 @@ static long scorch_unwind_step(__u32 index, void *arg)
     return 1;
   st->stack.ips[n] = st->ip;
   st->n = n + 1;
-  st->hash = (st->hash ^ st->ip) * 1099511628211ull;
+  st->hash = scorch_hash_step(st->hash, st->ip);
 
   __u64 pc = st->adjust ? st->ip - 1 : st->ip;
   st->adjust = 1;
@@ -434,7 +434,7 @@ static __noinline __u32 scorch_unwind_walk(__u32 tgid)
   st->tgid = tgid;
   st->gen = proc->gen;
   st->win_base = 0;
-  st->hash = 14695981039346656037ull;
+  st->hash = SCORCH_FNV_OFFSET;
   st->run_file = 0;
   st->run[SCORCH_UNW_BY_TABLE] = 0;
   st->run[SCORCH_UNW_BY_FP] = 0;
@@ -457,15 +457,6 @@ static __noinline __u32 scorch_unwind_walk(__u32 tgid)
   if (frames)
     *frames += n;
   return n;
-}
-
-/* Stores the walked stack under its hash unless it is there already; returns the hash. */
-static __always_inline __u64 scorch_store_ustack(void *ustacks, struct scorch_walk *st)
-{
-  __u64 hash = st->hash;
-  if (!bpf_map_lookup_elem(ustacks, &hash))
-    bpf_map_update_elem(ustacks, &hash, &st->stack, BPF_ANY);
-  return hash;
 }
 
 #endif
