@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cstdio>
 
 namespace scorch::safe_file {
@@ -110,19 +109,6 @@ Result<UniqueFd> checked_open(UniqueFd path_fd, const Rules& rules, const std::s
   return reopen(path_fd.get(), *st, name);
 }
 
-bool parse_ids(std::string_view text, std::vector<uint32_t>& out) {
-  while (true) {
-    size_t begin = text.find_first_not_of(" \t");
-    if (begin == std::string_view::npos) return true;
-    text.remove_prefix(begin);
-    uint32_t v = 0;
-    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-    if (ec != std::errc{} || (ptr != text.data() + text.size() && *ptr != ' ' && *ptr != '\t')) return false;
-    out.push_back(v);
-    text.remove_prefix(static_cast<size_t>(ptr - text.data()));
-  }
-}
-
 }  // namespace
 
 std::string human_size(uint64_t bytes) {
@@ -148,37 +134,20 @@ bool Credentials::may_read(const struct stat& st) const {
   return (st.st_mode & S_IROTH) != 0;
 }
 
-Result<Credentials> parse_credentials(std::string_view text) {
-  Credentials c;
-  bool have_uid = false, have_gid = false, have_groups = false;
-  while (!text.empty()) {
-    size_t nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
-    std::vector<uint32_t> ids;
-    auto field = [&](std::string_view key) {
-      return line.starts_with(key) && parse_ids(line.substr(key.size()), ids);
-    };
-    if (field("Uid:") && ids.size() == 4) {
-      std::copy(ids.begin(), ids.end(), c.uid);
-      have_uid = true;
-    } else if (field("Gid:") && ids.size() == 4) {
-      std::copy(ids.begin(), ids.end(), c.gid);
-      have_gid = true;
-    } else if (field("Groups:")) {
-      c.groups = std::move(ids);
-      have_groups = true;
-    }
-  }
-  if (!have_uid || !have_gid || !have_groups)
+Result<Credentials> credentials_from_status(const ProcStatus& status) {
+  if (!status.uid || !status.gid || !status.groups)
     return Error{"read the credentials of a process", "no Uid, Gid or Groups line in its status", EINVAL, {}};
+  Credentials c;
+  std::copy(status.uid->begin(), status.uid->end(), c.uid);
+  std::copy(status.gid->begin(), status.gid->end(), c.gid);
+  c.groups = *status.groups;
   return c;
 }
 
 Result<Credentials> read_credentials(uint32_t pid) {
-  auto text = read_proc_file("/proc/" + std::to_string(pid) + "/status");
-  if (!text) return text.error();
-  return parse_credentials(*text);
+  auto status = read_proc_status(pid);
+  if (!status) return status.error();
+  return credentials_from_status(*status);
 }
 
 Result<UniqueFd> open_in_root(int root_dir, const std::string& path, const Rules& rules, const std::string& name) {

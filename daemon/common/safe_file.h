@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/proc_status.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
 
@@ -49,8 +50,8 @@ struct Credentials {
   bool may_read(const struct stat& st) const;
 };
 
-/// Parses the Uid, Gid and Groups lines of a /proc/PID/status text; an error when one is missing.
-Result<Credentials> parse_credentials(std::string_view status_text);
+/// The credentials in a parsed /proc/PID/status; an error when its Uid, Gid or Groups line is missing.
+Result<Credentials> credentials_from_status(const ProcStatus& status);
 /// The credentials of process pid now.
 Result<Credentials> read_credentials(uint32_t pid);
 

@@ -4,9 +4,6 @@
 #include <linux/types.h>
 
 #include <cerrno>
-#include <charconv>
-#include <fstream>
-#include <sstream>
 
 #include "creds.h"
 
@@ -15,63 +12,25 @@ namespace {
 
 static_assert(sizeof(scorch_cred_watch) == 40);
 
-// The values after a "Name:" line's tab; empty when the line is missing.
-std::vector<std::string_view> status_fields(std::string_view status, std::string_view name) {
-  std::vector<std::string_view> fields;
-  size_t pos = 0;
-  while (pos < status.size()) {
-    size_t end = status.find('\n', pos);
-    if (end == std::string_view::npos) end = status.size();
-    std::string_view line = status.substr(pos, end - pos);
-    pos = end + 1;
-    if (line.size() <= name.size() || line.substr(0, name.size()) != name || line[name.size()] != ':') continue;
-    line.remove_prefix(name.size() + 1);
-    while (!line.empty()) {
-      size_t start = line.find_first_not_of(" \t");
-      if (start == std::string_view::npos) break;
-      line.remove_prefix(start);
-      size_t stop = line.find_first_of(" \t");
-      fields.push_back(line.substr(0, stop));
-      if (stop == std::string_view::npos) break;
-      line.remove_prefix(stop);
-    }
-    break;
-  }
-  return fields;
-}
-
-bool parse_number(std::string_view text, uint64_t& out, int base) {
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out, base);
-  return ec == std::errc{} && end == text.data() + text.size();
-}
-
 const char* const kIdNames[6] = {"real uid", "real gid", "saved uid", "saved gid", "effective uid", "effective gid"};
 
 }  // namespace
 
-std::optional<ProcessCreds> parse_process_creds(std::string_view status) {
-  auto uids = status_fields(status, "Uid");
-  auto gids = status_fields(status, "Gid");
-  auto caps = status_fields(status, "CapPrm");
-  if (uids.size() < 3 || gids.size() < 3 || caps.size() != 1) return std::nullopt;
+std::optional<ProcessCreds> creds_from_status(const ProcStatus& status) {
+  if (!status.uid || !status.gid || !status.cap_permitted) return std::nullopt;
+  const ProcStatus::Ids& u = *status.uid;
+  const ProcStatus::Ids& g = *status.gid;
   // /proc lists real, effective, saved; struct cred's order is real, saved, effective per kind.
-  const std::string_view* order[6] = {&uids[0], &gids[0], &uids[2], &gids[2], &uids[1], &gids[1]};
   ProcessCreds c;
-  for (int i = 0; i < 6; ++i) {
-    uint64_t v = 0;
-    if (!parse_number(*order[i], v, 10) || v > UINT32_MAX) return std::nullopt;
-    c.ids[i] = static_cast<uint32_t>(v);
-  }
-  if (!parse_number(caps[0], c.cap_permitted, 16)) return std::nullopt;
+  c.ids = {u[0], g[0], u[2], g[2], u[1], g[1]};
+  c.cap_permitted = *status.cap_permitted;
   return c;
 }
 
 std::optional<ProcessCreds> read_process_creds(uint32_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_process_creds(text.str());
+  auto status = read_proc_status(pid);
+  if (!status) return std::nullopt;
+  return creds_from_status(*status);
 }
 
 std::string describe_cred_change(const ProcessCreds& was, const ProcessCreds& now) {

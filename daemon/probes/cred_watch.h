@@ -8,9 +8,9 @@
 #include <map>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
+#include "common/proc_status.h"
 #include "common/result.h"
 
 namespace scorch {
@@ -23,8 +23,8 @@ struct ProcessCreds {
   bool operator==(const ProcessCreds&) const = default;
 };
 
-/// From the text of /proc/PID/status (its Uid:, Gid: and CapPrm: lines); nullopt when a line is missing.
-std::optional<ProcessCreds> parse_process_creds(std::string_view status);
+/// From a parsed /proc/PID/status (its Uid, Gid and CapPrm lines); nullopt when a line is missing.
+std::optional<ProcessCreds> creds_from_status(const ProcStatus& status);
 /// nullopt when the process is gone.
 std::optional<ProcessCreds> read_process_creds(uint32_t pid);
 /// What differs, e.g. "effective uid 65534 -> 0, saved uid 65534 -> 0".

@@ -6,6 +6,8 @@
 #include <sstream>
 #include <string>
 
+#include "common/proc_status.h"
+
 namespace scorch {
 
 Result<PeerCred> peer_credentials(int socket_fd) {
@@ -17,17 +19,10 @@ Result<PeerCred> peer_credentials(int socket_fd) {
 }
 
 std::optional<ProcessUids> read_process_uids(uint32_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  if (!in) return std::nullopt;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("Uid:", 0) != 0) continue;
-    std::istringstream fields(line.substr(4));
-    ProcessUids u;
-    if (fields >> u.real >> u.effective >> u.saved) return u;
-    return std::nullopt;
-  }
-  return std::nullopt;
+  auto status = read_proc_status(pid);
+  if (!status || !status->uid) return std::nullopt;
+  const ProcStatus::Ids& u = *status->uid;
+  return ProcessUids{u[0], u[1], u[2]};
 }
 
 std::optional<ProcessState> parse_process_state(std::string_view line) {

@@ -12,7 +12,8 @@ flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recov
 "$cxx" "${flags[@]}" -o "$work/protocol_fuzz" "$root/tests/fuzz/protocol_fuzz.cpp" "$root/daemon/proto/protocol.cpp"
 "$cxx" "${flags[@]}" -o "$work/text_parsers_fuzz" "$root/tests/fuzz/text_parsers_fuzz.cpp" \
   "$root/daemon/export/folded.cpp" "$root/daemon/export/utf8.cpp" \
-  "$root/daemon/symbolize/proc_maps.cpp" "$root/daemon/symbolize/kallsyms.cpp" "$root/daemon/common/safe_file.cpp"
+  "$root/daemon/symbolize/proc_maps.cpp" "$root/daemon/symbolize/kallsyms.cpp" "$root/daemon/common/safe_file.cpp" \
+  "$root/daemon/common/proc_status.cpp"
 
 for target in protocol_fuzz text_parsers_fuzz; do
   corpus="$work/corpus-$target"

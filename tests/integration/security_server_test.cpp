@@ -52,6 +52,22 @@ bool send_all(int fd, const std::vector<uint8_t>& bytes) {
   return ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
 }
 
+/// Up to n raw connections to socket, each sent `first` when it is not empty; stops at the first
+/// connection refused or send that fails (that descriptor is closed).
+std::vector<int> connect_many(const std::string& socket, int n, const std::vector<uint8_t>& first = {}) {
+  std::vector<int> fds;
+  for (int i = 0; i < n; ++i) {
+    int fd = raw_connect(socket);
+    if (fd < 0) break;
+    if (!first.empty() && !send_all(fd, first)) {
+      ::close(fd);
+      break;
+    }
+    fds.push_back(fd);
+  }
+  return fds;
+}
+
 bool read_exact(int fd, uint8_t* buf, size_t n, Clock::time_point deadline) {
   size_t off = 0;
   while (off < n) {
@@ -249,12 +265,7 @@ TEST_F(SecurityServer, ConnectionFloodStopsAtThePerUserLimit) {
   const uint64_t log_before = file_size(log_path(d));
   const std::string socket = d.socket();
   NobodyChild nobody([&](int report, int go) {
-    std::vector<int> fds;
-    for (int i = 0; i < 200; ++i) {
-      int fd = raw_connect(socket);
-      if (fd < 0) break;
-      fds.push_back(fd);
-    }
+    std::vector<int> fds = connect_many(socket, 200);
     // Refused connections carry an error frame and end; held ones stay silent.
     int refused = 0, held = 0;
     std::string reason;
@@ -339,12 +350,7 @@ TEST_F(SecurityServer, OutOfDescriptorsBacksOffAndRecovers) {
 
   const std::string socket = d.socket();
   NobodyChild nobody([&](int report, int go) {
-    std::vector<int> fds;
-    for (int i = 0; i < 150; ++i) {
-      int fd = raw_connect(socket);
-      if (fd < 0) break;
-      fds.push_back(fd);
-    }
+    std::vector<int> fds = connect_many(socket, 150);
     std::this_thread::sleep_for(2500ms);
     int told = 0;
     std::string reason;
@@ -409,12 +415,7 @@ TEST_F(SecurityServer, SessionFloodStopsAtThePerUserLimit) {
     req.pids = {pid};
     req.duration_ms = 6000;
     const auto request = proto::frame(proto::MsgType::kProfileRequest, req);
-    std::vector<int> fds;
-    for (int i = 0; i < 100; ++i) {
-      int fd = raw_connect(socket);
-      if (fd < 0 || !send_all(fd, request)) break;
-      fds.push_back(fd);
-    }
+    std::vector<int> fds = connect_many(socket, 100, request);
     int refused = 0, running = 0, other = 0;
     std::string reason, odd;
     const auto deadline = Clock::now() + 3s;

@@ -244,15 +244,22 @@ TEST(SafeFileCredentials, PermissionBitsDecideForOwnerGroupAndOthers) {
   EXPECT_TRUE(root.may_read(file(1000, 1000, 0)));
 }
 
-TEST(SafeFileCredentials, ParsesStatusAndReadsThisProcess) {
-  auto c = safe_file::parse_credentials("Name:\tx\nUid:\t1000\t1001\t1002\t1003\nGid:\t5\t6\t7\t8\nGroups:\t4 24 27 \n");
+// How each line can be malformed is proc_status_test's; here, which lines the credentials need.
+TEST(SafeFileCredentials, NeedUidGidAndGroupsAndReadThisProcess) {
+  auto c = safe_file::credentials_from_status(
+      parse_proc_status("Name:\tx\nUid:\t1000\t1001\t1002\t1003\nGid:\t5\t6\t7\t8\nGroups:\t4 24 27 \n"));
   ASSERT_TRUE(c.ok()) << c.error().message();
   EXPECT_EQ(c->uid[0], 1000u);
   EXPECT_EQ(c->fsuid(), 1003u);
   EXPECT_EQ(c->fsgid(), 8u);
   EXPECT_EQ(c->groups, (std::vector<uint32_t>{4, 24, 27}));
-  EXPECT_FALSE(safe_file::parse_credentials("Uid:\t1\t2\t3\t4\n").ok()) << "no Gid line";
-  EXPECT_FALSE(safe_file::parse_credentials("Uid:\t1\t2\nGid:\t1\t2\t3\t4\nGroups:\n").ok()) << "a short Uid line";
+  EXPECT_FALSE(safe_file::credentials_from_status(parse_proc_status("Uid:\t1\t2\t3\t4\nGroups:\n")).ok())
+      << "no Gid line";
+  EXPECT_FALSE(safe_file::credentials_from_status(parse_proc_status("Gid:\t1\t2\t3\t4\nGroups:\n")).ok())
+      << "no Uid line";
+  auto no_groups = safe_file::credentials_from_status(parse_proc_status("Uid:\t1\t2\t3\t4\nGid:\t1\t2\t3\t4\n"));
+  ASSERT_FALSE(no_groups.ok()) << "no Groups line";
+  EXPECT_EQ(no_groups.error().message(), "failed to read the credentials of a process: no Uid, Gid or Groups line in its status");
   auto me = safe_file::read_credentials(static_cast<uint32_t>(::getpid()));
   ASSERT_TRUE(me.ok()) << me.error().message();
   EXPECT_EQ(me->uid[0], ::getuid());
