@@ -1,10 +1,9 @@
 #pragma once
-/// The scorch commands: each takes its own arguments and returns an exit code (0 ok, 1 failure, 2 usage).
+/// The command table: each command takes its own arguments and returns an exit code (0 ok, 1 failure, 2 usage).
 
+#include <span>
 #include <string>
 #include <vector>
-
-#include "common/result.h"
 
 namespace scorch::cli {
 
@@ -15,12 +14,17 @@ struct GlobalOptions {
   bool verbose = false;
 };
 
-int cmd_status(const GlobalOptions& g, const std::vector<std::string>& args);
-int cmd_profile(const GlobalOptions& g, const std::vector<std::string>& args);
-int cmd_offcpu(const GlobalOptions& g, const std::vector<std::string>& args);
-int cmd_malloc(const GlobalOptions& g, const std::vector<std::string>& args);
+/// One command of scorch: its name, its line in the usage, and the function that runs it.
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(const GlobalOptions& g, const std::vector<std::string>& args);
+};
 
-/// Prints "scorch: failed to ...: ..." and the hint, to stderr.
-void print_error(const Error& e);
+/// Every command, in the order the usage lists them.
+std::span<const Command> commands();
+
+/// scorch's usage: the global options and the table's commands.
+std::string usage();
 
 }  // namespace scorch::cli

@@ -1,5 +1,4 @@
-// scorch: the thin client of scorchd. A command table, global options, exit codes; nothing else.
-#include <cstring>
+// scorch: the thin client of scorchd. Global options, the command table's lookup, exit codes; nothing else.
 #include <iostream>
 #include <string>
 #include <vector>
@@ -7,36 +6,6 @@
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "common/log.h"
-
-namespace {
-
-constexpr const char* kUsage =
-    "usage: scorch [--socket PATH] [-j] [-v] COMMAND [ARGS]\n"
-    "\n"
-    "commands:\n"
-    "  status     daemon version, kernel features, active sessions, drops\n"
-    "  profile    on-CPU sampled stacks of processes or the whole system (scorch profile -h)\n"
-    "  offcpu     time threads spend blocked, by stack (scorch offcpu -h)\n"
-    "  malloc     allocator calls, bytes and live blocks, by stack (scorch malloc -h)\n"
-    "\n"
-    "  --socket PATH   scorchd's socket (default $SCORCH_SOCKET or /run/scorch/scorchd.sock)\n"
-    "  -j, --json      JSON output for scripts\n"
-    "  -v, --verbose   debug output\n"
-    "  --version       print the version\n";
-
-struct Command {
-  const char* name;
-  int (*run)(const scorch::cli::GlobalOptions&, const std::vector<std::string>&);
-};
-
-const Command kCommands[] = {
-    {"status", scorch::cli::cmd_status},
-    {"profile", scorch::cli::cmd_profile},
-    {"offcpu", scorch::cli::cmd_offcpu},
-    {"malloc", scorch::cli::cmd_malloc},
-};
-
-}  // namespace
 
 int main(int argc, char** argv) {
   scorch::log::set_program("scorch");
@@ -47,7 +16,7 @@ int main(int argc, char** argv) {
     std::string a = argv[i];
     if (a == "--socket") {
       if (i + 1 >= argc) {
-        std::cerr << "scorch: --socket needs a path\n" << kUsage;
+        std::cerr << "scorch: --socket needs a path\n" << scorch::cli::usage();
         return 2;
       }
       g.socket_path = argv[++i];
@@ -60,21 +29,21 @@ int main(int argc, char** argv) {
       std::cout << "scorch 0.1.0\n";
       return 0;
     } else if (a == "-h" || a == "--help") {
-      std::cout << kUsage;
+      std::cout << scorch::cli::usage();
       return 0;
     } else {
-      std::cerr << "scorch: unknown option '" << a << "'\n" << kUsage;
+      std::cerr << "scorch: unknown option '" << a << "'\n" << scorch::cli::usage();
       return 2;
     }
   }
   if (i >= argc) {
-    std::cerr << kUsage;
+    std::cerr << scorch::cli::usage();
     return 2;
   }
   std::string name = argv[i];
   std::vector<std::string> args(argv + i + 1, argv + argc);
-  for (const auto& c : kCommands)
+  for (const auto& c : scorch::cli::commands())
     if (name == c.name) return c.run(g, args);
-  std::cerr << "scorch: unknown command '" << name << "'\n" << kUsage;
+  std::cerr << "scorch: unknown command '" << name << "'\n" << scorch::cli::usage();
   return 2;
 }
