@@ -59,6 +59,26 @@ void print_json(const GlobalOptions& g, const proto::StatusReply& st) {
   std::cout << w.str() << "\n";
 }
 
+/// What a session of each measure counts, for its status line: a sampled measure has a rate.
+struct Units {
+  bool sampled;
+  const char* events;
+};
+
+Units units_of(proto::Measure measure) {
+  switch (measure) {
+    case proto::Measure::kCpu:
+      return {true, "samples"};
+    case proto::Measure::kOffCpu:
+      return {false, "blocks"};
+    case proto::Measure::kWall:
+      return {true, "samples and blocks"};
+    case proto::Measure::kMalloc:
+      return {false, "allocator calls"};
+  }
+  return {false, "events"};
+}
+
 void print_text(const GlobalOptions& g, const proto::StatusReply& st) {
   std::cout << "scorchd " << st.version << " (pid " << st.daemon_pid << ", up " << format_seconds(st.uptime_ms)
             << ") on " << g.socket_path << "\n\nkernel features:\n";
@@ -76,12 +96,12 @@ void print_text(const GlobalOptions& g, const proto::StatusReply& st) {
       who = "PID";
       for (uint32_t pid : s.pids) who += " " + std::to_string(pid);
     }
-    const bool offcpu = s.measure == proto::Measure::kOffCpu;
+    const Units units = units_of(s.measure);
     std::cout << "  #" << s.id << " uid " << s.uid << ": " << proto::measure_name(s.measure) << " " << who << ", ";
-    if (!offcpu) std::cout << s.frequency_hz << " Hz, ";
+    if (units.sampled) std::cout << s.frequency_hz << " Hz, ";
     std::cout << format_seconds(s.elapsed_ms);
     if (s.duration_ms) std::cout << " / " << format_seconds(s.duration_ms);
-    std::cout << ", " << s.samples << (offcpu ? " blocks\n" : " samples\n");
+    std::cout << ", " << s.samples << " " << units.events << "\n";
   }
   std::cout << "\nsamples since start: " << st.drops.samples << "\ndrops since start: " << drops_summary(st.drops)
             << "\nsymbol cache: " << st.symbol_cache_bytes / 1024 << " KiB\n";

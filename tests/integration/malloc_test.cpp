@@ -232,6 +232,24 @@ TEST_F(Malloc, UnknownPidAndBadUsage) {
   EXPECT_EQ(daemon_->cli({"malloc", "-h"}).exit_code, 0);
 }
 
+// scorch status gives a malloc session its own unit: allocator calls, and no sampling rate.
+TEST_F(Malloc, StatusShowsAllocatorCallsNotARate) {
+  Child prog({testprog("malloc_known")});
+  ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
+  std::thread th([&] { daemon_->cli({"malloc", "-p", std::to_string(prog.pid()), "-d", "2", "-o", dir_ + "/t.txt"}); });
+  const bool attached = wait_attached(prog.pid());
+  std::string out = daemon_->cli({"status"}).out;
+  th.join();
+  prog.finish(SIGTERM);
+  ASSERT_TRUE(attached) << "no malloc session appeared in scorch status";
+  size_t at = out.find("malloc PID " + std::to_string(prog.pid()));
+  ASSERT_NE(at, std::string::npos) << out;
+  std::string line = out.substr(at, out.find('\n', at) - at);
+  EXPECT_NE(line.find(" allocator calls"), std::string::npos) << line;
+  EXPECT_EQ(line.find("Hz"), std::string::npos) << line;
+  EXPECT_EQ(line.find("samples"), std::string::npos) << line;
+}
+
 // --min-age: leak_d's blocks are a second old at the end; asking for older ones leaves none.
 TEST_F(Malloc, MinAgeKeepsOnlyOldBlocks) {
   Traced young = trace({testprog("malloc_known")}, {"--outstanding", "--min-age", "30s"});
