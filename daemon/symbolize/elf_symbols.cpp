@@ -244,31 +244,26 @@ Result<std::shared_ptr<const ElfSymbols>> ElfSymbols::load(const std::string& pa
   return load_fd(fd->get(), path);
 }
 
+// The ELF file open at fd, read with read() (not mmap: see elf_limits.h); errors say what (e.g.
+// "load symbols from") name.
+Result<ElfHandle> open_elf(int fd, const std::string& what, const std::string& name) {
+  if (!init_libelf()) return Error{what + " " + name, elf_errmsg(-1), 0, {}};
+  ElfHandle elf(elf_begin(fd, ELF_C_READ, nullptr));
+  if (!elf) return Error{what + " " + name, elf_errmsg(-1), 0, {}};
+  if (elf_kind(elf.get()) != ELF_K_ELF) return Error{what + " " + name, "not an ELF file", 0, {}};
+  return elf;
+}
+
 Result<std::string> read_build_id_fd(int fd, const std::string& name) {
-  if (!init_libelf()) {
-    return elf_error(name);
-  }
-  ElfHandle elf(elf_begin(fd, ELF_C_READ, nullptr));  // not mmap: see elf_limits.h
-  if (!elf) {
-    return elf_error(name);
-  }
-  if (elf_kind(elf.get()) != ELF_K_ELF) {
-    return Error{"read the build id of " + name, "not an ELF file", 0, {}};
-  }
-  return elf_build_id(elf.get());
+  auto elf = open_elf(fd, "read the build id of", name);
+  if (!elf) return elf.error();
+  return elf_build_id(elf->get());
 }
 
 Result<std::shared_ptr<const ElfSymbols>> ElfSymbols::load_fd(int fd, const std::string& name) {
-  if (!init_libelf()) {
-    return elf_error(name);
-  }
-  ElfHandle elf(elf_begin(fd, ELF_C_READ, nullptr));  // not mmap: see elf_limits.h
-  if (!elf) {
-    return elf_error(name);
-  }
-  if (elf_kind(elf.get()) != ELF_K_ELF) {
-    return Error{"load symbols from " + name, "not an ELF file", 0, {}};
-  }
+  auto opened = open_elf(fd, "load symbols from", name);
+  if (!opened) return opened.error();
+  ElfHandle elf = std::move(*opened);
 
   std::shared_ptr<ElfSymbols> result(new ElfSymbols());
   result->path_ = name;
