@@ -6,6 +6,7 @@
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "common/log.h"
+#include "scorch_version.h"
 
 int main(int argc, char** argv) {
   scorch::log::set_program("scorch");
@@ -26,7 +27,7 @@ int main(int argc, char** argv) {
       g.verbose = true;
       scorch::log::set_verbose(true);
     } else if (a == "--version") {
-      std::cout << "scorch 0.1.0\n";
+      std::cout << "scorch " << scorch::kScorchVersion << "\n";
       return 0;
     } else if (a == "-h" || a == "--help") {
       std::cout << scorch::cli::usage();

@@ -125,7 +125,6 @@ Result<void> OffCpuProbe::drain(const std::function<void(const RawBlock&)>& fn) 
     b.comm = std::string_view(value.comm, strnlen(value.comm, sizeof(value.comm)));
     b.total_ns = value.total_ns;
     b.count = value.count;
-    b.max_ns = value.max_ns;
     b.user_ips = stack(users, key.user_stack_hash);
     b.kernel_ips = stack(kernels, key.kernel_stack_hash);
     fn(b);

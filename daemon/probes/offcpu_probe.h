@@ -28,7 +28,6 @@ struct RawBlock {
   std::string_view comm;
   uint64_t total_ns = 0;
   uint64_t count = 0;
-  uint64_t max_ns = 0;
   std::span<const uint64_t> user_ips;
   std::span<const uint64_t> kernel_ips;
 };

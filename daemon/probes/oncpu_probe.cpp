@@ -229,8 +229,6 @@ DropCounters OnCpuProbe::counters() const {
   return d;
 }
 
-uint64_t OnCpuProbe::filtered() const { return read_counters()[SCORCH_CNT_FILTERED]; }
-
 uint32_t OnCpuProbe::program_id() const {
   bpf_prog_info info{};
   uint32_t len = sizeof(info);

@@ -63,7 +63,6 @@ class OnCpuProbe {
 
   /// Kernel counters summed over CPUs plus stacks the daemon found gone.
   DropCounters counters() const;
-  uint64_t filtered() const;
   /// Program ids, so tests and status can check what is loaded.
   uint32_t program_id() const;
 

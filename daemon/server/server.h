@@ -20,6 +20,7 @@
 #include "common/unique_fd.h"
 #include "probes/features.h"
 #include "proto/protocol.h"
+#include "scorch_version.h"
 #include "session/profiler.h"
 
 namespace scorch {
@@ -33,7 +34,7 @@ struct ServerOptions {
   std::chrono::milliseconds min_drain_gap{250};      // progress asks for drains; at most this often
   std::chrono::milliseconds request_timeout{30000};  // idle or half-sent request
   std::chrono::milliseconds write_timeout{30000};    // a client that stops reading
-  std::string version = "0.1.0";
+  std::string version = kScorchVersion;
   // Per-user limits (root is never counted: its requests always get through). 0: no cap.
   uint64_t max_connections_per_user = 64;
   uint64_t max_connections_all_users = 0;  // 0: a quarter of RLIMIT_NOFILE, the rest kept for root

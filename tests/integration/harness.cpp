@@ -213,9 +213,9 @@ Daemon::~Daemon() { stop(); }
 
 pid_t Daemon::pid() const { return pid_; }
 
-int Daemon::stop() {
+int Daemon::stop(int sig) {
   if (pid_ < 0) return -1;
-  ::kill(pid_, SIGTERM);
+  ::kill(pid_, sig);
   int status = 0;
   ::waitpid(pid_, &status, 0);
   pid_ = -1;

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <csignal>
 #include <memory>
 #include <string>
 #include <vector>
@@ -58,8 +59,8 @@ class Daemon {
   ~Daemon();
   const std::string& socket() const { return socket_; }
   pid_t pid() const;
-  /// Sends SIGTERM and waits; returns the exit code.
-  int stop();
+  /// Sends sig and waits; returns the exit code (128+signal when killed).
+  int stop(int sig = SIGTERM);
   std::string log() const;
 
   /// Runs `scorch --socket <ours> args...`.
