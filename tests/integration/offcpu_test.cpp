@@ -169,9 +169,11 @@ TEST_F(OffCpu, StateFilterAndStateFrames) {
   auto [truth, p] = trace_waits({"--state", "preempted"});
   ASSERT_TRUE(truth.ok);
   // The sleeps and pipe waits are interruptible sleeps: none is left. What remains of the two
-  // functions is their threads preempted in their own code, a sliver of their time.
-  EXPECT_EQ(blocked_with(p, "sleep_a", "do_nanosleep"), 0u);
-  EXPECT_EQ(blocked_with(p, "wait_b", "anon_pipe_read"), 0u);
+  // functions is their threads preempted in their own code, or in the kernel on the way into or
+  // out of the wait (the kernel is preemptible: seen once in CI, 9 us in anon_pipe_read), a
+  // sliver of their time.
+  EXPECT_LT(static_cast<double>(blocked_with(p, "sleep_a", "do_nanosleep")), truth.sleep_a_us * 0.01);
+  EXPECT_LT(static_cast<double>(blocked_with(p, "wait_b", "anon_pipe_read")), truth.wait_b_us * 0.01);
   EXPECT_LT(static_cast<double>(blocked_in(p, "sleep_a", {}, "nanosleep").us), truth.sleep_a_us * 0.01);
 
   auto [truth2, q] = trace_waits({"--by-state"});
