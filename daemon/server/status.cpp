@@ -34,8 +34,9 @@ std::vector<std::string> status_notes(const Profiler& profiler, const Symbolizer
   }
   const UnwindLoader& unwinder = profiler.unwinder();
   auto uc = unwinder.counters();
+  const std::vector<UnwindMaps::FileFrames> files = unwinder.file_frames_now();  // one read of the BPF map
   UnwindMaps::FileFrames all;  // over every file, since the tables were last emptied
-  for (const UnwindMaps::FileFrames& f : unwinder.file_frames_now()) {
+  for (const UnwindMaps::FileFrames& f : files) {
     all.by_frame_pointer += f.by_frame_pointer;
     all.lost += f.lost;
   }
@@ -53,7 +54,7 @@ std::vector<std::string> status_notes(const Profiler& profiler, const Symbolizer
     }
     notes.push_back(line);
   }
-  for (auto& line : unwinder.file_notes()) notes.push_back(std::move(line));
+  for (auto& line : unwinder.file_notes(files)) notes.push_back(std::move(line));
   return notes;
 }
 

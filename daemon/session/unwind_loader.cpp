@@ -83,22 +83,18 @@ Result<UnwindLoader::Loaded> UnwindLoader::load_file(int fd, const std::string& 
 }
 
 const UnwindLoader::Loaded* UnwindLoader::vdso_table(const MapEntry& m) {
-  if (auto it = files_.find(kVdso); it != files_.end()) {
-    return it->second.ok && m.end - m.start == it->second.image_bytes ? &it->second : nullptr;
+  auto [it, inserted] = files_.try_emplace(kVdso);  // tried once, whatever comes of it
+  Loaded& loaded = it->second;
+  if (inserted) {
+    auto image = own_vdso_image();
+    auto table = image ? load_file(image->fd.get(), kVdso) : Result<Loaded>(image.error());
+    if (table) {
+      loaded = *table;
+      loaded.image_bytes = image->bytes;
+    } else {
+      log::debug("no unwind table for the vdso: " + table.error().message());
+    }
   }
-  Loaded& loaded = files_[kVdso];  // tried once, whatever comes of it
-  auto image = own_vdso_image();
-  if (!image) {
-    log::debug("no unwind table for the vdso: " + image.error().message());
-    return nullptr;
-  }
-  auto table = load_file(image->fd.get(), kVdso);
-  if (!table) {
-    log::debug("no unwind table for the vdso: " + table.error().message());
-    return nullptr;
-  }
-  loaded = *table;
-  loaded.image_bytes = image->bytes;
   // A process of another ABI (x32, ia32) maps another image: its size tells.
   return loaded.ok && m.end - m.start == loaded.image_bytes ? &loaded : nullptr;
 }
@@ -272,8 +268,8 @@ std::vector<UnwindLoader::FileFrames> UnwindLoader::file_frames_since(const std:
   return out;
 }
 
-std::vector<std::string> UnwindLoader::file_notes(size_t max_files) const {
-  std::vector<UnwindMaps::FileFrames> now = file_frames_now();
+std::vector<std::string> UnwindLoader::file_notes(const std::vector<UnwindMaps::FileFrames>& now,
+                                                  size_t max_files) const {
   std::vector<FileFrames> files;
   for (uint32_t id = 0; id < now.size(); ++id)
     if (now[id].total() > 0) files.push_back(FileFrames{id, file_names_[id].path, file_names_[id].has_table, now[id]});

@@ -57,7 +57,7 @@ class UnwindLoader {
                                             const std::vector<uint32_t>& ids) const;
   /// One line per file with frames counted, most frames first (at most max_files, then how many
   /// more): for scorch status.
-  std::vector<std::string> file_notes(size_t max_files = 16) const;
+  std::vector<std::string> file_notes(const std::vector<UnwindMaps::FileFrames>& now, size_t max_files = 16) const;
   /// "/lib/libc.so.6: 120 from its unwind table, 3 by frame pointer, 0 lost (the walk stopped there)".
   static std::string describe(const FileFrames& f);
 
