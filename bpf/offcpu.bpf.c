@@ -28,7 +28,7 @@ volatile __u64 filter_slots[2][SCORCH_FAST_SLOTS];
 
 static __always_inline int fast_has(__u32 table, __u32 tgid)
 {
-  return scorch_fast_has(filter_slots, table, tgid, 1); /* off-CPU keys use period 1 */
+  return scorch_fast_has(filter_slots, table, tgid, 1); /* off-CPU keys use sampler 1 */
 }
 
 #define TASK_INTERRUPTIBLE_BIT 0x1

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* On-CPU sampling: a perf_event (cpu-clock) program counting samples per process and stack pair. */
+/* On-CPU sampling: a perf_event program counting samples per process, stack pair and sampler. The
+ * sampler is the attach cookie of the event that fired (a cpu-clock timer, a page-fault count, ...). */
 #include "scorch.bpf.h"
 #include "unwind.bpf.h"
 #include "oncpu.h"
@@ -54,18 +55,18 @@ struct ustack_map {
 };
 struct ustack_map ustacks0 SEC(".maps"), ustacks1 SEC(".maps");
 
-static __always_inline int fast_wanted(__u32 table, __u32 tgid, __u32 period)
+static __always_inline int fast_wanted(__u32 table, __u32 tgid, __u32 sampler)
 {
-  return scorch_fast_has(filter_slots, table, tgid, period);
+  return scorch_fast_has(filter_slots, table, tgid, sampler);
 }
 
-static __always_inline int wanted(__u32 tgid, __u64 period)
+static __always_inline int wanted(__u32 tgid, __u32 sampler)
 {
   if (filter_in_table) {
     __u32 table = filter_table;
-    return fast_wanted(table, tgid, (__u32)period) || fast_wanted(table, SCORCH_PID_ANY, (__u32)period);
+    return fast_wanted(table, tgid, sampler) || fast_wanted(table, SCORCH_PID_ANY, sampler);
   }
-  struct scorch_filter_key fk = {.tgid = tgid, .period_ns = period};
+  struct scorch_filter_key fk = {.tgid = tgid, .sampler = sampler};
   if (bpf_map_lookup_elem(&filter, &fk))
     return 1;
   fk.tgid = SCORCH_PID_ANY;
@@ -126,9 +127,9 @@ static __always_inline int sampled_in_kernel(struct bpf_perf_event_data *ctx)
 }
 
 static __always_inline void record(struct bpf_perf_event_data *ctx, void *counts, void *stacks, int in_kernel,
-                                   int has_user_stack, __u64 user_stack_hash, __u32 tgid, __u64 period)
+                                   int has_user_stack, __u64 user_stack_hash, __u32 tgid, __u32 sampler)
 {
-  struct scorch_oncpu_key key = {.tgid = tgid, .period_ns = period, .user_stack_hash = user_stack_hash};
+  struct scorch_oncpu_key key = {.tgid = tgid, .sampler = sampler, .user_stack_hash = user_stack_hash};
   key.kernel_stack_id = in_kernel ? stack_id(ctx, stacks, 0) : SCORCH_NO_STACK;
   key.user_stack_id = SCORCH_NO_STACK;
   if (has_user_stack && user_stack_hash == 0)
@@ -147,15 +148,30 @@ static __always_inline void record(struct bpf_perf_event_data *ctx, void *counts
   __sync_fetch_and_add(&val->count, 1);
 }
 
+/* Which sampler fired: the daemon gives each sampler's events its own attach cookie (never 0).
+ * An event inherited by a thread created after attach has no cookie (the kernel copies the
+ * program, not the cookie), and perf may swap the events of one inheritance family between its
+ * threads at a context switch: such an event's cookie is that of the event it was inherited from,
+ * its parent (always the original one). */
+static __always_inline __u32 sampler_id(struct bpf_perf_event_data *ctx)
+{
+  __u64 cookie = bpf_get_attach_cookie(ctx);
+  if (cookie)
+    return (__u32)cookie;
+  struct bpf_perf_event_data_kern *kctx = (void *)ctx;
+  struct perf_event *event = BPF_CORE_READ(kctx, event);
+  return (__u32)BPF_CORE_READ(event, parent, bpf_cookie);
+}
+
 SEC("perf_event")
 int scorch_oncpu(struct bpf_perf_event_data *ctx)
 {
   __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-  __u64 period = ctx->sample_period;
+  __u32 sampler = sampler_id(ctx);
 
   /* The idle task (pid 0) is left out, as BCC's profile does by default: nobody asked for it and
    * its kernel stack walk is the most expensive one. */
-  if (tgid == 0 || !wanted(tgid, period)) {
+  if (tgid == 0 || !wanted(tgid, sampler)) {
     scorch_count(&counters, SCORCH_CNT_FILTERED);
     return 0;
   }
@@ -171,8 +187,8 @@ int scorch_oncpu(struct bpf_perf_event_data *ctx)
   /* Unwound once, outside the per-generation copies, so the verifier checks the walk once. */
   __u64 user_stack_hash = has_user_stack ? unwind_user_stack(ctx, tgid, seq, in_kernel) : 0;
   if (generation)
-    record(ctx, &counts1, &stacks1, in_kernel, has_user_stack, user_stack_hash, tgid, period);
+    record(ctx, &counts1, &stacks1, in_kernel, has_user_stack, user_stack_hash, tgid, sampler);
   else
-    record(ctx, &counts0, &stacks0, in_kernel, has_user_stack, user_stack_hash, tgid, period);
+    record(ctx, &counts0, &stacks0, in_kernel, has_user_stack, user_stack_hash, tgid, sampler);
   return 0;
 }

@@ -16,22 +16,21 @@
 #define SCORCH_FILTER_MAX_ENTRIES 4096
 #endif
 
-/* Which sampler wants which process: {tgid or SCORCH_PID_ANY, sampling period}. */
+/* Which sampler wants which process: {tgid or SCORCH_PID_ANY, sampler id}. A sampler's id is the
+ * attach cookie of its perf events, so samplers of the same event and period stay apart. */
 struct scorch_filter_key {
   __u32 tgid;
-  __u32 pad;
-  __u64 period_ns;
+  __u32 sampler;
 };
 
-/* One aggregation bucket: samples of one process at one pair of stacks for one period. The user
+/* One aggregation bucket: samples of one process at one pair of stacks for one sampler. The user
  * stack is either a stack-map id (frame pointers) or, when unwound from tables, the hash under
  * which the stack sits in the ustacks map (user_stack_id is then SCORCH_NO_STACK). */
 struct scorch_oncpu_key {
   __u32 tgid;
   __s32 user_stack_id;
   __s32 kernel_stack_id;
-  __u32 pad;
-  __u64 period_ns;
+  __u32 sampler;
   __u64 user_stack_hash;
 };
 

@@ -90,7 +90,7 @@ inline void sum_percpu_counters(int fd, uint32_t count, uint64_t* out) {
 /// the idle copy is filled, then flipped in; when the keys do not fit, the program is told to use
 /// its hash map (which the caller keeps complete).
 template <typename Bss>
-void publish_filter_table(Bss* bss, const std::vector<std::pair<uint32_t, uint64_t>>& keys) {
+void publish_filter_table(Bss* bss, const std::vector<std::pair<uint32_t, uint32_t>>& keys) {
   FastFilterTable table;
   if (!build_fast_filter(keys, table)) {
     bss->filter_in_table = 0;

@@ -91,8 +91,8 @@ Result<void> OffCpuProbe::add_filter(uint32_t tgid, const Filter& filter) {
 void OffCpuProbe::sync_fast_filter() {
   // As on-CPU: the hash map is complete; the .bss table (which tgids have an entry) is rebuilt
   // into the idle copy and flipped in.
-  std::vector<std::pair<uint32_t, uint64_t>> keys;
-  for (const auto& [tgid, entry] : filters_) keys.emplace_back(tgid, 1);
+  std::vector<std::pair<uint32_t, uint32_t>> keys;
+  for (const auto& [tgid, entry] : filters_) keys.emplace_back(tgid, 1);  // one filter per tgid: a constant second half
   publish_filter_table(skel_->bss, keys);
 }
 

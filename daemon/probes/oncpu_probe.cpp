@@ -9,7 +9,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <unordered_map>
 
@@ -25,22 +27,67 @@
 namespace scorch {
 namespace {
 
-static_assert(sizeof(scorch_filter_key) == 16);
-static_assert(sizeof(scorch_oncpu_key) == 32);
+static_assert(sizeof(scorch_filter_key) == 8);
+static_assert(sizeof(scorch_oncpu_key) == 24);
 static_assert(sizeof(scorch_oncpu_value) == 24);
 static_assert(SCORCH_CNT_MAX <= 8);
 
-int open_cpu_clock(int pid, int cpu, uint64_t period_ns, bool inherit) {
+/// The event as perf names it ("cpu-clock", "cache-misses"), or its type and config.
+std::string event_name(const SamplerEvent& e) {
+  static const std::map<std::pair<uint32_t, uint64_t>, const char*> names = {
+      {{PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK}, "cpu-clock"},
+      {{PERF_TYPE_SOFTWARE, PERF_COUNT_SW_TASK_CLOCK}, "task-clock"},
+      {{PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS}, "page-faults"},
+      {{PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS_MIN}, "minor-faults"},
+      {{PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS_MAJ}, "major-faults"},
+      {{PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CONTEXT_SWITCHES}, "context-switches"},
+      {{PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_MIGRATIONS}, "cpu-migrations"},
+      {{PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES}, "cycles"},
+      {{PERF_TYPE_HARDWARE, PERF_COUNT_HW_INSTRUCTIONS}, "instructions"},
+      {{PERF_TYPE_HARDWARE, PERF_COUNT_HW_CACHE_REFERENCES}, "cache-references"},
+      {{PERF_TYPE_HARDWARE, PERF_COUNT_HW_CACHE_MISSES}, "cache-misses"},
+      {{PERF_TYPE_HARDWARE, PERF_COUNT_HW_BRANCH_INSTRUCTIONS}, "branches"},
+      {{PERF_TYPE_HARDWARE, PERF_COUNT_HW_BRANCH_MISSES}, "branch-misses"},
+  };
+  if (auto it = names.find({e.type, e.config}); it != names.end()) return it->second;
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "type %u config 0x%llx", e.type, static_cast<unsigned long long>(e.config));
+  return buf;
+}
+
+/// "cpu-clock perf event (every 10101010 ns)", for messages.
+std::string describe(const SamplerEvent& e) {
+  bool clock = e.type == PERF_TYPE_SOFTWARE && (e.config == PERF_COUNT_SW_CPU_CLOCK || e.config == PERF_COUNT_SW_TASK_CLOCK);
+  return event_name(e) + " perf event (every " + std::to_string(e.period) + (clock ? " ns)" : " events)");
+}
+
+/// What to tell the user when perf_event_open of this event fails with err.
+std::string open_hint(const SamplerEvent& e, int err) {
+  if (err == EACCES || err == EPERM) return "scorchd needs root (CAP_PERFMON)";
+  bool hardware = e.type == PERF_TYPE_HARDWARE || e.type == PERF_TYPE_HW_CACHE || e.type == PERF_TYPE_RAW;
+  if (hardware && (err == ENOENT || err == ENODEV || err == EOPNOTSUPP))
+    return "this machine has no PMU for hardware events (usual in a VM without a virtual PMU): use a software "
+           "event such as cpu-clock";
+  if (err == EOPNOTSUPP) return "this event cannot sample (the kernel counts it but raises no overflow)";
+  if (err == ENOENT || err == EINVAL) return "the kernel does not know this event type and config";
+  return "";
+}
+
+int open_event(const SamplerEvent& e, int pid, int cpu, bool inherit) {
   perf_event_attr attr{};
   attr.size = sizeof(attr);
-  attr.type = PERF_TYPE_SOFTWARE;
-  attr.config = PERF_COUNT_SW_CPU_CLOCK;
-  attr.sample_period = period_ns;  // cpu-clock counts nanoseconds: a fixed period in ns
+  attr.type = e.type;
+  attr.config = e.config;
+  attr.sample_period = e.period;  // a fixed count of events (ns for the clocks)
   attr.inherit = inherit ? 1 : 0;
   return perf_event_open(&attr, pid, cpu);
 }
 
 }  // namespace
+
+SamplerEvent SamplerEvent::cpu_clock(uint64_t period_ns) {
+  return SamplerEvent{PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK, period_ns};
+}
 
 void OnCpuProbe::SkelDeleter::operator()(oncpu_bpf* s) const { oncpu_bpf__destroy(s); }
 void OnCpuProbe::LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
@@ -61,52 +108,78 @@ OnCpuProbe::~OnCpuProbe() {
   skel_.reset();
 }
 
-Result<void> OnCpuProbe::add_sampler(uint32_t target, uint64_t period_ns) {
-  uint64_t period = sampling_period(target, period_ns);
-  auto key = std::make_pair(target, period);
-  auto it = samplers_.find(key);
-  if (it != samplers_.end()) {
+Result<uint32_t> OnCpuProbe::add_sampler(uint32_t target, const SamplerEvent& event) {
+  if (event.period == 0)
+    return Error{"start a sampler of " + event_name(event), "a sampling period of 0 events", EINVAL, {}};
+  auto key = std::make_pair(target, event);
+  if (auto it = samplers_.find(key); it != samplers_.end()) {
     ++it->second.refs;
-    return {};
+    return it->second.id;
   }
+  if (next_id_ == 0) return Error{"start a sampler of " + event_name(event), "sampler ids ran out", EOVERFLOW, {}};
   Sampler sampler;
-  auto r = target == kPidAny ? attach_cpus(sampler, period) : attach_threads(sampler, target, period);
-  if (!r) return r;
+  sampler.id = next_id_++;
+  // The filter entry goes in first: the events' first samples must not be dropped.
+  if (auto r = add_filter(target, sampler.id); !r) return r.error();
+  auto r = target == kPidAny ? attach_cpus(sampler, event) : attach_threads(sampler, target, event);
+  if (!r) {
+    sampler.links.clear();
+    remove_filter(target, sampler.id);
+    return r.error();
+  }
   sampler.refs = 1;
-  log::debug("on-CPU sampler period " + std::to_string(period) + " ns: " + std::to_string(sampler.links.size()) +
+  log::debug("on-CPU sampler " + std::to_string(sampler.id) + ", " + describe(event) + ": " +
+             std::to_string(sampler.links.size()) +
              (target == kPidAny ? " CPUs" : " threads of PID " + std::to_string(target)));
+  uint32_t id = sampler.id;
   samplers_.emplace(key, std::move(sampler));
+  return id;
+}
+
+Result<void> OnCpuProbe::attach(Sampler& sampler, int perf_fd, const std::string& where) {
+  // A BPF link (not the ioctl) carries the cookie: the program reads it with bpf_get_attach_cookie().
+  LIBBPF_OPTS(bpf_perf_event_opts, opts);
+  opts.bpf_cookie = sampler.id;
+  bpf_link* link = bpf_program__attach_perf_event_opts(skel_->progs.scorch_oncpu, perf_fd, &opts);
+  if (!link) {
+    int e = errno;
+    return make_errno_error("attach on-CPU program to " + where, e,
+                            e == EOPNOTSUPP ? "the kernel has no BPF perf links (attach cookies need Linux 5.15)" : "");
+  }
+  sampler.links.emplace_back(link);
   return {};
 }
 
-Result<void> OnCpuProbe::attach_cpus(Sampler& sampler, uint64_t period) {
+Result<void> OnCpuProbe::attach_cpus(Sampler& sampler, const SamplerEvent& event) {
   auto cpus = online_cpus();
   if (!cpus) return cpus.error();
   std::string skipped;
+  int skipped_errno = 0;
   for (uint32_t cpu : *cpus) {
-    UniqueFd fd(open_cpu_clock(-1, static_cast<int>(cpu), period, false));
+    UniqueFd fd(open_event(event, -1, static_cast<int>(cpu), false));
     if (!fd.valid()) {
       int e = errno;
       if (e == ENODEV) {  // went offline since we read the list: degrade, don't die
         skipped += " " + std::to_string(cpu);
+        skipped_errno = e;
         continue;
       }
-      return make_errno_error("open cpu-clock perf event on CPU " + std::to_string(cpu), e,
-                              e == EACCES || e == EPERM ? "scorchd needs root (CAP_PERFMON)" : "");
+      return make_errno_error("open " + describe(event) + " on CPU " + std::to_string(cpu), e, open_hint(event, e));
     }
-    bpf_link* link = bpf_program__attach_perf_event(skel_->progs.scorch_oncpu, fd.get());
-    if (!link) return make_errno_error("attach on-CPU program to CPU " + std::to_string(cpu), errno);
+    if (auto r = attach(sampler, fd.get(), "CPU " + std::to_string(cpu)); !r) return r;
     fd.release();  // the link owns the perf event now
-    sampler.links.emplace_back(link);
   }
+  if (sampler.links.empty())
+    return make_errno_error("open " + describe(event) + " on any online CPU", skipped_errno ? skipped_errno : ENODEV,
+                            open_hint(event, skipped_errno ? skipped_errno : ENODEV));
   if (!skipped.empty()) log::warning("CPUs went offline while attaching, not sampled:" + skipped);
-  if (sampler.links.empty()) return Error{"attach on-CPU sampler", "no online CPU could be sampled", ENODEV, {}};
   return {};
 }
 
-Result<void> OnCpuProbe::attach_threads(Sampler& sampler, uint32_t tgid, uint64_t period) {
+Result<void> OnCpuProbe::attach_threads(Sampler& sampler, uint32_t tgid, const SamplerEvent& event) {
   // Threads created while we attach are caught by a second pass (their creator may not have had
-  // its inheritable event yet); threads created afterwards inherit one.
+  // its inheritable event yet); threads created afterwards inherit one. An inherited event has no
+  // cookie of its own: the program takes its parent's (sampler_id in oncpu.bpf.c).
   for (int pass = 0; pass < 2; ++pass) {
     std::error_code ec;
     std::filesystem::directory_iterator dir("/proc/" + std::to_string(tgid) + "/task", ec);
@@ -120,17 +193,14 @@ Result<void> OnCpuProbe::attach_threads(Sampler& sampler, uint32_t tgid, uint64_
       std::string name = entry.path().filename().string();
       auto [p, err] = std::from_chars(name.data(), name.data() + name.size(), tid);
       if (err != std::errc() || p != name.data() + name.size() || sampler.tids.count(tid)) continue;
-      UniqueFd fd(open_cpu_clock(static_cast<int>(tid), -1, period, true));
+      UniqueFd fd(open_event(event, static_cast<int>(tid), -1, true));
       if (!fd.valid()) {
         int e = errno;
         if (e == ESRCH) continue;  // the thread exited meanwhile
-        return make_errno_error("open cpu-clock perf event on thread " + std::to_string(tid), e,
-                                e == EACCES || e == EPERM ? "scorchd needs root (CAP_PERFMON)" : "");
+        return make_errno_error("open " + describe(event) + " on thread " + std::to_string(tid), e, open_hint(event, e));
       }
-      bpf_link* link = bpf_program__attach_perf_event(skel_->progs.scorch_oncpu, fd.get());
-      if (!link) return make_errno_error("attach on-CPU program to thread " + std::to_string(tid), errno);
+      if (auto r = attach(sampler, fd.get(), "thread " + std::to_string(tid)); !r) return r;
       fd.release();
-      sampler.links.emplace_back(link);
       sampler.tids.insert(tid);
     }
   }
@@ -138,25 +208,25 @@ Result<void> OnCpuProbe::attach_threads(Sampler& sampler, uint32_t tgid, uint64_
   return {};
 }
 
-void OnCpuProbe::remove_sampler(uint32_t target, uint64_t period_ns) {
-  auto it = samplers_.find({target, sampling_period(target, period_ns)});
-  if (it != samplers_.end() && --it->second.refs == 0) samplers_.erase(it);
+void OnCpuProbe::remove_sampler(uint32_t target, const SamplerEvent& event) {
+  auto it = samplers_.find({target, event});
+  if (it == samplers_.end() || --it->second.refs > 0) return;
+  uint32_t id = it->second.id;
+  samplers_.erase(it);  // the events stop first; what they left in the maps carries an id nobody has
+  remove_filter(target, id);
 }
 
-Result<void> OnCpuProbe::add_filter(uint32_t tgid, uint64_t period_ns) {
-  auto key_pair = std::make_pair(tgid, period_ns);
-  int& refs = filter_refs_[key_pair];
-  if (refs++ > 0) return {};
+Result<void> OnCpuProbe::add_filter(uint32_t tgid, uint32_t sampler) {
   scorch_filter_key key{};
   key.tgid = tgid;
-  key.period_ns = period_ns;
+  key.sampler = sampler;
   uint8_t one = 1;
   if (bpf_map__update_elem(skel_->maps.filter, &key, sizeof(key), &one, sizeof(one), BPF_ANY) != 0) {
     int e = errno;
-    filter_refs_.erase(key_pair);
     return make_errno_error("add PID " + std::to_string(tgid) + " to the kernel filter", e,
                             e == E2BIG ? "too many PIDs profiled at once" : "");
   }
+  filter_keys_.emplace(tgid, sampler);
   sync_fast_filter();
   return {};
 }
@@ -164,18 +234,14 @@ Result<void> OnCpuProbe::add_filter(uint32_t tgid, uint64_t period_ns) {
 void OnCpuProbe::sync_fast_filter() {
   // The hash map is complete already; the .bss table is rebuilt whole into the idle copy, then
   // flipped in, so a sample never sees a half-written table.
-  std::vector<std::pair<uint32_t, uint64_t>> keys;
-  for (const auto& [key, refs] : filter_refs_) keys.push_back(key);
-  publish_filter_table(skel_->bss, keys);
+  publish_filter_table(skel_->bss, std::vector<std::pair<uint32_t, uint32_t>>(filter_keys_.begin(), filter_keys_.end()));
 }
 
-void OnCpuProbe::remove_filter(uint32_t tgid, uint64_t period_ns) {
-  auto it = filter_refs_.find({tgid, period_ns});
-  if (it == filter_refs_.end() || --it->second > 0) return;
-  filter_refs_.erase(it);
+void OnCpuProbe::remove_filter(uint32_t tgid, uint32_t sampler) {
+  if (filter_keys_.erase({tgid, sampler}) == 0) return;
   scorch_filter_key key{};
   key.tgid = tgid;
-  key.period_ns = period_ns;
+  key.sampler = sampler;
   sync_fast_filter();  // before the hash entry goes, so no moment has neither
   bpf_map__delete_elem(skel_->maps.filter, &key, sizeof(key), 0);
 }
@@ -200,7 +266,7 @@ Result<void> OnCpuProbe::drain(const std::function<void(const RawSample&)>& fn) 
   drain_counts<scorch_oncpu_key, scorch_oncpu_value>(counts_fd, [&](const auto& key, const auto& value) {
     RawSample s;
     s.tgid = key.tgid;
-    s.period_ns = key.period_ns;
+    s.sampler = key.sampler;
     s.comm = std::string_view(value.comm, strnlen(value.comm, sizeof(value.comm)));
     s.count = value.count;
     s.user_ips = key.user_stack_hash ? unwound.get(key.user_stack_hash) : stack(key.user_stack_id);

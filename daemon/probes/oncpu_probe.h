@@ -1,13 +1,18 @@
 #pragma once
-/// OnCpuProbe: the loaded on-CPU sampling program, its per-CPU perf events, filter and maps.
+/// OnCpuProbe: the loaded on-CPU sampling program, its samplers (perf events told apart by their
+/// attach cookie), filter and maps.
+
+#include <linux/perf_event.h>
 
 #include <array>
+#include <compare>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <set>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -21,10 +26,19 @@ namespace scorch {
 
 class UnwindMaps;
 
+/// What a sampler counts: a perf event type/config and how many events make one sample.
+struct SamplerEvent {
+  uint32_t type = PERF_TYPE_SOFTWARE;         // perf_event_attr.type
+  uint64_t config = PERF_COUNT_SW_CPU_CLOCK;  // perf_event_attr.config
+  uint64_t period = 0;                        // events per sample (ns for cpu-clock)
+  auto operator<=>(const SamplerEvent&) const = default;
+  static SamplerEvent cpu_clock(uint64_t period_ns);
+};
+
 /// One drained aggregation bucket with its stacks read out (leaf first, as the kernel gives them).
 struct RawSample {
   uint32_t tgid = 0;
-  uint64_t period_ns = 0;
+  uint32_t sampler = 0;  // the sampler's id (its attach cookie)
   std::string_view comm;
   uint64_t count = 0;
   std::span<const uint64_t> user_ips;
@@ -39,24 +53,18 @@ class OnCpuProbe {
   OnCpuProbe(const OnCpuProbe&) = delete;
   OnCpuProbe& operator=(const OnCpuProbe&) = delete;
 
-  /// Starts (or shares) cpu-clock sampling with this period: for kPidAny, one perf event per
-  /// online CPU (wall-clock, every process); for a process, one per thread that follows the
-  /// thread's own CPU time and is inherited by threads it creates later (as `perf record -p`).
-  /// Both kinds stamp their samples with a period of their own parity (see sampling_period), so
-  /// a process sampled by both is never counted twice.
-  Result<void> add_sampler(uint32_t target, uint64_t period_ns);
-  void remove_sampler(uint32_t target, uint64_t period_ns);
-  size_t sampler_count() const { return samplers_.size(); }
-
-  /// The period a sampler of this target really uses: even for per-CPU events, odd for per-task.
-  static uint64_t sampling_period(uint32_t target, uint64_t period_ns) {
-    return target == kPidAny ? (period_ns & ~1ull) : (period_ns | 1ull);
-  }
-
-  /// Lets samples of tgid (kPidAny: every process) at this period through the kernel filter.
-  Result<void> add_filter(uint32_t tgid, uint64_t period_ns);
-  void remove_filter(uint32_t tgid, uint64_t period_ns);
   static constexpr uint32_t kPidAny = 0xffffffffu;
+
+  /// Starts (or shares, refcounted) a sampler of this event for target: for kPidAny, one perf
+  /// event per online CPU (every process; for cpu-clock, wall-clock sampling); for a process, one
+  /// per thread that counts the thread's own events and is inherited by threads it creates later
+  /// (as `perf record -p`). Installs the kernel filter entry {target, id} itself, before the events
+  /// are attached. Returns the sampler's id: the attach cookie its samples carry. Ids are never
+  /// reused while the daemon runs, so samples left from a removed sampler match nobody.
+  Result<uint32_t> add_sampler(uint32_t target, const SamplerEvent& event);
+  /// Drops one reference; the last one detaches the events, then drops the filter entry.
+  void remove_sampler(uint32_t target, const SamplerEvent& event);
+  size_t sampler_count() const { return samplers_.size(); }
 
   /// Switches the program to the other map generation, then reads and clears the old one.
   Result<void> drain(const std::function<void(const RawSample&)>& fn);
@@ -70,6 +78,8 @@ class OnCpuProbe {
   OnCpuProbe() = default;
   std::array<uint64_t, 8> read_counters() const;
   void sync_fast_filter();
+  Result<void> add_filter(uint32_t tgid, uint32_t sampler);
+  void remove_filter(uint32_t tgid, uint32_t sampler);
 
   struct SkelDeleter {
     void operator()(oncpu_bpf* s) const;
@@ -79,17 +89,20 @@ class OnCpuProbe {
   };
   using LinkPtr = std::unique_ptr<bpf_link, LinkDeleter>;
   struct Sampler {
+    uint32_t id = 0;
     int refs = 0;
     std::vector<LinkPtr> links;
     std::set<uint32_t> tids;  // per-task samplers: threads that have an event
   };
 
   std::unique_ptr<oncpu_bpf, SkelDeleter> skel_;
-  Result<void> attach_cpus(Sampler& sampler, uint64_t period);
-  Result<void> attach_threads(Sampler& sampler, uint32_t tgid, uint64_t period);
+  Result<void> attach_cpus(Sampler& sampler, const SamplerEvent& event);
+  Result<void> attach_threads(Sampler& sampler, uint32_t tgid, const SamplerEvent& event);
+  Result<void> attach(Sampler& sampler, int perf_fd, const std::string& where);
 
-  std::map<std::pair<uint32_t, uint64_t>, Sampler> samplers_;  // {target, sampling period}
-  std::map<std::pair<uint32_t, uint64_t>, int> filter_refs_;
+  std::map<std::pair<uint32_t, SamplerEvent>, Sampler> samplers_;  // {target, event}
+  std::set<std::pair<uint32_t, uint32_t>> filter_keys_;  // {tgid or kPidAny, sampler id}: the kernel filter
+  uint32_t next_id_ = 1;  // 0 would be no cookie at all
   uint64_t lost_stacks_ = 0;
 };
 

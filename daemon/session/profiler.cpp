@@ -96,12 +96,9 @@ Result<uint64_t> Profiler::start(const SessionSpec& spec) {
     uint32_t t = s->targets[done];
     Result<void> r;
     if (s->on_cpu) {
-      uint64_t period = OnCpuProbe::sampling_period(t, s->period_ns);
-      r = probe_.add_filter(t, period);
-      if (r) {
-        r = probe_.add_sampler(t, s->period_ns);
-        if (!r) probe_.remove_filter(t, period);
-      }
+      auto id = probe_.add_sampler(t, SamplerEvent::cpu_clock(s->period_ns));
+      if (id) s->sampler_of[t] = *id;
+      else r = id.error();
     }
     if (r && s->off_cpu) {
       r = offcpu_->add_filter(t, spec.offcpu_filter);
@@ -140,8 +137,7 @@ void Profiler::add_unwind_notes(const Session& s, Profile& p) const {
 }
 
 void Profiler::release_target(uint32_t target, uint64_t period_ns) {
-  probe_.remove_sampler(target, period_ns);
-  probe_.remove_filter(target, OnCpuProbe::sampling_period(target, period_ns));
+  probe_.remove_sampler(target, SamplerEvent::cpu_clock(period_ns));
 }
 
 Result<void> Profiler::watch_creds(Session& s) {
@@ -329,11 +325,15 @@ void Profiler::drain_samples() {
   const ByPid by = sessions_by_pid(&Session::on_cpu);
   auto result = probe_.drain([&](const RawSample& raw) {
     matching.clear();
+    auto sampled_by = [&](const Session* s, uint32_t target) {
+      auto it = s->sampler_of.find(target);
+      return it != s->sampler_of.end() && it->second == raw.sampler;
+    };
     for (Session* s : by.any)
-      if (raw.period_ns == OnCpuProbe::sampling_period(OnCpuProbe::kPidAny, s->period_ns)) matching.push_back(s);
+      if (sampled_by(s, OnCpuProbe::kPidAny)) matching.push_back(s);
     if (auto p = by.pid.find(raw.tgid); p != by.pid.end())
       for (Session* s : p->second)
-        if (raw.period_ns == OnCpuProbe::sampling_period(raw.tgid, s->period_ns)) matching.push_back(s);
+        if (sampled_by(s, raw.tgid)) matching.push_back(s);
     if (matching.empty()) return;
 
     // Root first: user frames outermost..leaf, then kernel entry..leaf. Return addresses point
@@ -469,7 +469,7 @@ Profile Profiler::finish(uint64_t id) {
     for (auto& st : s.stacks) st.count = (st.count + 500) / 1000;
     std::erase_if(s.stacks, [](const StackCount& st) { return st.count == 0; });
   }
-  p.period_ns = s.period_ns;  // the sampler's parity bit aside, the time one sample stands for
+  p.period_ns = s.period_ns;  // the time one sample stands for
   p.duration_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(ended - s.started).count());
   p.pids = s.spec.pids;
   p.stacks = std::move(s.stacks);

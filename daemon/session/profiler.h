@@ -101,6 +101,7 @@ class Profiler {
     std::map<uint32_t, std::vector<LiveStack>> live_at_loss;  // malloc --outstanding: blocks live when tracing stopped
     std::map<std::pair<uint32_t, uint64_t>, std::vector<Frame>> frames_at_loss;  // malloc: named while the program ran
     std::vector<uint32_t> targets;  // the pids, or kPidAny for the whole system
+    std::map<uint32_t, uint32_t> sampler_of;  // on-CPU: target -> the id its samples carry
     std::vector<uint32_t> unwound;  // pids whose user stacks come from unwind tables
     std::vector<UnwindMaps::FileFrames> unwind_at_start;  // per-file frame counts when it started
     std::vector<std::string> notes;
@@ -162,7 +163,7 @@ class Profiler {
   UidLimits memory_{0, 0};
 };
 
-/// Sampling period for a frequency, in ns (what the kernel filter and counts are keyed by).
+/// Sampling period for a frequency, in ns.
 uint64_t period_for_hz(uint32_t hz);
 
 /// True while /proc/PID exists and is not a zombie.

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <regex>
@@ -282,6 +283,38 @@ TEST_F(OnCpu, ConcurrentClientsGetOnlyTheirOwnPids) {
   EXPECT_EQ(pb.size(), 1u);
   EXPECT_TRUE(pa.count(std::to_string(a.pid())));
   EXPECT_TRUE(pb.count(std::to_string(b.pid())));
+}
+
+// A whole-system and a -p session at the same frequency at once: their samplers have the same
+// cpu-clock period but different ids (attach cookies), so each session counts the program's
+// samples once, from its own sampler: about its CPU time times 99 Hz, not twice that.
+TEST_F(OnCpu, WholeSystemAndPidSessionsAtOnePeriodCountOnce) {
+  Child prog({testprog("cpu_split"), "70"});
+  ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
+  std::string pid_out = dir_ + "/pid.folded", all_out = dir_ + "/all.folded";
+  const uint64_t cpu_before = main_thread_cpu_ns(prog.pid());
+  RunResult rp, ra;
+  std::thread tp([&] { rp = daemon_->cli({"profile", "-p", std::to_string(prog.pid()), "-d", "3", "-o", pid_out}); });
+  std::thread ta([&] { ra = daemon_->cli({"profile", "-d", "3", "-o", all_out}); });
+  tp.join();
+  ta.join();
+  const uint64_t cpu_ns = main_thread_cpu_ns(prog.pid()) - cpu_before;
+  ASSERT_EQ(rp.exit_code, 0) << rp.err;
+  ASSERT_EQ(ra.exit_code, 0) << ra.err;
+  // The CPU time spans both sessions plus their start and end: a session sees a little less.
+  const double expected = static_cast<double>(cpu_ns) / 1e9 * 99.0;
+  ASSERT_GT(expected, 150.0) << "cpu_split hardly ran: " << cpu_ns << " ns";
+  Profile pid_profile = load_folded(pid_out);
+  uint64_t own = count_burns(pid_profile, "cpu_split").total, pid_total = 0;
+  for (const auto& st : pid_profile.stacks) pid_total += st.count;
+  uint64_t seen_by_all = count_burns(load_folded(all_out), "cpu_split").total;
+  EXPECT_EQ(pid_total, own) << "a -p session holds its own process only";
+  EXPECT_GE(static_cast<double>(own), expected * 0.7) << own << " samples for " << cpu_ns << " ns of CPU";
+  EXPECT_LE(static_cast<double>(own), expected * 1.15) << own << " samples for " << cpu_ns << " ns of CPU";
+  EXPECT_GE(static_cast<double>(seen_by_all), expected * 0.7) << seen_by_all << " samples for " << cpu_ns << " ns";
+  EXPECT_LE(static_cast<double>(seen_by_all), expected * 1.15) << seen_by_all << " samples for " << cpu_ns << " ns";
+  std::printf("-p session %llu, whole-system session %llu samples of cpu_split; %.0f for its CPU time at 99 Hz\n",
+              static_cast<unsigned long long>(own), static_cast<unsigned long long>(seen_by_all), expected);
 }
 
 // Acceptance 4: a non-root user may profile its own process, never another user's or the system.
