@@ -42,6 +42,12 @@ class OnCpuEvents : public ::testing::Test {
     return counts;
   }
 
+  /// Tells page_touch to touch its pages; its report ("touched=N minflt=M"), empty if none came.
+  static std::string touch(Child& prog) {
+    if (::kill(prog.pid(), SIGUSR1) != 0) return "";
+    return prog.read_line();
+  }
+
   static uint64_t of_tgid(const Counts& c, uint32_t tgid, uint32_t sampler) {
     auto it = c.find({tgid, sampler});
     return it == c.end() ? 0 : it->second;
@@ -62,8 +68,7 @@ TEST_F(OnCpuEvents, PageFaultSamplerCountsEveryFault) {
   const SamplerEvent faults{PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS, 1};
   auto id = probe_->add_sampler(pid, faults);
   ASSERT_TRUE(id) << id.error().message();
-  ASSERT_EQ(::kill(prog.pid(), SIGUSR1), 0);
-  std::string line = prog.read_line();
+  std::string line = touch(prog);
   std::smatch m;
   ASSERT_TRUE(std::regex_search(line, m, std::regex("touched=(\\d+) minflt=(\\d+)"))) << line;
   ASSERT_EQ(std::stoull(m[1]), kPages);
@@ -167,8 +172,7 @@ TEST_F(OnCpuEvents, HardwareEventWorksOrFailsClearly) {
   }
   if (pmu_errno == 0) {
     // The kernel zeroing 16 MB of fresh pages misses the cache many times over.
-    ASSERT_EQ(::kill(prog.pid(), SIGUSR1), 0);
-    ASSERT_NE(prog.read_line().find("touched="), std::string::npos);
+    ASSERT_NE(touch(prog).find("touched="), std::string::npos);
     Counts counts = drain();
     uint64_t own = 0, all = 0;
     for (const auto& [key, n] : counts) (key.first == pid ? own : all) += n;
@@ -185,8 +189,7 @@ TEST_F(OnCpuEvents, HardwareEventWorksOrFailsClearly) {
   const SamplerEvent faults{PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS, 1};
   auto id = probe_->add_sampler(next_pid, faults);
   ASSERT_TRUE(id) << id.error().message();
-  ASSERT_EQ(::kill(next.pid(), SIGUSR1), 0);
-  ASSERT_NE(next.read_line().find("touched="), std::string::npos);
+  ASSERT_NE(touch(next).find("touched="), std::string::npos);
   EXPECT_GE(of_tgid(drain(), next_pid, *id), 1000u);
   probe_->remove_sampler(next_pid, faults);
 }
