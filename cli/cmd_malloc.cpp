@@ -3,6 +3,7 @@
 
 #include "cli/session.h"
 #include "export/text_table.h"
+#include "proto/malloc_options.h"
 
 namespace scorch::cli {
 namespace {
@@ -26,28 +27,30 @@ constexpr const char* kMallocUsage =
     "  -o, --output FILE     .svg: flamegraph; .folded: folded stacks; .json: JSON with every value;\n"
     "                        anything else: text table (default: table of the top stacks on stdout)\n";
 
-std::vector<Option> malloc_options(proto::ProfileRequest& req) {
+proto::MallocOptions req;
+
+std::vector<Option> malloc_options() {
   return {
       flag({"--outstanding"}, req.outstanding),
       {{"--min-age"}, "a time",
-       [&req](const std::string& v) {
+       [](const std::string& v) {
          return parse_time(v, 1e9, req.min_age_ns) ? "" : "'" + v + "' is not a time (e.g. 30s, 500ms)";
        }},
       {{"--sample-bytes"}, "a size",
-       [&req](const std::string& v) {
+       [](const std::string& v) {
          if (parse_size(v, req.sample_bytes) && req.sample_bytes != 0 && req.sample_bytes <= proto::kMaxSampleBytes)
            return std::string();
          return "--sample-bytes takes 1 byte .. 16 MiB (e.g. 512KiB), not '" + v + "'";
        }},
       {{"--duty"}, "a percentage",
-       [&req](const std::string& v) {
+       [](const std::string& v) {
          if (!parse_percent_permille(v, req.duty_permille) || req.duty_permille == 0 || req.duty_permille > 1000)
            return "--duty takes 0.1%..100%, not '" + v + "'";
          if (req.duty_permille == 1000) req.duty_permille = 0;  // always attached
          return std::string();
        }},
       {{"--weight"}, "bytes or calls",
-       [&req](const std::string& v) {
+       [](const std::string& v) {
          if (v != "bytes" && v != "calls") return std::string("--weight takes bytes or calls");
          req.weight_calls = v == "calls";
          return std::string();
@@ -57,12 +60,16 @@ std::vector<Option> malloc_options(proto::ProfileRequest& req) {
 }
 
 std::string check(const SessionArgs& args) {
-  const proto::ProfileRequest& req = args.request;
-  if (req.pids.empty()) return "malloc needs -p PID (it attaches to running processes)";
+  if (args.request.pids.empty()) return "malloc needs -p PID (it attaches to running processes)";
   if (req.outstanding && (req.sample_bytes || req.duty_permille))
     return "--outstanding needs every call: it does not go with --sample-bytes or --duty";
   if (req.min_age_ns && !req.outstanding) return "--min-age goes with --outstanding";
   return "";
+}
+
+void encode(proto::ProfileRequest& r) {
+  r.measure = proto::kMallocMeasure;
+  r.options = proto::encode(req);
 }
 
 // The table of top stacks by default; flamegraph and folded stacks by the weight, without the
@@ -94,8 +101,8 @@ void summarize(const SessionRun& run, const Profile& p) {
 }  // namespace
 
 int cmd_malloc(const GlobalOptions& g, const std::vector<std::string>& args) {
-  static const SessionCommand kMalloc{"malloc", kMallocUsage, proto::Measure::kMalloc, "tracing", "calls",
-                                      malloc_options, check, render, summarize};
+  static const SessionCommand kMalloc{"malloc", kMallocUsage, "tracing", "calls", malloc_options,
+                                      check,    encode,       render,    summarize};
   return run_session_command(g, args, kMalloc);
 }
 

@@ -1,6 +1,7 @@
 // scorch offcpu: time threads spend blocked, by the stack where they blocked.
 #include "cli/session.h"
 #include "export/text_table.h"
+#include "proto/offcpu_options.h"
 
 namespace scorch::cli {
 namespace {
@@ -29,32 +30,40 @@ std::string parse_block_time(const std::string& v, uint64_t& ns) {
 }
 
 // -U and -K: only one kind of stack.
-std::string only_stacks(proto::ProfileRequest& req, uint8_t stacks) {
+proto::OffCpuOptions req;
+
+std::string only_stacks(uint8_t stacks) {
   if (req.stacks != proto::kBothStacks && req.stacks != stacks) return "-U and -K exclude each other";
   req.stacks = stacks;
   return "";
 }
 
-std::vector<Option> offcpu_options(proto::ProfileRequest& req) {
+std::vector<Option> offcpu_options() {
   return {
-      {{"--min-block"}, "a time", [&req](const std::string& v) { return parse_block_time(v, req.min_block_ns); }},
-      {{"--max-block"}, "a time", [&req](const std::string& v) { return parse_block_time(v, req.max_block_ns); }},
+      {{"--min-block"}, "a time", [](const std::string& v) { return parse_block_time(v, req.min_block_ns); }},
+      {{"--max-block"}, "a time", [](const std::string& v) { return parse_block_time(v, req.max_block_ns); }},
       {{"--state"}, "a list of states",
-       [&req](const std::string& v) {
+       [](const std::string& v) {
          auto mask = proto::parse_offcpu_states(v);
          if (!mask) return mask.error().message() + " (" + mask.error().hint + ")";
          req.states = *mask;
          return std::string();
        }},
       flag({"--by-state"}, req.by_state),
-      {{"-U", "--user-stacks-only"}, "", [&req](const std::string&) { return only_stacks(req, proto::kUserStack); }},
+      {{"-U", "--user-stacks-only"}, "", [](const std::string&) { return only_stacks(proto::kUserStack); }},
       {{"-K", "--kernel-stacks-only"}, "",
-       [&req](const std::string&) { return only_stacks(req, proto::kKernelStack); }},
+       [](const std::string&) { return only_stacks(proto::kKernelStack); }},
   };
 }
 
 std::string check(const SessionArgs& args) {
-  return args.request.min_block_ns > args.request.max_block_ns ? "--min-block is above --max-block" : "";
+  (void)args;
+  return req.min_block_ns > req.max_block_ns ? "--min-block is above --max-block" : "";
+}
+
+void encode(proto::ProfileRequest& r) {
+  r.measure = proto::kOffCpuMeasure;
+  r.options = proto::encode(req);
 }
 
 std::string render(const SessionRun& run, const Profile& p) {
@@ -76,8 +85,8 @@ void summarize(const SessionRun& run, const Profile& p) {
 }  // namespace
 
 int cmd_offcpu(const GlobalOptions& g, const std::vector<std::string>& args) {
-  static const SessionCommand kOffCpu{"offcpu", kOffCpuUsage, proto::Measure::kOffCpu, "tracing", "blocks",
-                                      offcpu_options, check, render, summarize};
+  static const SessionCommand kOffCpu{"offcpu", kOffCpuUsage, "tracing", "blocks", offcpu_options,
+                                      check,    encode,       render,    summarize};
   return run_session_command(g, args, kOffCpu);
 }
 

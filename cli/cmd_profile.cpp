@@ -1,6 +1,7 @@
 // scorch profile: sampled on-CPU stacks, or wall-clock time (on-CPU plus off-CPU) with --wall.
 #include "cli/session.h"
 #include "export/text_table.h"
+#include "proto/wall_options.h"
 
 namespace scorch::cli {
 namespace {
@@ -16,17 +17,22 @@ constexpr const char* kProfileUsage =
     "  -o, --output FILE    .svg: interactive flamegraph; .folded: folded stacks; .json: JSON;\n"
     "                       anything else: text table (default: table on stdout)\n";
 
-std::vector<Option> profile_options(proto::ProfileRequest& req) {
+proto::WallOptions options;  // the on-CPU part alone unless --wall
+bool wall_clock = false;
+
+std::vector<Option> profile_options() {
   return {
-      {{"--wall"}, "",
-       [&req](const std::string&) {
-         req.measure = proto::Measure::kWall;
-         return std::string();
-       }},
+      frequency_option(options.cpu.frequency_hz),
+      flag({"--wall"}, wall_clock),
   };
 }
 
-bool wall(const SessionRun& run) { return run.args.request.measure == proto::Measure::kWall; }
+void encode(proto::ProfileRequest& req) {
+  req.measure = wall_clock ? proto::kWallMeasure : proto::kCpuMeasure;
+  req.options = wall_clock ? proto::encode(options) : proto::encode(options.cpu);
+}
+
+bool wall(const SessionRun& run) { return run.args.request.measure == proto::kWallMeasure; }
 
 std::string render(const SessionRun& run, const Profile& p) {
   FlameOptions fo;
@@ -49,8 +55,8 @@ void summarize(const SessionRun& run, const Profile& p) {
 
 int cmd_profile(const GlobalOptions& g, const std::vector<std::string>& args) {
   static const SessionCommand kProfile{
-      "profile", kProfileUsage, proto::Measure::kCpu, "profiling", "samples",
-      profile_options, [](const SessionArgs&) { return std::string(); }, render, summarize};
+      "profile", kProfileUsage, "profiling", "samples", profile_options,
+      [](const SessionArgs&) { return std::string(); }, encode, render, summarize};
   return run_session_command(g, args, kProfile);
 }
 

@@ -48,8 +48,8 @@ void print_json(const GlobalOptions& g, const proto::StatusReply& st) {
     w.begin_object().key("id").value(s.id).key("uid").value(s.uid).key("pids").begin_array();
     for (uint32_t pid : s.pids) w.value(pid);
     w.end_array();
-    w.key("measure").value(proto::measure_name(s.measure));
-    w.key("frequency_hz").value(s.frequency_hz).key("elapsed_ms").value(s.elapsed_ms);
+    w.key("measure").value(s.measure).key("detail").value(s.detail).key("events").value(s.events);
+    w.key("elapsed_ms").value(s.elapsed_ms);
     w.key("duration_ms").value(s.duration_ms).key("samples").value(s.samples).end_object();
   }
   w.end_array();
@@ -57,26 +57,6 @@ void print_json(const GlobalOptions& g, const proto::StatusReply& st) {
   w.key("symbol_cache_bytes").value(st.symbol_cache_bytes);
   w.end_object();
   std::cout << w.str() << "\n";
-}
-
-/// What a session of each measure counts, for its status line: a sampled measure has a rate.
-struct Units {
-  bool sampled;
-  const char* events;
-};
-
-Units units_of(proto::Measure measure) {
-  switch (measure) {
-    case proto::Measure::kCpu:
-      return {true, "samples"};
-    case proto::Measure::kOffCpu:
-      return {false, "blocks"};
-    case proto::Measure::kWall:
-      return {true, "samples and blocks"};
-    case proto::Measure::kMalloc:
-      return {false, "allocator calls"};
-  }
-  return {false, "events"};
 }
 
 void print_text(const GlobalOptions& g, const proto::StatusReply& st) {
@@ -96,14 +76,14 @@ void print_text(const GlobalOptions& g, const proto::StatusReply& st) {
       who = "PID";
       for (uint32_t pid : s.pids) who += " " + std::to_string(pid);
     }
-    const Units units = units_of(s.measure);
-    std::cout << "  #" << s.id << " uid " << s.uid << ": " << proto::measure_name(s.measure) << " " << who << ", ";
-    if (units.sampled) std::cout << s.frequency_hz << " Hz, ";
+    // Each measure says how it measures and what it counts (a sampled one: its rate, in samples).
+    std::cout << "  #" << s.id << " uid " << s.uid << ": " << s.measure << " " << who << ", ";
+    if (!s.detail.empty()) std::cout << s.detail << ", ";
     std::cout << format_seconds(s.elapsed_ms);
     if (s.duration_ms) std::cout << " / " << format_seconds(s.duration_ms);
-    std::cout << ", " << s.samples << " " << units.events << "\n";
+    std::cout << ", " << s.samples << " " << s.events << "\n";
   }
-  std::cout << "\nsamples since start: " << st.drops.samples << "\ndrops since start: " << drops_summary(st.drops)
+  std::cout << "\nevents since start (every measure): " << st.drops.samples << "\ndrops since start: " << drops_summary(st.drops)
             << "\nsymbol cache: " << st.symbol_cache_bytes / 1024 << " KiB\n";
   for (const auto& n : st.notes) std::cout << "note: " << n << "\n";
 }

@@ -33,25 +33,18 @@ std::string format_seconds(uint64_t ms) {
 
 std::string drops_summary(const DropCounters& d) {
   std::string s;
-  auto add = [&](uint64_t v, const char* what) {
-    if (v == 0) return;
+  for (const Drop& c : d.counts) {
+    if (c.count == 0) continue;
     if (!s.empty()) s += ", ";
-    s += std::to_string(v) + " " + what;
-  };
-  add(d.stack_collisions, "stack collisions");
-  add(d.stack_errors, "stack walk errors");
-  add(d.map_full, "map full");
-  add(d.lost_stacks, "lost stacks");
+    s += std::to_string(c.count) + " " + drop_label(c.name);
+  }
   return s.empty() ? "none" : s;
 }
 
 void write_drops_json(JsonWriter& w, const DropCounters& d) {
   w.key("drops").begin_object();
   w.key("samples").value(d.samples);
-  w.key("stack_collisions").value(d.stack_collisions);
-  w.key("stack_errors").value(d.stack_errors);
-  w.key("map_full").value(d.map_full);
-  w.key("lost_stacks").value(d.lost_stacks);
+  for (const Drop& c : d.counts) w.key(c.name).value(c.count);
   w.end_object();
 }
 

@@ -9,7 +9,7 @@
 #include "common/result.h"
 #include "export/flamegraph.h"
 #include "export/json_writer.h"
-#include "export/profile.h"
+#include "model/profile.h"
 
 namespace scorch::cli {
 

@@ -94,12 +94,6 @@ std::vector<Option> shared_options(SessionArgs& args) {
          return parse_seconds(v, proto::kMaxDurationMs, req.duration_ms) ? ""
                                                                          : "'" + v + "' is not a duration in seconds";
        }},
-      {{"-F", "--frequency"}, "a frequency",
-       [&req](const std::string& v) {
-         if (parse_u32(v, req.frequency_hz) && req.frequency_hz != 0 && req.frequency_hz <= proto::kMaxFrequencyHz)
-           return std::string();
-         return "-F takes 1.." + std::to_string(proto::kMaxFrequencyHz) + " Hz, not '" + v + "'";
-       }},
       {{"-o", "--output"}, "a file",
        [&args](const std::string& v) {
          args.output = v;
@@ -110,15 +104,22 @@ std::vector<Option> shared_options(SessionArgs& args) {
 
 }  // namespace
 
+Option frequency_option(uint32_t& hz) {
+  return {{"-F", "--frequency"}, "a frequency", [&hz](const std::string& v) {
+            if (parse_u32(v, hz) && hz != 0 && hz <= proto::kMaxFrequencyHz) return std::string();
+            return "-F takes 1.." + std::to_string(proto::kMaxFrequencyHz) + " Hz, not '" + v + "'";
+          }};
+}
+
 int run_session_command(const GlobalOptions& g, const std::vector<std::string>& args, const SessionCommand& command) {
   SessionArgs parsed;
-  parsed.request.measure = command.measure;
-  std::vector<Option> options = command.options(parsed.request);
+  std::vector<Option> options = command.options();
   for (auto& o : shared_options(parsed)) options.push_back(std::move(o));
   if (auto exit_code = parse_options(args, options, command.name, command.usage)) return *exit_code;
   const proto::ProfileRequest& req = parsed.request;
   if (req.pids.size() > proto::kMaxPids) return usage_error("too many PIDs", command.usage);
   if (std::string message = command.check(parsed); !message.empty()) return usage_error(message, command.usage);
+  command.encode(parsed.request);
   if (!parsed.output.empty()) {
     if (auto r = check_writable(parsed.output); !r) {
       print_error(r.error());

@@ -8,8 +8,9 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/output.h"
-#include "export/profile.h"
+#include "model/profile.h"
 #include "proto/protocol.h"
+#include "proto/cpu_options.h"
 
 namespace scorch::cli {
 
@@ -31,17 +32,21 @@ struct SessionRun {
 struct SessionCommand {
   std::string name;   // in messages: "unknown option 'x' for offcpu"
   const char* usage;  // printed by -h and after a usage error
-  proto::Measure measure;
   std::string verb;    // the progress line's: "profiling", "tracing"
   std::string events;  // what progress counts: "samples", "blocks", "calls"
-  // The command's own options, bound to the request; tried before the shared ones (-p, -d, -F, -o).
-  std::function<std::vector<Option>(proto::ProfileRequest& req)> options;
+  // The command's own options, bound to its measure's options; tried before the shared ones (-p, -d, -o).
+  std::function<std::vector<Option>()> options;
   // After parsing: "" or the usage message for options that do not go together.
   std::function<std::string(const SessionArgs& args)> check;
+  // Then: the measure's id and its options, encoded by its proto/<measure>_options.cpp.
+  std::function<void(proto::ProfileRequest& req)> encode;
   std::function<std::string(const SessionRun& run, const Profile& p)> render;
   // After the output is written: the summary line (and notes) on stderr.
   std::function<void(const SessionRun& run, const Profile& p)> summarize;
 };
+
+/// -F HZ, bound to a sampling frequency.
+Option frequency_option(uint32_t& hz);
 
 /// Runs the command: an exit code (0 ok, 1 failure, 2 usage).
 int run_session_command(const GlobalOptions& g, const std::vector<std::string>& args, const SessionCommand& command);

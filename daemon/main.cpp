@@ -14,6 +14,7 @@
 #include <cstring>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <string>
 #include <thread>
@@ -21,11 +22,9 @@
 #include "common/log.h"
 #include "common/unique_fd.h"
 #include "probes/features.h"
-#include "probes/malloc_probe.h"
-#include "probes/offcpu_probe.h"
-#include "probes/oncpu_probe.h"
 #include "probes/unwind_maps.h"
 #include "server/server.h"
+#include "session/measure.h"
 #include "session/profiler.h"
 #include "symbolize/symbolizer.h"
 
@@ -183,22 +182,10 @@ int main(int argc, char** argv) {
   for (const auto& line : features.report()) scorch::log::debug("feature " + line);
   for (const auto& f : features.all())
     if (!f.available) scorch::log::info("unavailable: " + f.name + ": " + f.detail);
-  if (!features.has(scorch::Feature::kPerfEventProg) || !features.has(scorch::Feature::kPerfSoftware)) {
-    const auto& f = features.get(features.has(scorch::Feature::kPerfEventProg) ? scorch::Feature::kPerfSoftware
-                                                                                : scorch::Feature::kPerfEventProg);
-    fail(scorch::Error{"start on-CPU profiling", f.name + ": " + f.detail, ENOTSUP,
-                       ::geteuid() != 0 ? "run scorchd as root" : ""});
-    return 1;
-  }
-
+  const std::map<std::string, std::string> settings{{"offcpu-hook", offcpu_hook}};
   auto unwind_maps = scorch::UnwindMaps::create();
   if (!unwind_maps) {
     fail(unwind_maps.error());
-    return 1;
-  }
-  auto probe = scorch::OnCpuProbe::load(**unwind_maps);
-  if (!probe) {
-    fail(probe.error());
     return 1;
   }
   debug_dirs.insert(debug_dirs.end(), symbolizer_options.debug_dirs.begin(), symbolizer_options.debug_dirs.end());
@@ -208,40 +195,20 @@ int main(int argc, char** argv) {
     scorch::log::warning(k.error().message() + ": kernel frames will show as [unknown]" +
                          (k.error().hint.empty() ? "" : " (" + k.error().hint + ")"));
   }
-  // Off-CPU profiling is optional: without it the daemon still samples on-CPU stacks.
-  std::unique_ptr<scorch::OffCpuProbe> offcpu;
-  std::string offcpu_error;
-  // tp_btf first (task storage, unwound user stacks); the raw tracepoint where it is missing.
-  const bool has_btf = features.has(scorch::Feature::kTpBtf), has_raw = features.has(scorch::Feature::kRawTracepoint);
-  std::optional<scorch::OffCpuProbe::Attach> hook;
-  if (offcpu_hook == "tp_btf" || (offcpu_hook == "auto" && has_btf))
-    hook = scorch::OffCpuProbe::Attach::kTpBtf;
-  else if (offcpu_hook == "raw_tp" || (offcpu_hook == "auto" && has_raw))
-    hook = scorch::OffCpuProbe::Attach::kRawTp;
-  if (!hook) {
-    offcpu_error = "no sched_switch hook: tp_btf: " + features.get(scorch::Feature::kTpBtf).detail +
-                   "; raw_tracepoint: " + features.get(scorch::Feature::kRawTracepoint).detail;
-  } else if (auto loaded = scorch::OffCpuProbe::load(**unwind_maps, *hook); loaded) {
-    offcpu = std::move(*loaded);
-    if (*hook == scorch::OffCpuProbe::Attach::kRawTp)
-      scorch::log::info("off-CPU via the raw sched_switch tracepoint: user stacks by frame pointers");
-  } else {
-    offcpu_error = loaded.error().message();
+  // Every measure the registry lists; one the kernel cannot run is reported and left out, and
+  // its sessions are refused with that reason (a required one stops the daemon).
+  scorch::Profiler profiler(unwind_maps->get(), symbolizer);
+  for (const scorch::MeasureDef& def : scorch::registry()) {
+    auto r = profiler.load(def, features, settings);
+    if (r) continue;
+    scorch::Error e = r.error();
+    if (def.required) {
+      if (e.hint.empty() && ::geteuid() != 0) e.hint = "run scorchd as root";
+      fail(e);
+      return 1;
+    }
+    scorch::log::info("unavailable: " + def.name + ": " + e.message() + (e.hint.empty() ? "" : " (" + e.hint + ")"));
   }
-  if (!offcpu) scorch::log::info("unavailable: off-CPU profiling: " + offcpu_error);
-  // Allocator tracing needs uprobes; without them the other measures still work.
-  std::unique_ptr<scorch::MallocProbe> malloc_probe;
-  std::string malloc_error;
-  if (!features.has(scorch::Feature::kUprobes)) {
-    malloc_error = "no uprobes: " + features.get(scorch::Feature::kUprobes).detail;
-  } else if (auto loaded = scorch::MallocProbe::load(**unwind_maps); loaded) {
-    malloc_probe = std::move(*loaded);
-  } else {
-    malloc_error = loaded.error().message();
-  }
-  if (!malloc_probe) scorch::log::info("unavailable: malloc tracing: " + malloc_error);
-  scorch::Profiler profiler(**probe, offcpu.get(), offcpu_error, **unwind_maps, symbolizer, malloc_probe.get(),
-                            malloc_error);
 
   boost::asio::io_context io;
   scorch::Server server(io, options, features, profiler, symbolizer);
@@ -280,8 +247,7 @@ int main(int argc, char** argv) {
     wait_for_clients({});
   });
 
-  scorch::log::info("listening on " + options.socket_path + " (on-CPU program id " +
-                    std::to_string((*probe)->program_id()) + ")");
+  scorch::log::info("listening on " + options.socket_path);
   notify_systemd_ready();
   io.run();
   server.stop_worker();

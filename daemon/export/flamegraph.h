@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "export/profile.h"
+#include "model/profile.h"
 
 namespace scorch {
 

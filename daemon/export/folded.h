@@ -5,7 +5,7 @@
 #include <string_view>
 
 #include "common/result.h"
-#include "export/profile.h"
+#include "model/profile.h"
 
 namespace scorch {
 

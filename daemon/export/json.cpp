@@ -20,10 +20,7 @@ std::string render_json(const Profile& profile) {
 
   w.key("drops").begin_object();
   w.key("samples").value(profile.drops.samples);
-  w.key("stack_collisions").value(profile.drops.stack_collisions);
-  w.key("stack_errors").value(profile.drops.stack_errors);
-  w.key("map_full").value(profile.drops.map_full);
-  w.key("lost_stacks").value(profile.drops.lost_stacks);
+  for (const Drop& d : profile.drops.counts) w.key(d.name).value(d.count);
   w.end_object();
 
   w.key("notes").begin_array();

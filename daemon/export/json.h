@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "export/profile.h"
+#include "model/profile.h"
 
 namespace scorch {
 

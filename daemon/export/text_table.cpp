@@ -37,17 +37,11 @@ std::string printable(const std::string& name) {
 }
 
 std::string drops_line(const DropCounters& drops) {
-  const std::pair<uint64_t, const char*> fields[] = {
-      {drops.stack_collisions, "stack collisions"},
-      {drops.stack_errors, "stack errors"},
-      {drops.map_full, "map full"},
-      {drops.lost_stacks, "lost stacks"},
-  };
   std::string line;
-  for (const auto& [count, what] : fields) {
-    if (count == 0) continue;
+  for (const Drop& d : drops.counts) {
+    if (d.count == 0) continue;
     line += line.empty() ? "Dropped: " : ", ";
-    line += std::to_string(count) + " " + what;
+    line += std::to_string(d.count) + " " + drop_label(d.name);
   }
   if (line.empty()) return line;
   if (drops.samples != 0) line += " (of " + std::to_string(drops.samples) + " samples seen)";

@@ -288,10 +288,10 @@ DropCounters OnCpuProbe::counters() const {
   auto c = read_counters();
   DropCounters d;
   d.samples = c[SCORCH_CNT_SAMPLES];
-  d.stack_collisions = c[SCORCH_CNT_STACK_COLLISION];
-  d.stack_errors = c[SCORCH_CNT_STACK_ERROR];
-  d.map_full = c[SCORCH_CNT_MAP_FULL];
-  d.lost_stacks = lost_stacks_;
+  d.add("stack_collisions", c[SCORCH_CNT_STACK_COLLISION]);
+  d.add("stack_errors", c[SCORCH_CNT_STACK_ERROR]);
+  d.add("map_full", c[SCORCH_CNT_MAP_FULL]);
+  d.add("lost_stacks", lost_stacks_);
   return d;
 }
 

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "common/result.h"
-#include "export/profile.h"
+#include "model/profile.h"
 
 struct oncpu_bpf;
 struct bpf_link;

@@ -1,5 +1,6 @@
 #include "proto/protocol.h"
 
+#include <algorithm>
 #include <unordered_map>
 
 #include "proto/wire.h"
@@ -12,6 +13,8 @@ constexpr uint32_t kMaxFrames = 1024;
 constexpr uint32_t kMaxStacks = 8 * 1024 * 1024;
 constexpr uint32_t kMaxStrings = 16 * 1024 * 1024;
 constexpr uint32_t kMaxListItems = 4096;
+constexpr uint32_t kMaxDropCounters = 64;
+constexpr size_t kMaxDropName = 64;
 constexpr uint32_t kKernelBit = 0x80000000u;
 
 Error decode_error(const char* what, const std::string& why) {
@@ -26,19 +29,26 @@ Result<T> finish(wire::Reader& r, const char* what, T value) {
 
 void put_drops(wire::Writer& w, const DropCounters& d) {
   w.u64(d.samples);
-  w.u64(d.stack_collisions);
-  w.u64(d.stack_errors);
-  w.u64(d.map_full);
-  w.u64(d.lost_stacks);
+  w.u32(static_cast<uint32_t>(d.counts.size()));
+  for (const Drop& c : d.counts) {
+    w.str(c.name);
+    w.u64(c.count);
+  }
 }
 
 DropCounters get_drops(wire::Reader& r) {
   DropCounters d;
   d.samples = r.u64();
-  d.stack_collisions = r.u64();
-  d.stack_errors = r.u64();
-  d.map_full = r.u64();
-  d.lost_stacks = r.u64();
+  uint32_t n = r.count(kMaxDropCounters, 12);
+  for (uint32_t i = 0; i < n && !r.failed(); ++i) {
+    Drop c;
+    c.name = r.str(kMaxDropName);
+    c.count = r.u64();
+    if (!r.failed() && (c.name.empty() || std::any_of(d.counts.begin(), d.counts.end(),
+                                                      [&](const Drop& o) { return o.name == c.name; })))
+      r.fail("drop counter name empty or repeated");
+    d.counts.push_back(std::move(c));
+  }
   return d;
 }
 
@@ -160,95 +170,22 @@ Result<StopRequest> decode_stop_request(std::span<const uint8_t> payload) {
 std::vector<uint8_t> encode(const ProfileRequest& m) {
   wire::Writer w;
   put_pids(w, m.pids);
-  w.u32(m.frequency_hz);
   w.u64(m.duration_ms);
-  w.u8(static_cast<uint8_t>(m.measure));
-  w.u64(m.min_block_ns);
-  w.u64(m.max_block_ns);
-  w.u32(m.states);
-  w.u8(m.by_state ? 1 : 0);
-  w.u8(m.stacks);
-  w.u8(m.outstanding ? 1 : 0);
-  w.u64(m.min_age_ns);
-  w.u64(m.sample_bytes);
-  w.u32(m.duty_permille);
-  w.u8(m.weight_calls ? 1 : 0);
-  return std::move(w.bytes());
-}
-
-const char* offcpu_state_name(uint32_t state) {
-  switch (state) {
-    case 0: return "preempted";
-    case 1: return "sleep";
-    case 2: return "disk";
-    default: return "other";
-  }
-}
-
-Result<uint32_t> parse_offcpu_states(std::string_view list) {
-  uint32_t mask = 0;
-  size_t pos = 0;
-  while (true) {
-    size_t comma = list.find(',', pos);
-    std::string_view word = list.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
-    uint32_t bits = word == "all" ? kAllStates : 0;
-    for (uint32_t s = 0; s < 4; ++s)
-      if (word == offcpu_state_name(s)) bits = 1u << s;
-    if (bits == 0)
-      return Error{"parse thread state '" + std::string(word) + "'", "not a state", EINVAL,
-                   "use sleep, disk, preempted, other or all, comma-separated"};
-    mask |= bits;
-    if (comma == std::string_view::npos) break;
-    pos = comma + 1;
-  }
-  return mask;
-}
-
-const char* measure_name(Measure m) {
-  switch (m) {
-    case Measure::kCpu: return "cpu";
-    case Measure::kOffCpu: return "offcpu";
-    case Measure::kWall: return "wall";
-    case Measure::kMalloc: return "malloc";
-  }
-  return "?";
+  w.u8(m.measure);
+  w.u32(static_cast<uint32_t>(m.options.size()));
+  auto& out = w.bytes();
+  out.insert(out.end(), m.options.begin(), m.options.end());
+  return std::move(out);
 }
 
 Result<ProfileRequest> decode_profile_request(std::span<const uint8_t> payload) {
   wire::Reader r(payload);
   ProfileRequest m;
   m.pids = get_pids(r);
-  m.frequency_hz = r.u32();
   m.duration_ms = r.u64();
-  uint8_t measure = r.u8();
-  m.min_block_ns = r.u64();
-  m.max_block_ns = r.u64();
-  m.states = r.u32();
-  uint8_t by_state = r.u8();
-  m.stacks = r.u8();
-  uint8_t outstanding = r.u8();
-  m.min_age_ns = r.u64();
-  m.sample_bytes = r.u64();
-  m.duty_permille = r.u32();
-  uint8_t weight_calls = r.u8();
-  if (!r.failed() && (outstanding > 1 || weight_calls > 1)) r.fail("malloc flags must be 0 or 1");
-  m.outstanding = outstanding == 1;
-  m.weight_calls = weight_calls == 1;
-  if (!r.failed() && m.sample_bytes > kMaxSampleBytes) r.fail("sample bytes above " + std::to_string(kMaxSampleBytes));
-  if (!r.failed() && m.duty_permille > kMaxDutyPermille) r.fail("duty above 100%");
-  if (!r.failed() && m.outstanding && (m.sample_bytes || m.duty_permille))
-    r.fail("outstanding mode needs every call: no sampling or duty cycle");
-  if (!r.failed() && (m.stacks == 0 || m.stacks > kBothStacks)) r.fail("stack kinds must be 1 (user), 2 (kernel) or 3");
-  if (!r.failed() && measure > kMaxMeasure) r.fail("unknown measure " + std::to_string(measure));
-  m.measure = static_cast<Measure>(measure);
-  if (!r.failed() && (m.states == 0 || (m.states & ~kAllStates) != 0))
-    r.fail("thread state mask " + std::to_string(m.states) + " out of range");
-  if (!r.failed() && m.min_block_ns > m.max_block_ns) r.fail("minimum block time above the maximum");
-  if (!r.failed() && by_state > 1) r.fail("by-state flag must be 0 or 1");
-  m.by_state = by_state == 1;
-  if (!r.failed() && (m.frequency_hz == 0 || m.frequency_hz > kMaxFrequencyHz))
-    r.fail("frequency " + std::to_string(m.frequency_hz) + " Hz out of range 1.." +
-           std::to_string(kMaxFrequencyHz));
+  m.measure = r.u8();
+  uint32_t n = r.count(kMaxOptionsBytes, 1);
+  for (uint32_t i = 0; i < n && !r.failed(); ++i) m.options.push_back(r.u8());
   if (!r.failed() && m.duration_ms > kMaxDurationMs) r.fail("duration too long");
   return finish(r, "profile request", std::move(m));
 }
@@ -271,8 +208,9 @@ std::vector<uint8_t> encode(const StatusReply& m) {
     w.u64(s.id);
     w.u32(s.uid);
     put_pids(w, s.pids);
-    w.u32(s.frequency_hz);
-    w.u8(static_cast<uint8_t>(s.measure));
+    w.str(s.measure);
+    w.str(s.detail);
+    w.str(s.events);
     w.u64(s.elapsed_ms);
     w.u64(s.duration_ms);
     w.u64(s.samples);
@@ -297,16 +235,15 @@ Result<StatusReply> decode_status_reply(std::span<const uint8_t> payload) {
     f.detail = r.str(kMaxString);
     m.features.push_back(std::move(f));
   }
-  uint32_t ns = r.count(kMaxListItems, 45);
+  uint32_t ns = r.count(kMaxListItems, 48);
   for (uint32_t i = 0; i < ns && !r.failed(); ++i) {
     SessionInfo s;
     s.id = r.u64();
     s.uid = r.u32();
     s.pids = get_pids(r);
-    s.frequency_hz = r.u32();
-    uint8_t measure = r.u8();
-    if (!r.failed() && measure > kMaxMeasure) r.fail("unknown measure " + std::to_string(measure));
-    s.measure = static_cast<Measure>(measure);
+    s.measure = r.str(kMaxString);
+    s.detail = r.str(kMaxString);
+    s.events = r.str(kMaxString);
     s.elapsed_ms = r.u64();
     s.duration_ms = r.u64();
     s.samples = r.u64();

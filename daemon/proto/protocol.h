@@ -12,19 +12,18 @@
 #include <vector>
 
 #include "common/result.h"
-#include "export/profile.h"
+#include "model/profile.h"
 
 namespace scorch::proto {
 
 inline constexpr uint32_t kMagic = 0x524f4353;  // "SCOR" little-endian
-inline constexpr uint16_t kVersion = 3;  // 2: measures (off-CPU, wall); 3: malloc, stack values
+inline constexpr uint16_t kVersion = 4;  // 2: measures (off-CPU, wall); 3: malloc, stack values;
+                                         // 4: per-measure options, named drop counters
 inline constexpr size_t kHeaderSize = 16;
 inline constexpr uint32_t kMaxRequestPayload = 64 * 1024;        // client -> daemon
 inline constexpr uint32_t kMaxReplyPayload = 256 * 1024 * 1024;  // daemon -> client
 inline constexpr uint32_t kMaxPids = 1024;
 inline constexpr uint32_t kMaxPid = 4 * 1024 * 1024;  // PID_MAX_LIMIT
-inline constexpr uint32_t kMaxFrequencyHz = 10000;
-inline constexpr uint32_t kDefaultFrequencyHz = 99;
 inline constexpr uint64_t kMaxDurationMs = 7ull * 24 * 3600 * 1000;
 
 enum class MsgType : uint16_t {
@@ -61,43 +60,15 @@ std::vector<uint8_t> encode_frame(MsgType type, std::span<const uint8_t> payload
 /// Ask for daemon version, features, sessions and drop counters.
 struct StatusRequest {};
 
-/// What a profile measures.
-enum class Measure : uint8_t {
-  kCpu = 0,     // sampled on-CPU stacks
-  kOffCpu = 1,  // blocked time by stack (sched_switch)
-  kWall = 2,    // both, in time units: on-CPU samples scaled by their period, plus off-CPU time
-  kMalloc = 3,  // allocator calls and bytes by stack (uprobes)
-};
-inline constexpr uint8_t kMaxMeasure = 3;
-inline constexpr uint64_t kMaxSampleBytes = (1ull << 24) - 1;  // the BPF side keeps 24 bits of it
-inline constexpr uint32_t kMaxDutyPermille = 1000;
-const char* measure_name(Measure m);
-inline constexpr uint32_t kAllStates = 0xf;
-inline constexpr uint8_t kUserStack = 1, kKernelStack = 2, kBothStacks = 3;
-/// Off-CPU thread states by number (the BPF side's order): "preempted", "sleep", "disk", "other".
-const char* offcpu_state_name(uint32_t state);
-/// Parses a comma-separated list of state names ("all" too) into a mask; an error names the bad word.
-Result<uint32_t> parse_offcpu_states(std::string_view list);
-
-/// Start a profile. Empty pids: whole system (root only).
+/// Start a profile: the common part, then the measure's own options, encoded by its
+/// <measure>_options.cpp. Empty pids: whole system (root only).
 struct ProfileRequest {
   std::vector<uint32_t> pids;
-  uint32_t frequency_hz = kDefaultFrequencyHz;
   uint64_t duration_ms = 0;  // 0: until a StopRequest or the client goes away
-  Measure measure = Measure::kCpu;
-  // Off-CPU only: blocks kept (min <= duration <= max, state bit in the mask), states as frames.
-  uint64_t min_block_ns = 0;
-  uint64_t max_block_ns = UINT64_MAX;
-  uint32_t states = kAllStates;
-  bool by_state = false;
-  uint8_t stacks = kBothStacks;  // off-CPU: which stacks to take
-  // Malloc only.
-  bool outstanding = false;      // live blocks at the end, by allocating stack
-  uint64_t min_age_ns = 0;       // outstanding: only blocks at least this old
-  uint64_t sample_bytes = 0;     // 0: every call; else one sample per this many bytes on average
-  uint32_t duty_permille = 0;    // 0: probes always attached; else the share of time they are
-  bool weight_calls = false;     // flamegraph width: calls instead of bytes
+  uint8_t measure = 0;       // a measure id (proto/measure_options.h)
+  std::vector<uint8_t> options;
 };
+inline constexpr uint32_t kMaxOptionsBytes = 4096;
 
 /// End the running profile now and send its result.
 struct StopRequest {};
@@ -114,8 +85,9 @@ struct SessionInfo {
   uint64_t id = 0;
   uint32_t uid = 0;
   std::vector<uint32_t> pids;  // empty: whole system
-  uint32_t frequency_hz = 0;
-  Measure measure = Measure::kCpu;
+  std::string measure;         // its CLI name: "cpu", "malloc", ...
+  std::string detail;          // how it measures: "99 Hz", "count mode", ...
+  std::string events;          // what samples counts: "samples", "blocks", "allocator calls"
   uint64_t elapsed_ms = 0;
   uint64_t duration_ms = 0;
   uint64_t samples = 0;

@@ -322,7 +322,7 @@ void Server::refresh_snapshot() {
   r.daemon_pid = static_cast<uint32_t>(::getpid());
   for (const auto& f : features_.all()) r.features.push_back({f.name, f.available, f.detail});
   for (const auto& s : profiler_.sessions()) {
-    r.sessions.push_back(proto::SessionInfo{s.id, s.spec.uid, s.spec.pids, s.spec.frequency_hz, s.spec.measure,
+    r.sessions.push_back(proto::SessionInfo{s.id, s.spec.uid, s.spec.pids, s.measure, s.detail, s.events,
                                             static_cast<uint64_t>(s.elapsed.count()),
                                             static_cast<uint64_t>(s.spec.duration.count()), s.samples});
     snap->sessions[s.id] = Snapshot::SessionState{s.samples, profiler_.done(s.id)};
@@ -434,28 +434,22 @@ awaitable<void> Server::run_profile(std::shared_ptr<Connection> c, std::vector<u
 
   SessionSpec spec;
   spec.pids = req->pids;
-  spec.frequency_hz = req->frequency_hz;
   spec.duration = std::chrono::milliseconds(req->duration_ms);
   spec.uid = uid;
   spec.measure = req->measure;
-  spec.offcpu_filter = OffCpuProbe::Filter{req->min_block_ns, req->max_block_ns, req->states, req->stacks};
-  spec.stacks = req->stacks;
-  spec.by_state = req->by_state;
-  spec.malloc = MallocProbe::Config{req->outstanding, req->sample_bytes, req->duty_permille};
-  spec.min_age_ns = req->min_age_ns;
-  spec.weight_calls = req->weight_calls;
+  std::vector<uint8_t> options = std::move(req->options);
   // Access rules, target checks and the start itself read /proc and files: all on the worker.
   // Jobs are named locals: g++ 12 mishandles temporaries inside co_await expressions.
-  auto start_job = [this, spec]() -> Result<uint64_t> {
+  auto start_job = [this, spec, options]() -> Result<uint64_t> {
     if (auto ok = authorize_profile(spec.uid, spec.pids, read_process_uids); !ok) {
       log::info("refused uid " + std::to_string(spec.uid) + ": " + ok.error().message());
       return ok.error();
     }
     if (auto ok = descriptors_left_for(spec.uid); !ok) return ok.error();
-    const bool malloc = spec.measure == proto::Measure::kMalloc;
-    if (auto ok = check_targets(spec.pids, malloc, malloc ? "trace allocations of" : "profile", read_process_state); !ok)
-      return ok.error();
-    return profiler_.start(spec);
+    const MeasureDef* def = profiler_.definition(spec.measure);
+    if (def)
+      if (auto ok = check_targets(spec.pids, def->needs_pids, def->verb, read_process_state); !ok) return ok.error();
+    return profiler_.start(spec, options);
   };
   auto id = co_await on_worker(std::move(start_job));
   if (!id) {

@@ -19,6 +19,7 @@ namespace scorch {
 class UnwindLoader {
  public:
   explicit UnwindLoader(UnwindMaps& maps) : maps_(maps) {}
+  UnwindMaps& maps() const { return maps_; }
 
   /// What attach() installed: mappings with a table, and files left to frame pointers.
   struct Attached {

@@ -5,7 +5,9 @@
 #include <cstdlib>
 #include <span>
 
+#include "proto/malloc_options.h"
 #include "proto/protocol.h"
+#include "proto/wall_options.h"
 
 using namespace scorch;
 
@@ -14,6 +16,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size >= proto::kHeaderSize) (void)proto::decode_header(in.first<proto::kHeaderSize>(), proto::kMaxRequestPayload);
   (void)proto::decode_profile_request(in);
   (void)proto::decode_status_request(in);
+  (void)proto::decode_cpu_options(in);
+  (void)proto::decode_offcpu_options(in);
+  (void)proto::decode_wall_options(in);
+  (void)proto::decode_malloc_options(in);
   (void)proto::decode_stop_request(in);
   (void)proto::decode_status_reply(in);
   (void)proto::decode_progress(in);

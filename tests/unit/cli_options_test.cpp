@@ -174,8 +174,9 @@ TEST(CliOutput, SecondsAndDrops) {
   EXPECT_EQ(format_seconds(1500), "1.5s");
   EXPECT_EQ(drops_summary(DropCounters{}), "none");
   DropCounters d;
-  d.map_full = 3;
-  d.lost_stacks = 2;
+  d.add("map_full", 3);
+  d.add("stack_errors", 0);
+  d.add("lost_stacks", 2);
   EXPECT_EQ(drops_summary(d), "3 map full, 2 lost stacks");
 }
 

@@ -107,10 +107,10 @@ Profile sample_profile() {
   profile.duration_ns = 5000000000;
   profile.pids = {42, 43};
   profile.drops.samples = 100;
-  profile.drops.stack_collisions = 1;
-  profile.drops.stack_errors = 2;
-  profile.drops.map_full = 3;
-  profile.drops.lost_stacks = 4;
+  profile.drops.add("stack_collisions", 1);
+  profile.drops.add("stack_errors", 2);
+  profile.drops.add("map_full", 3);
+  profile.drops.add("lost_stacks", 4);
   profile.notes = {"process 43 exited", "quote \" and \\ and \n newline"};
   StackCount a;
   a.pid = 42;
@@ -148,8 +148,7 @@ TEST(ExportJson, ValidForPython) {
 TEST(ExportJson, EmptyProfile) {
   EXPECT_EQ(render_json(Profile{}),
             R"({"measure":"cpu","unit":"samples","period_ns":0,"duration_ns":0,"pids":[],"total":0,)"
-            R"("drops":{"samples":0,"stack_collisions":0,"stack_errors":0,"map_full":0,"lost_stacks":0},)"
-            R"("notes":[],"stacks":[]})"
+            R"("drops":{"samples":0},"notes":[],"stacks":[]})"
             "\n");
 }
 

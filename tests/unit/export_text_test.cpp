@@ -120,15 +120,15 @@ TEST(ExportText, DropsLineOnlyWhenSomethingWasDropped) {
   profile.drops.samples = 1000;  // samples seen is not a drop
   EXPECT_EQ(render_top_table(profile, 10).find("Dropped"), std::string::npos);
 
-  profile.drops.stack_collisions = 4;
-  profile.drops.lost_stacks = 2;
+  profile.drops.add("stack_collisions", 4);
+  profile.drops.add("lost_stacks", 2);
   const std::string table = render_top_table(profile, 10);
   EXPECT_NE(table.find("Dropped: 4 stack collisions, 2 lost stacks (of 1000 samples seen)\n"), std::string::npos)
       << table;
   EXPECT_EQ(table.find("map full"), std::string::npos);
 
   Profile empty;
-  empty.drops.map_full = 7;
+  empty.drops.add("map_full", 7);
   EXPECT_EQ(render_top_table(empty, 10), "No samples recorded.\nDropped: 7 map full\n");
 }
 

@@ -1,7 +1,9 @@
 // The wire protocol: every message round-trips, and bad frames and fields are refused with a reason.
 #include <gtest/gtest.h>
 
+#include "proto/malloc_options.h"
 #include "proto/protocol.h"
+#include "proto/wall_options.h"
 #include "proto/wire.h"
 
 namespace scorch::proto {
@@ -18,8 +20,9 @@ std::span<const uint8_t> payload_of(const std::vector<uint8_t>& frame) {
 TEST(Protocol, ProfileRequestRoundTrip) {
   ProfileRequest r;
   r.pids = {1, 4242, kMaxPid};
-  r.frequency_hz = 999;
   r.duration_ms = 5000;
+  r.measure = kCpuMeasure;
+  r.options = encode(CpuOptions{999});
   auto frame = proto::frame(MsgType::kProfileRequest, r);
   auto check = decode_header(header_of(frame), kMaxRequestPayload);
   ASSERT_EQ(check.problem, HeaderProblem::kNone) << check.reason;
@@ -28,51 +31,70 @@ TEST(Protocol, ProfileRequestRoundTrip) {
   auto back = decode_profile_request(payload_of(frame));
   ASSERT_TRUE(back.ok()) << back.error().message();
   EXPECT_EQ(back->pids, r.pids);
-  EXPECT_EQ(back->frequency_hz, 999u);
   EXPECT_EQ(back->duration_ms, 5000u);
-  EXPECT_EQ(back->measure, Measure::kCpu);
-  EXPECT_EQ(back->max_block_ns, UINT64_MAX);
-  EXPECT_EQ(back->states, kAllStates);
+  EXPECT_EQ(back->measure, kCpuMeasure);
+  auto cpu = decode_cpu_options(back->options);
+  ASSERT_TRUE(cpu.ok()) << cpu.error().message();
+  EXPECT_EQ(cpu->frequency_hz, 999u);
+  // No options sent: the measure's defaults.
+  auto defaults = decode_offcpu_options({});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->max_block_ns, UINT64_MAX);
+  EXPECT_EQ(defaults->states, kAllStates);
+  EXPECT_EQ(decode_cpu_options({})->frequency_hz, kDefaultFrequencyHz);
 }
 
 TEST(Protocol, OffCpuRequestRoundTrip) {
+  OffCpuOptions o;
+  o.min_block_ns = 1'000'000;
+  o.max_block_ns = 2'000'000'000;
+  o.states = 0x2;
+  o.by_state = true;
   ProfileRequest r;
   r.pids = {77};
-  r.measure = Measure::kOffCpu;
-  r.min_block_ns = 1'000'000;
-  r.max_block_ns = 2'000'000'000;
-  r.states = 0x2;
-  r.by_state = true;
+  r.measure = kOffCpuMeasure;
+  r.options = encode(o);
   auto back = decode_profile_request(encode(r));
   ASSERT_TRUE(back.ok()) << back.error().message();
-  EXPECT_EQ(back->measure, Measure::kOffCpu);
-  EXPECT_EQ(back->min_block_ns, 1'000'000u);
-  EXPECT_EQ(back->max_block_ns, 2'000'000'000u);
-  EXPECT_EQ(back->states, 0x2u);
-  EXPECT_TRUE(back->by_state);
+  EXPECT_EQ(back->measure, kOffCpuMeasure);
+  auto off = decode_offcpu_options(back->options);
+  ASSERT_TRUE(off.ok()) << off.error().message();
+  EXPECT_EQ(off->min_block_ns, 1'000'000u);
+  EXPECT_EQ(off->max_block_ns, 2'000'000'000u);
+  EXPECT_EQ(off->states, 0x2u);
+  EXPECT_TRUE(off->by_state);
+  // A wall profile carries both: the sampling rate and the off-CPU filter.
+  auto wall = decode_wall_options(encode(WallOptions{CpuOptions{250}, o}));
+  ASSERT_TRUE(wall.ok()) << wall.error().message();
+  EXPECT_EQ(wall->cpu.frequency_hz, 250u);
+  EXPECT_EQ(wall->offcpu.states, 0x2u);
 }
 
 TEST(Protocol, MallocRequestAndStackValuesRoundTrip) {
+  MallocOptions o;
+  o.outstanding = true;
+  o.min_age_ns = 30'000'000'000;
+  o.weight_calls = true;
   ProfileRequest r;
   r.pids = {42};
-  r.measure = Measure::kMalloc;
-  r.outstanding = true;
-  r.min_age_ns = 30'000'000'000;
-  r.weight_calls = true;
+  r.measure = kMallocMeasure;
+  r.options = encode(o);
   auto back = decode_profile_request(encode(r));
   ASSERT_TRUE(back.ok()) << back.error().message();
-  EXPECT_EQ(back->measure, Measure::kMalloc);
-  EXPECT_TRUE(back->outstanding);
-  EXPECT_EQ(back->min_age_ns, 30'000'000'000u);
-  EXPECT_TRUE(back->weight_calls);
-  r.outstanding = false;
-  r.min_age_ns = 0;
-  r.sample_bytes = 512 * 1024;
-  r.duty_permille = 10;
-  back = decode_profile_request(encode(r));
-  ASSERT_TRUE(back.ok()) << back.error().message();
-  EXPECT_EQ(back->sample_bytes, 512u * 1024u);
-  EXPECT_EQ(back->duty_permille, 10u);
+  EXPECT_EQ(back->measure, kMallocMeasure);
+  auto m = decode_malloc_options(back->options);
+  ASSERT_TRUE(m.ok()) << m.error().message();
+  EXPECT_TRUE(m->outstanding);
+  EXPECT_EQ(m->min_age_ns, 30'000'000'000u);
+  EXPECT_TRUE(m->weight_calls);
+  o.outstanding = false;
+  o.min_age_ns = 0;
+  o.sample_bytes = 512 * 1024;
+  o.duty_permille = 10;
+  m = decode_malloc_options(encode(o));
+  ASSERT_TRUE(m.ok()) << m.error().message();
+  EXPECT_EQ(m->sample_bytes, 512u * 1024u);
+  EXPECT_EQ(m->duty_permille, 10u);
 
   Profile p;
   p.measure = "malloc";
@@ -93,7 +115,9 @@ TEST(Protocol, ProfileRoundTripKeepsFramesKernelFlagsAndDrops) {
   p.period_ns = 10101010;
   p.duration_ns = 5'000'000'000;
   p.pids = {77};
-  p.drops = DropCounters{100, 1, 2, 3, 4};
+  p.drops.samples = 100;
+  for (auto [name, n] : {std::pair{"stack_collisions", 1}, {"stack_errors", 2}, {"map_full", 3}, {"lost_stacks", 4}})
+    p.drops.add(name, n);
   p.notes = {"process 77 exited during the profile"};
   p.stacks.push_back({77, "srv", {{"main", false}, {"handle", false}, {"schedule", true}}, 40, {}});
   p.stacks.push_back({77, "srv", {{"main", false}, {"handle", false}}, 60, {}});
@@ -108,8 +132,8 @@ TEST(Protocol, ProfileRoundTripKeepsFramesKernelFlagsAndDrops) {
   EXPECT_FALSE(back->stacks[0].frames[1].kernel);
   EXPECT_EQ(back->stacks[1].count, 60u);
   EXPECT_EQ(back->stacks[2].comm, "other");
-  EXPECT_EQ(back->drops.lost_stacks, 4u);
-  EXPECT_EQ(back->drops.map_full, 3u);
+  EXPECT_EQ(back->drops.get("lost_stacks"), 4u);
+  EXPECT_EQ(back->drops.get("map_full"), 3u);
   EXPECT_EQ(back->notes, p.notes);
   EXPECT_EQ(back->period_ns, p.period_ns);
   EXPECT_EQ(back->total(), 101u);
@@ -120,7 +144,7 @@ TEST(Protocol, StatusAndErrorRoundTrip) {
   s.version = "0.1.0";
   s.daemon_pid = 12;
   s.features = {{"tp_btf", true, "attached"}, {"kprobes", false, "no kprobe PMU"}};
-  s.sessions = {{3, 1000, {5, 6}, 99, Measure::kWall, 1500, 10000, 148}};
+  s.sessions = {{3, 1000, {5, 6}, "wall", "99 Hz", "samples and blocks", 1500, 10000, 148}};
   s.drops.samples = 9;
   auto back = decode_status_reply(encode(s));
   ASSERT_TRUE(back.ok()) << back.error().message();
@@ -128,7 +152,9 @@ TEST(Protocol, StatusAndErrorRoundTrip) {
   EXPECT_FALSE(back->features[1].available);
   EXPECT_EQ(back->sessions[0].pids, (std::vector<uint32_t>{5, 6}));
   EXPECT_EQ(back->sessions[0].samples, 148u);
-  EXPECT_EQ(back->sessions[0].measure, Measure::kWall);
+  EXPECT_EQ(back->sessions[0].detail, "99 Hz");
+  EXPECT_EQ(back->sessions[0].events, "samples and blocks");
+  EXPECT_EQ(back->sessions[0].measure, "wall");
 
   ErrorReply e{"profile PID 5", "no such process", "check the PID", 3};
   auto eb = decode_error_reply(encode(e));
@@ -167,11 +193,9 @@ TEST(Protocol, HeaderProblemsAreNamed) {
 TEST(Protocol, InvalidFieldsAreRefused) {
   auto encoded = [](ProfileRequest r) { return encode(r); };
   ProfileRequest r;
-  r.frequency_hz = 0;
-  EXPECT_FALSE(decode_profile_request(encoded(r)).ok());
-  r.frequency_hz = kMaxFrequencyHz + 1;
-  EXPECT_FALSE(decode_profile_request(encoded(r)).ok());
-  r.frequency_hz = 99;
+  EXPECT_FALSE(decode_cpu_options(encode(CpuOptions{0})).ok());
+  EXPECT_FALSE(decode_cpu_options(encode(CpuOptions{kMaxFrequencyHz + 1})).ok());
+  EXPECT_TRUE(decode_cpu_options(encode(CpuOptions{99})).ok());
   r.pids = {0};
   auto zero = decode_profile_request(encoded(r));
   ASSERT_FALSE(zero.ok());
@@ -184,30 +208,35 @@ TEST(Protocol, InvalidFieldsAreRefused) {
   r.duration_ms = kMaxDurationMs + 1;
   EXPECT_FALSE(decode_profile_request(encoded(r)).ok());
   r.duration_ms = 0;
-  r.measure = static_cast<Measure>(kMaxMeasure + 1);
-  EXPECT_FALSE(decode_profile_request(encoded(r)).ok());
-  r.measure = Measure::kMalloc;
-  r.outstanding = true;
-  r.sample_bytes = 4096;
-  EXPECT_FALSE(decode_profile_request(encoded(r)).ok()) << "outstanding needs every call";
-  r.outstanding = false;
-  r.sample_bytes = kMaxSampleBytes + 1;
-  EXPECT_FALSE(decode_profile_request(encoded(r)).ok());
-  r.sample_bytes = 0;
-  r.duty_permille = kMaxDutyPermille + 1;
-  EXPECT_FALSE(decode_profile_request(encoded(r)).ok());
-  r.duty_permille = 0;
-  r.measure = Measure::kOffCpu;
-  r.states = 0;
-  EXPECT_FALSE(decode_profile_request(encoded(r)).ok());
-  r.states = 0x10;
-  EXPECT_FALSE(decode_profile_request(encoded(r)).ok());
-  r.states = kAllStates;
-  r.min_block_ns = 10;
-  r.max_block_ns = 5;
-  EXPECT_FALSE(decode_profile_request(encoded(r)).ok());
-  r.max_block_ns = 10;
-  EXPECT_TRUE(decode_profile_request(encoded(r)).ok());
+  r.options.assign(kMaxOptionsBytes + 1, 0);
+  EXPECT_FALSE(decode_profile_request(encoded(r)).ok()) << "options past their limit";
+  r.options.clear();
+  MallocOptions m;
+  m.outstanding = true;
+  m.sample_bytes = 4096;
+  EXPECT_FALSE(decode_malloc_options(encode(m)).ok()) << "outstanding needs every call";
+  m.outstanding = false;
+  m.sample_bytes = kMaxSampleBytes + 1;
+  EXPECT_FALSE(decode_malloc_options(encode(m)).ok());
+  m.sample_bytes = 0;
+  m.duty_permille = kMaxDutyPermille + 1;
+  EXPECT_FALSE(decode_malloc_options(encode(m)).ok());
+  OffCpuOptions o;
+  o.states = 0;
+  EXPECT_FALSE(decode_offcpu_options(encode(o)).ok());
+  o.states = 0x10;
+  EXPECT_FALSE(decode_offcpu_options(encode(o)).ok());
+  o.states = kAllStates;
+  o.min_block_ns = 10;
+  o.max_block_ns = 5;
+  EXPECT_FALSE(decode_offcpu_options(encode(o)).ok());
+  o.max_block_ns = 10;
+  EXPECT_TRUE(decode_offcpu_options(encode(o)).ok());
+  // One measure's options are not another's: trailing or missing bytes are refused, naming the measure.
+  auto crossed = decode_cpu_options(encode(o));
+  ASSERT_FALSE(crossed.ok());
+  EXPECT_EQ(crossed.error().what, "decode cpu options");
+  EXPECT_FALSE(decode_offcpu_options(encode(CpuOptions{99})).ok());
 }
 
 TEST(Protocol, TruncatedAndTrailingPayloadsAreRefused) {
@@ -239,7 +268,8 @@ TEST(Protocol, LyingCountsAllocateNothing) {
   w.u64(0);
   w.u64(0);
   w.u32(0);  // pids
-  for (int i = 0; i < 5; ++i) w.u64(0);
+  w.u64(0);           // drops: samples
+  w.u32(0);           // drops: no counters
   w.u32(0);           // notes
   w.u32(0x00ffffff);  // string table count
   auto p = decode_profile(w.bytes());

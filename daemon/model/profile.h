@@ -1,0 +1,100 @@
+#pragma once
+/// The profile model every layer shares (probes, sessions, the protocol, exporters, the CLI): a
+/// symbolized, aggregated set of stacks with values in units, and what was lost, by name.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace scorch {
+
+/// One frame of a stack, already symbolized ("main", "libc.so.6+0x2a1c0", "schedule").
+struct Frame {
+  std::string name;
+  bool kernel = false;  // kernel frames are suffixed "_[k]" in folded output
+};
+
+/// One distinct stack of one process and how often (or how much) it was seen.
+struct StackCount {
+  uint32_t pid = 0;
+  std::string comm;           // process/thread name at sample time
+  std::vector<Frame> frames;  // outermost (root) first, leaf last
+  uint64_t count = 0;         // samples (on-CPU); other measures say their unit in Profile::unit
+  std::vector<uint64_t> values;  // one per Profile::value_names (malloc: calls, bytes, ...); may be empty
+};
+
+/// One counter of what was lost, by name ("stack_collisions", "map_full", ...): each measure
+/// reports its own.
+struct Drop {
+  std::string name;  // snake_case; shown with spaces ("map full")
+  uint64_t count = 0;
+};
+
+/// A counter's name as people read it: "map_full" -> "map full".
+inline std::string drop_label(std::string_view name) {
+  std::string s(name);
+  for (char& c : s)
+    if (c == '_') c = ' ';
+  return s;
+}
+
+/// What a profile lost, from the kernel and the daemon, over its lifetime, by name.
+struct DropCounters {
+  uint64_t samples = 0;      // events the measure saw for the profiled processes (not a drop)
+  std::vector<Drop> counts;  // in the order the measure added them
+
+  /// Adds n to the counter of this name (creating it, even at 0, so a profile lists what it counts).
+  void add(std::string_view name, uint64_t n) {
+    for (auto& d : counts)
+      if (d.name == name) {
+        d.count += n;
+        return;
+      }
+    counts.push_back(Drop{std::string(name), n});
+  }
+  uint64_t get(std::string_view name) const {
+    for (const auto& d : counts)
+      if (d.name == name) return d.count;
+    return 0;
+  }
+  /// Everything lost, over every counter.
+  uint64_t lost() const {
+    uint64_t t = 0;
+    for (const auto& d : counts) t += d.count;
+    return t;
+  }
+  /// Adds every counter of other (and its samples) to these.
+  void merge(const DropCounters& other) {
+    samples += other.samples;
+    for (const auto& d : other.counts) add(d.name, d.count);
+  }
+  /// These minus what was counted at an earlier point (counters only grow).
+  DropCounters since(const DropCounters& earlier) const {
+    DropCounters d;
+    d.samples = samples - earlier.samples;
+    for (const auto& c : counts) d.counts.push_back(Drop{c.name, c.count - earlier.get(c.name)});
+    return d;
+  }
+};
+
+/// A finished profile: what was measured, over which processes, and the stacks.
+struct Profile {
+  std::string measure = "cpu";    // "cpu" for sampled on-CPU stacks
+  std::string unit = "samples";   // unit of StackCount::count
+  uint64_t period_ns = 0;         // time one sample stands for (0 when not sampled)
+  uint64_t duration_ns = 0;       // how long the profile ran
+  std::vector<uint32_t> pids;     // empty: whole system
+  std::vector<StackCount> stacks;
+  DropCounters drops;
+  std::vector<std::string> notes;  // things the user should know (process exited, ...)
+  std::vector<std::string> value_names;  // what StackCount::values hold ("calls", "bytes", ...)
+
+  uint64_t total() const {
+    uint64_t t = 0;
+    for (const auto& s : stacks) t += s.count;
+    return t;
+  }
+};
+
+}  // namespace scorch
