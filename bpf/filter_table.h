@@ -8,7 +8,7 @@
  * scorch_fast_slot(), at most SCORCH_FAST_PROBES probes; two tables, the daemon fills the idle
  * one and flips filter_table. When the filter does not fit, filter_in_table is 0 and the hash
  * map (always complete) is used. */
-#define SCORCH_FAST_SLOTS 64
+#define SCORCH_FAST_SLOTS  64
 #define SCORCH_FAST_PROBES 8
 static inline __u32 scorch_fast_slot(__u32 tgid, __u32 sampler)
 {

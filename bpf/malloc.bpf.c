@@ -165,8 +165,8 @@ struct walk_memo {
   __u64 ip, sp, bp, hash;
   __u32 tgid, epoch;
   __u32 n, valid;
-  __u32 bp_used;      /* the walk depended on bp: it must match too */
-  __u32 span;         /* bytes from sp that hold every word read */
+  __u32 bp_used;              /* the walk depended on bp: it must match too */
+  __u32 span;                 /* bytes from sp that hold every word read */
   __u16 off[SCORCH_WALK_LOG]; /* offsets from sp of the words read */
   __u64 val[SCORCH_WALK_LOG];
 };
@@ -184,7 +184,8 @@ struct {
 static __noinline __u64 memo_check(struct walk_memo *m, struct scorch_walk *st, __u64 sp)
 {
   __u32 n = m->n, span = m->span;
-  if (n > SCORCH_WALK_LOG || span < 8 || span > SCORCH_STACK_WINDOW || bpf_probe_read_user(st->win, span, (void *)sp))
+  if (n > SCORCH_WALK_LOG || span < 8 || span > SCORCH_STACK_WINDOW ||
+      bpf_probe_read_user(st->win, span, (void *)sp))
     return 0;
   st->win_base = sp;
   for (__u32 i = 0; i < SCORCH_WALK_LOG; i++) {
@@ -269,8 +270,8 @@ static __always_inline __u64 user_stack(__u64 ip, __u64 sp, __u64 bp, __u32 tgid
   return hash;
 }
 
-static __always_inline void add_counts(void *counts, struct scorch_malloc_key *key, __u64 bytes, __u64 est_calls_q16,
-                                       __u64 est_bytes)
+static __always_inline void add_counts(void *counts, struct scorch_malloc_key *key, __u64 bytes,
+                                       __u64 est_calls_q16, __u64 est_bytes)
 {
   struct scorch_malloc_value *v = bpf_map_lookup_elem(counts, key);
   if (!v) {
@@ -321,8 +322,8 @@ static __always_inline __u64 crossings(struct scorch_malloc_thread *t, __u64 mea
   return k;
 }
 
-static __always_inline void entry(struct pt_regs *ctx, __u64 cookie, __u32 tgid, struct scorch_malloc_slot *slot,
-                                  __u32 mode)
+static __always_inline void entry(struct pt_regs *ctx, __u64 cookie, __u32 tgid,
+                                  struct scorch_malloc_slot *slot, __u32 mode)
 {
   __u32 kind = cookie & 15;
   /* The verifier wants context loads unmodified: every register is read once, here. */
@@ -356,8 +357,8 @@ static __always_inline void entry(struct pt_regs *ctx, __u64 cookie, __u32 tgid,
   __u64 ret_slot = sp + ((cookie >> 8) & 255) * 8;
   int has_ret = (cookie & SCORCH_COOKIE_RET) != 0;
   int need_storage = has_ret || (mode & (SCORCH_MALLOC_SAMPLED | SCORCH_MALLOC_OUTSTANDING));
-  struct scorch_malloc_thread *t =
-      bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0, need_storage ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+  struct scorch_malloc_thread *t = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0,
+                                                        need_storage ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
   if (need_storage && !t) {
     scorch_count(&counters, SCORCH_M_NO_STORAGE);
     return;
@@ -407,7 +408,9 @@ static __always_inline void entry(struct pt_regs *ctx, __u64 cookie, __u32 tgid,
     t->stack_hash = key.stack_hash;
     /* posix_memalign's memptr, realloc's old block */
     t->arg_ptr = (kind == SCORCH_ALLOC_POSIX_MEMALIGN || kind == SCORCH_ALLOC_REALLOC ||
-                  kind == SCORCH_ALLOC_REALLOCARRAY) ? di : 0;
+                  kind == SCORCH_ALLOC_REALLOCARRAY)
+                     ? di
+                     : 0;
   }
 }
 
@@ -416,8 +419,8 @@ static __always_inline void account_gated(__u32 s, __u64 t0)
 {
   __sync_fetch_and_add(&gated_hits[s], 1);
   __sync_fetch_and_add(&gated_ns[s], bpf_ktime_get_ns() - t0);
-  struct scorch_malloc_thread *t = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0,
-                                                        BPF_LOCAL_STORAGE_GET_F_CREATE);
+  struct scorch_malloc_thread *t =
+      bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
   __u32 w = window_id[s];
   if (t && t->window != w) {
     t->window = w;
@@ -471,7 +474,8 @@ static __always_inline void on_return(struct pt_regs *ctx, __u64 cookie, __u32 t
     if ((int)ret != 0 || !t->arg_ptr || bpf_probe_read_user(&ptr, sizeof(ptr), (void *)t->arg_ptr))
       ptr = 0;
   }
-  if ((kind == SCORCH_ALLOC_REALLOC || kind == SCORCH_ALLOC_REALLOCARRAY) && t->arg_ptr && (ptr || t->size == 0)) {
+  if ((kind == SCORCH_ALLOC_REALLOC || kind == SCORCH_ALLOC_REALLOCARRAY) && t->arg_ptr &&
+      (ptr || t->size == 0)) {
     /* The old block is gone: moved (or resized in place, re-added below) or freed by size 0. */
     struct scorch_live_key old = {.tgid = tgid, .addr = t->arg_ptr};
     bpf_map_delete_elem(&live, &old);

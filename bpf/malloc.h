@@ -14,7 +14,7 @@
 #ifndef SCORCH_MALLOC_STACK_ENTRIES
 #define SCORCH_MALLOC_STACK_ENTRIES 16384
 #endif
-#define SCORCH_MALLOC_SLOTS 64
+#define SCORCH_MALLOC_SLOTS     64
 #define SCORCH_MALLOC_EXP_TABLE 1024
 
 /* Which allocator function a probe sits on, and so where its size and result are. */
@@ -46,8 +46,8 @@ static inline __u64 scorch_malloc_cookie(__u32 tgid, __u32 slot, __u32 kind, __u
 
 /* Modes of a slot. */
 #define SCORCH_MALLOC_OUTSTANDING 1u /* return probes track live blocks; free removes them */
-#define SCORCH_MALLOC_SAMPLED 2u     /* --sample-bytes: only threshold crossings are recorded */
-#define SCORCH_MALLOC_GATED 4u       /* --duty: events count only while gate is open */
+#define SCORCH_MALLOC_SAMPLED     2u /* --sample-bytes: only threshold crossings are recorded */
+#define SCORCH_MALLOC_GATED       4u /* --duty: events count only while gate is open */
 
 /* One traced process's settings, in .bss (slots[]). */
 struct scorch_malloc_slot {
@@ -87,33 +87,33 @@ struct scorch_live_value {
 
 /* Per-thread state (task storage). */
 struct scorch_malloc_thread {
-  __s64 remaining;   /* sampled mode: bytes until the next sample */
-  __u32 depth;       /* allocator calls in progress that have return probes */
-  __u32 pending;     /* 1: the outermost call's entry was recorded, its return is awaited */
-  __u64 outer_slot;  /* address of the outermost call's return address on the stack */
-  __u64 size;        /* pending call: requested bytes */
-  __u64 stack_hash;  /* pending call: its stack */
-  __u64 arg_ptr;     /* pending call: realloc's old block, posix_memalign's memptr */
-  __u32 kind;        /* pending call's kind */
-  __u32 seeded;      /* sampled mode: remaining holds a drawn threshold */
-  __u32 window;      /* duty mode: the last window this thread was counted in */
+  __s64 remaining;  /* sampled mode: bytes until the next sample */
+  __u32 depth;      /* allocator calls in progress that have return probes */
+  __u32 pending;    /* 1: the outermost call's entry was recorded, its return is awaited */
+  __u64 outer_slot; /* address of the outermost call's return address on the stack */
+  __u64 size;       /* pending call: requested bytes */
+  __u64 stack_hash; /* pending call: its stack */
+  __u64 arg_ptr;    /* pending call: realloc's old block, posix_memalign's memptr */
+  __u32 kind;       /* pending call's kind */
+  __u32 seeded;     /* sampled mode: remaining holds a drawn threshold */
+  __u32 window;     /* duty mode: the last window this thread was counted in */
   __u32 pad;
 };
 
 /* Per-CPU counters (index into counters). */
 enum scorch_malloc_counter {
-  SCORCH_M_CALLS = 0,      /* allocator calls of traced processes seen (entries, not nested) */
-  SCORCH_M_FREES,          /* free calls seen (outstanding mode) */
-  SCORCH_M_NESTED,         /* calls made by the allocator itself inside another call: not counted */
-  SCORCH_M_SAMPLED,        /* sampled mode: calls that crossed a threshold */
-  SCORCH_M_OTHER_PROCESS,  /* a probe hit in a process it was not meant for (a fork's child) */
-  SCORCH_M_MAP_FULL,       /* counts map full: a call not counted */
-  SCORCH_M_LIVE_FULL,      /* live map full: a block not tracked */
-  SCORCH_M_STACK_LOST,     /* stacks map full: a stack not stored */
-  SCORCH_M_NO_STORAGE,     /* no per-thread storage: the call not tracked */
-  SCORCH_M_FREE_UNKNOWN,   /* free of a block allocated before tracing began (or untracked) */
-  SCORCH_M_WALKS,          /* user stacks walked */
-  SCORCH_M_MEMO_HITS,      /* user stacks found unchanged since the same site's last walk */
+  SCORCH_M_CALLS = 0,     /* allocator calls of traced processes seen (entries, not nested) */
+  SCORCH_M_FREES,         /* free calls seen (outstanding mode) */
+  SCORCH_M_NESTED,        /* calls made by the allocator itself inside another call: not counted */
+  SCORCH_M_SAMPLED,       /* sampled mode: calls that crossed a threshold */
+  SCORCH_M_OTHER_PROCESS, /* a probe hit in a process it was not meant for (a fork's child) */
+  SCORCH_M_MAP_FULL,      /* counts map full: a call not counted */
+  SCORCH_M_LIVE_FULL,     /* live map full: a block not tracked */
+  SCORCH_M_STACK_LOST,    /* stacks map full: a stack not stored */
+  SCORCH_M_NO_STORAGE,    /* no per-thread storage: the call not tracked */
+  SCORCH_M_FREE_UNKNOWN,  /* free of a block allocated before tracing began (or untracked) */
+  SCORCH_M_WALKS,         /* user stacks walked */
+  SCORCH_M_MEMO_HITS,     /* user stacks found unchanged since the same site's last walk */
   SCORCH_M_MAX,
 };
 

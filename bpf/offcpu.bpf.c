@@ -31,7 +31,7 @@ static __always_inline int fast_has(__u32 table, __u32 tgid)
   return scorch_fast_has(filter_slots, table, tgid, 1); /* off-CPU keys use sampler 1 */
 }
 
-#define TASK_INTERRUPTIBLE_BIT 0x1
+#define TASK_INTERRUPTIBLE_BIT   0x1
 #define TASK_UNINTERRUPTIBLE_BIT 0x2
 
 struct {
@@ -169,7 +169,8 @@ static __always_inline __u32 wanted_scopes(__u32 tgid, __u32 state, struct scorc
 }
 
 /* Which stacks the wanting scopes ask for (the union: the daemon drops what a session did not ask for). */
-static __always_inline __u32 wanted_stacks(__u32 scopes, struct scorch_offcpu_filter *fp, struct scorch_offcpu_filter *fa)
+static __always_inline __u32 wanted_stacks(__u32 scopes, struct scorch_offcpu_filter *fp,
+                                           struct scorch_offcpu_filter *fa)
 {
   __u32 stacks = 0;
   if (fp && (scopes & (1u << SCORCH_SCOPE_PID)))
@@ -266,8 +267,8 @@ static long kscan_step(__u32 i, void *arg)
  * may run on a stack of its own). The return addresses of frames 0 .. n-2 are found above it, in
  * order, and every text-like word between the first and the last is kept, by offset from the
  * first. The outermost frame (the entry code, above the random offset) is not part of it. */
-static __noinline void kmemo_remember(struct scorch_kmemo_way *rec, struct scorch_kstack *stack, __u32 n, __u64 base,
-                                      __u64 top)
+static __noinline void kmemo_remember(struct scorch_kmemo_way *rec, struct scorch_kstack *stack, __u32 n,
+                                      __u64 base, __u64 top)
 {
   rec->len = 0;
   rec->n = 0;
@@ -316,8 +317,8 @@ static __noinline int kmemo_same(struct scorch_kmemo_way *rec, __u64 base)
 
 /* The kernel stack of current at switch-out (tp_btf): the remembered one when its region is
  * unchanged, else a walk (about 2 us here: most of a traced block's cost), then remembered. */
-static __always_inline void take_kernel_stack(void *ctx, struct scorch_offcpu_start *rec, struct task_struct *task,
-                                              __u64 kernel_skip)
+static __always_inline void take_kernel_stack(void *ctx, struct scorch_offcpu_start *rec,
+                                              struct task_struct *task, __u64 kernel_skip)
 {
   __u64 base = (__u64)ctx;
   struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
@@ -338,7 +339,8 @@ static __always_inline void take_kernel_stack(void *ctx, struct scorch_offcpu_st
     }
   }
   scorch_count(&counters, SCORCH_OFF_KSTACK_WALKS);
-  long kbytes = bpf_get_stack(ctx, rec->kernel.ips, sizeof(rec->kernel.ips), kernel_skip & BPF_F_SKIP_FIELD_MASK);
+  long kbytes =
+      bpf_get_stack(ctx, rec->kernel.ips, sizeof(rec->kernel.ips), kernel_skip & BPF_F_SKIP_FIELD_MASK);
   if (kbytes < 0)
     scorch_count(&counters, SCORCH_OFF_STACK_ERROR);
   rec->khash = hash_frames(&rec->kernel, kbytes);
@@ -357,8 +359,9 @@ static __always_inline void take_kernel_stack(void *ctx, struct scorch_offcpu_st
 
 /* Everything but the user stack and the timestamp. */
 static __always_inline void fill_start(void *ctx, struct scorch_offcpu_start *rec, __u32 scopes,
-                                       struct scorch_offcpu_filter *fp, struct scorch_offcpu_filter *fa, __u32 tgid,
-                                       __u32 state, __u64 kernel_skip, __u32 stacks, struct task_struct *task)
+                                       struct scorch_offcpu_filter *fp, struct scorch_offcpu_filter *fa,
+                                       __u32 tgid, __u32 state, __u64 kernel_skip, __u32 stacks,
+                                       struct task_struct *task)
 {
   scorch_count(&counters, SCORCH_OFF_SWITCH_OUTS);
   rec->ts = 0;
@@ -381,14 +384,16 @@ static __always_inline void fill_start(void *ctx, struct scorch_offcpu_start *re
   } else if (task) {
     take_kernel_stack(ctx, rec, task, kernel_skip);
   } else {
-    long kbytes = bpf_get_stack(ctx, rec->kernel.ips, sizeof(rec->kernel.ips), kernel_skip & BPF_F_SKIP_FIELD_MASK);
+    long kbytes =
+        bpf_get_stack(ctx, rec->kernel.ips, sizeof(rec->kernel.ips), kernel_skip & BPF_F_SKIP_FIELD_MASK);
     if (kbytes < 0)
       scorch_count(&counters, SCORCH_OFF_STACK_ERROR);
     rec->khash = hash_frames(&rec->kernel, kbytes);
   }
 }
 
-static __always_inline void switch_out(void *ctx, bool preempt, struct task_struct *prev, unsigned int prev_state)
+static __always_inline void switch_out(void *ctx, bool preempt, struct task_struct *prev,
+                                       unsigned int prev_state)
 {
   __u32 tgid = prev->tgid;
   if (tgid == 0)
@@ -418,8 +423,11 @@ static __always_inline void put_stack(void *map, __u64 hash, struct scorch_kstac
 
 static __always_inline void add_block(void *counts, struct scorch_offcpu_start *rec, __u32 scope, __u64 delta)
 {
-  struct scorch_offcpu_key key = {
-      .tgid = rec->tgid, .state = rec->state, .scope = scope, .user_stack_hash = rec->uhash, .kernel_stack_hash = rec->khash};
+  struct scorch_offcpu_key key = {.tgid = rec->tgid,
+                                  .state = rec->state,
+                                  .scope = scope,
+                                  .user_stack_hash = rec->uhash,
+                                  .kernel_stack_hash = rec->khash};
   struct scorch_offcpu_value *val = bpf_map_lookup_elem(counts, &key);
   if (!val) {
     struct scorch_offcpu_value init = {};
@@ -533,7 +541,8 @@ int scorch_offcpu_switch_raw(struct bpf_raw_tracepoint_args *ctx)
         __u32 stacks = wanted_stacks(scopes, fp, fa);
         fill_start(ctx, rec, scopes, fp, fa, tgid, state, 2, stacks, NULL);
         rec->task_start = BPF_CORE_READ(prev, start_time);
-        rec->uhash = BPF_CORE_READ(prev, mm) && (stacks & SCORCH_STACK_USER) ? take_user_stack_fp(ctx, rec) : 0;
+        rec->uhash =
+            BPF_CORE_READ(prev, mm) && (stacks & SCORCH_STACK_USER) ? take_user_stack_fp(ctx, rec) : 0;
         rec->ts = bpf_ktime_get_ns();
       }
     }

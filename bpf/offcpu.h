@@ -43,7 +43,7 @@ struct scorch_offcpu_filter {
   __u32 stacks; /* SCORCH_STACK_USER | SCORCH_STACK_KERNEL: which stacks to take (a kernel walk
                  * costs about 2 us a block here, most of the program's time) */
 };
-#define SCORCH_STACK_USER 1u
+#define SCORCH_STACK_USER   1u
 #define SCORCH_STACK_KERNEL 2u
 
 /* One aggregation bucket: blocked time of one process at one pair of stacks in one state. Stacks
@@ -65,7 +65,7 @@ struct scorch_offcpu_value {
   char comm[SCORCH_COMM_LEN];
 };
 
-#define SCORCH_KMEMO_WORDS 64 /* address-like words a remembered kernel stack checks */
+#define SCORCH_KMEMO_WORDS  64   /* address-like words a remembered kernel stack checks */
 #define SCORCH_KMEMO_REGION 4096 /* bytes below pt_regs searched for the stack's first frame */
 
 struct scorch_kstack {

@@ -95,9 +95,10 @@ static __always_inline __u64 unwind_user_stack(struct bpf_perf_event_data *ctx, 
       return 0;
   } else {
     /* The verifier allows only 8-byte loads of the context's registers. */
-    scorch_unwind_start_exact(st, *(volatile __u64 *)((char *)&ctx->regs + __builtin_offsetof(struct pt_regs, ip)),
-                              *(volatile __u64 *)((char *)&ctx->regs + __builtin_offsetof(struct pt_regs, sp)),
-                              *(volatile __u64 *)((char *)&ctx->regs + __builtin_offsetof(struct pt_regs, bp)));
+    scorch_unwind_start_exact(
+        st, *(volatile __u64 *)((char *)&ctx->regs + __builtin_offsetof(struct pt_regs, ip)),
+        *(volatile __u64 *)((char *)&ctx->regs + __builtin_offsetof(struct pt_regs, sp)),
+        *(volatile __u64 *)((char *)&ctx->regs + __builtin_offsetof(struct pt_regs, bp)));
   }
   if (scorch_unwind_walk(tgid) == 0)
     return 0;

@@ -10,6 +10,6 @@
 
 /* FNV-1a over 64-bit words: how stacks are hashed into their maps' keys. */
 #define SCORCH_FNV_OFFSET 14695981039346656037ull
-#define SCORCH_FNV_PRIME 1099511628211ull
+#define SCORCH_FNV_PRIME  1099511628211ull
 
 #endif

@@ -10,9 +10,9 @@
 #define SCORCH_UNWIND_MAX_ROWS (1u << 20)
 #endif
 /* Index buckets: each file gets at most one bucket per two rows (plus one), see unwind_maps.cpp. */
-#define SCORCH_UNWIND_MAX_BUCKETS (SCORCH_UNWIND_MAX_ROWS / 2 + 65536)
+#define SCORCH_UNWIND_MAX_BUCKETS  (SCORCH_UNWIND_MAX_ROWS / 2 + 65536)
 #define SCORCH_UNWIND_MAX_MAPPINGS 128
-#define SCORCH_UNWIND_MAX_PROCS 1024
+#define SCORCH_UNWIND_MAX_PROCS    1024
 /* Files the walk counts frames of (struct scorch_unwind_file_frames); id 0: a pc in no mapping listed. */
 #define SCORCH_UNWIND_MAX_FILES 1024
 #ifndef SCORCH_USTACK_ENTRIES

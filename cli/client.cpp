@@ -29,8 +29,9 @@ Result<Client> Client::connect(const std::string& path) {
     int e = errno;
     std::string hint;
     if (e == ENOENT || e == ECONNREFUSED)
-      hint = "is scorchd running? start it with: sudo scorchd &  (or: sudo systemctl start scorchd); "
-             "a daemon on another socket is reached with --socket PATH or SCORCH_SOCKET";
+      hint =
+          "is scorchd running? start it with: sudo scorchd &  (or: sudo systemctl start scorchd); "
+          "a daemon on another socket is reached with --socket PATH or SCORCH_SOCKET";
     else if (e == EACCES)
       hint = "the socket's permissions keep you out; ask the administrator (scorchd --socket-mode)";
     return make_errno_error("connect to scorchd at " + path, e, hint);

@@ -32,24 +32,28 @@ proto::MallocOptions req;
 std::vector<Option> malloc_options() {
   return {
       flag({"--outstanding"}, req.outstanding),
-      {{"--min-age"}, "a time",
+      {{"--min-age"},
+       "a time",
        [](const std::string& v) {
          return parse_time(v, 1e9, req.min_age_ns) ? "" : "'" + v + "' is not a time (e.g. 30s, 500ms)";
        }},
-      {{"--sample-bytes"}, "a size",
+      {{"--sample-bytes"},
+       "a size",
        [](const std::string& v) {
          if (parse_size(v, req.sample_bytes) && req.sample_bytes != 0 && req.sample_bytes <= proto::kMaxSampleBytes)
            return std::string();
          return "--sample-bytes takes 1 byte .. 16 MiB (e.g. 512KiB), not '" + v + "'";
        }},
-      {{"--duty"}, "a percentage",
+      {{"--duty"},
+       "a percentage",
        [](const std::string& v) {
          if (!parse_percent_permille(v, req.duty_permille) || req.duty_permille == 0 || req.duty_permille > 1000)
            return "--duty takes 0.1%..100%, not '" + v + "'";
          if (req.duty_permille == 1000) req.duty_permille = 0;  // always attached
          return std::string();
        }},
-      {{"--weight"}, "bytes or calls",
+      {{"--weight"},
+       "bytes or calls",
        [](const std::string& v) {
          if (v != "bytes" && v != "calls") return std::string("--weight takes bytes or calls");
          req.weight_calls = v == "calls";
@@ -94,14 +98,14 @@ void summarize(const SessionRun& run, const Profile& p) {
       calls += s.values[0];
       bytes += s.values[1];
     }
-  print_summary(p, run.args.output, "traced", std::to_string(calls) + " allocator calls, " + std::to_string(bytes) +
-                                                  " bytes");
+  print_summary(p, run.args.output, "traced",
+                std::to_string(calls) + " allocator calls, " + std::to_string(bytes) + " bytes");
 }
 
 }  // namespace
 
 int cmd_malloc(const GlobalOptions& g, const std::vector<std::string>& args) {
-  static const SessionCommand kMalloc{"malloc", kMallocUsage, "tracing", "calls", malloc_options,
+  static const SessionCommand kMalloc{"malloc", kMallocUsage, "tracing", "calls",  malloc_options,
                                       check,    encode,       render,    summarize};
   return run_session_command(g, args, kMalloc);
 }

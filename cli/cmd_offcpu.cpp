@@ -42,7 +42,8 @@ std::vector<Option> offcpu_options() {
   return {
       {{"--min-block"}, "a time", [](const std::string& v) { return parse_block_time(v, req.min_block_ns); }},
       {{"--max-block"}, "a time", [](const std::string& v) { return parse_block_time(v, req.max_block_ns); }},
-      {{"--state"}, "a list of states",
+      {{"--state"},
+       "a list of states",
        [](const std::string& v) {
          auto mask = proto::parse_offcpu_states(v);
          if (!mask) return mask.error().message() + " (" + mask.error().hint + ")";
@@ -51,8 +52,7 @@ std::vector<Option> offcpu_options() {
        }},
       flag({"--by-state"}, req.by_state),
       {{"-U", "--user-stacks-only"}, "", [](const std::string&) { return only_stacks(proto::kUserStack); }},
-      {{"-K", "--kernel-stacks-only"}, "",
-       [](const std::string&) { return only_stacks(proto::kKernelStack); }},
+      {{"-K", "--kernel-stacks-only"}, "", [](const std::string&) { return only_stacks(proto::kKernelStack); }},
   };
 }
 
@@ -69,16 +69,16 @@ void encode(proto::ProfileRequest& r) {
 std::string render(const SessionRun& run, const Profile& p) {
   FlameOptions fo;
   fo.title = "scorch off-CPU flamegraph";
-  fo.subtitle = (p.pids.empty() ? std::string("all processes") : run.who) + ", " +
-                format_seconds(p.duration_ns / 1'000'000);
+  fo.subtitle =
+      (p.pids.empty() ? std::string("all processes") : run.who) + ", " + format_seconds(p.duration_ns / 1'000'000);
   fo.unit = p.unit;
   fo.off_cpu = true;
   return render_profile(p, run.format, fo, [](const Profile& q, size_t limit) { return render_top_table(q, limit); });
 }
 
 void summarize(const SessionRun& run, const Profile& p) {
-  std::string amount = format_seconds(p.total() / 1000) + " of blocked time (" + std::to_string(p.drops.samples) +
-                       " blocks)";
+  std::string amount =
+      format_seconds(p.total() / 1000) + " of blocked time (" + std::to_string(p.drops.samples) + " blocks)";
   summarize_stacks(run, p, "traced", amount, "nothing blocked: no block of the target ended while traced");
 }
 

@@ -45,18 +45,18 @@ std::string render(const SessionRun& run, const Profile& p) {
 }
 
 void summarize(const SessionRun& run, const Profile& p) {
-  std::string amount = wall(run) ? format_seconds(p.total() / 1000) + " of thread time (" +
-                                       std::to_string(p.drops.samples) + " events)"
-                                 : std::to_string(p.total()) + " samples";
+  std::string amount =
+      wall(run) ? format_seconds(p.total() / 1000) + " of thread time (" + std::to_string(p.drops.samples) + " events)"
+                : std::to_string(p.total()) + " samples";
   summarize_stacks(run, p, "profiled", amount, "no samples: the target never ran on a CPU while profiled");
 }
 
 }  // namespace
 
 int cmd_profile(const GlobalOptions& g, const std::vector<std::string>& args) {
-  static const SessionCommand kProfile{
-      "profile", kProfileUsage, "profiling", "samples", profile_options,
-      [](const SessionArgs&) { return std::string(); }, encode, render, summarize};
+  static const SessionCommand kProfile{"profile", kProfileUsage,   "profiling",
+                                       "samples", profile_options, [](const SessionArgs&) { return std::string(); },
+                                       encode,    render,          summarize};
   return run_session_command(g, args, kProfile);
 }
 

@@ -83,8 +83,9 @@ void print_text(const GlobalOptions& g, const proto::StatusReply& st) {
     if (s.duration_ms) std::cout << " / " << format_seconds(s.duration_ms);
     std::cout << ", " << s.samples << " " << s.events << "\n";
   }
-  std::cout << "\nevents since start (every measure): " << st.drops.samples << "\ndrops since start: " << drops_summary(st.drops)
-            << "\nsymbol cache: " << st.symbol_cache_bytes / 1024 << " KiB\n";
+  std::cout << "\nevents since start (every measure): " << st.drops.samples
+            << "\ndrops since start: " << drops_summary(st.drops) << "\nsymbol cache: " << st.symbol_cache_bytes / 1024
+            << " KiB\n";
   for (const auto& n : st.notes) std::cout << "note: " << n << "\n";
 }
 

@@ -53,7 +53,8 @@ bool parse_u32(std::string_view text, uint32_t& out) {
 bool parse_scaled(const std::string& text, double bare_scale,
                   std::initializer_list<std::pair<const char*, double>> units, double& out) {
   size_t digits = 0;
-  while (digits < text.size() && (std::isdigit(static_cast<unsigned char>(text[digits])) || text[digits] == '.')) ++digits;
+  while (digits < text.size() && (std::isdigit(static_cast<unsigned char>(text[digits])) || text[digits] == '.'))
+    ++digits;
   if (digits == 0) return false;
   char* end = nullptr;
   std::string number = text.substr(0, digits);
@@ -78,8 +79,16 @@ bool parse_time(const std::string& text, double bare_scale, uint64_t& ns) {
 
 bool parse_size(const std::string& text, uint64_t& bytes) {
   double v = 0;
-  if (!parse_scaled(text, 1, {{"B", 1}, {"k", 1024}, {"K", 1024}, {"KiB", 1024}, {"KB", 1024}, {"m", 1 << 20},
-                              {"M", 1 << 20}, {"MiB", 1 << 20}, {"MB", 1 << 20}},
+  if (!parse_scaled(text, 1,
+                    {{"B", 1},
+                     {"k", 1024},
+                     {"K", 1024},
+                     {"KiB", 1024},
+                     {"KB", 1024},
+                     {"m", 1 << 20},
+                     {"M", 1 << 20},
+                     {"MiB", 1 << 20},
+                     {"MB", 1 << 20}},
                     v))
     return false;
   bytes = static_cast<uint64_t>(std::llround(v));

@@ -14,10 +14,10 @@ namespace scorch::cli {
 
 /// One option of a command: its spellings, whether it takes a value, and what it does with it.
 struct Option {
-  std::vector<std::string> names;  // {"-p", "--pid"}
-  std::string needs;               // the value, for "<option> needs <needs>"; empty: a flag
+  std::vector<std::string> names;                              // {"-p", "--pid"}
+  std::string needs;                                           // the value, for "<option> needs <needs>"; empty: a flag
   std::function<std::string(const std::string& value)> apply;  // "" when accepted, else the usage message
-  std::string missing = {};        // the whole message when the value is missing, if not "<option> needs ..."
+  std::string missing = {};  // the whole message when the value is missing, if not "<option> needs ..."
 };
 
 /// A flag that sets target.

@@ -84,17 +84,20 @@ Result<Profile> fetch_profile(const GlobalOptions& g, const proto::ProfileReques
 std::vector<Option> shared_options(SessionArgs& args) {
   proto::ProfileRequest& req = args.request;
   return {
-      {{"-p", "--pid"}, "a PID",
+      {{"-p", "--pid"},
+       "a PID",
        [&req](const std::string& v) {
          std::string bad;
          return parse_pids(v, proto::kMaxPid, req.pids, bad) ? "" : "'" + bad + "' is not a PID";
        }},
-      {{"-d", "--duration"}, "seconds",
+      {{"-d", "--duration"},
+       "seconds",
        [&req](const std::string& v) {
          return parse_seconds(v, proto::kMaxDurationMs, req.duration_ms) ? ""
                                                                          : "'" + v + "' is not a duration in seconds";
        }},
-      {{"-o", "--output"}, "a file",
+      {{"-o", "--output"},
+       "a file",
        [&args](const std::string& v) {
          args.output = v;
          return std::string();

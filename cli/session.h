@@ -30,8 +30,8 @@ struct SessionRun {
 
 /// The measure's own parts of a measuring command.
 struct SessionCommand {
-  std::string name;   // in messages: "unknown option 'x' for offcpu"
-  const char* usage;  // printed by -h and after a usage error
+  std::string name;    // in messages: "unknown option 'x' for offcpu"
+  const char* usage;   // printed by -h and after a usage error
   std::string verb;    // the progress line's: "profiling", "tracing"
   std::string events;  // what progress counts: "samples", "blocks", "calls"
   // The command's own options, bound to its measure's options; tried before the shared ones (-p, -d, -o).

@@ -70,11 +70,16 @@ bool parse_amount(const std::string& text, uint64_t& out) {
   if (errno) return false;
   std::string unit = end;
   uint64_t scale = 1;
-  if (unit.empty() || unit == "B") scale = 1;
-  else if (unit == "k" || unit == "K" || unit == "KiB") scale = 1ull << 10;
-  else if (unit == "m" || unit == "M" || unit == "MiB") scale = 1ull << 20;
-  else if (unit == "g" || unit == "G" || unit == "GiB") scale = 1ull << 30;
-  else return false;
+  if (unit.empty() || unit == "B")
+    scale = 1;
+  else if (unit == "k" || unit == "K" || unit == "KiB")
+    scale = 1ull << 10;
+  else if (unit == "m" || unit == "M" || unit == "MiB")
+    scale = 1ull << 20;
+  else if (unit == "g" || unit == "G" || unit == "GiB")
+    scale = 1ull << 30;
+  else
+    return false;
   if (n > UINT64_MAX / scale) return false;
   out = n * scale;
   return true;
@@ -87,7 +92,8 @@ void raise_fd_limit() {
   rlim_t was = r.rlim_cur;
   r.rlim_cur = r.rlim_max;
   if (::setrlimit(RLIMIT_NOFILE, &r) == 0)
-    scorch::log::debug("file descriptor limit raised from " + std::to_string(was) + " to " + std::to_string(r.rlim_cur));
+    scorch::log::debug("file descriptor limit raised from " + std::to_string(was) + " to " +
+                       std::to_string(r.rlim_cur));
 }
 
 // Type=notify: tell systemd we are ready, without linking libsystemd.
@@ -156,9 +162,12 @@ int main(int argc, char** argv) {
                   << "'\n";
         return 2;
       }
-      if (a == "--max-connections-per-user") options.max_connections_per_user = n;
-      else if (a == "--max-sessions-per-user") options.max_sessions_per_user = n;
-      else options.max_session_memory_per_user = n;
+      if (a == "--max-connections-per-user")
+        options.max_connections_per_user = n;
+      else if (a == "--max-sessions-per-user")
+        options.max_sessions_per_user = n;
+      else
+        options.max_session_memory_per_user = n;
     } else if (a == "-v" || a == "--verbose") {
       scorch::log::set_verbose(true);
     } else if (a == "--version") {

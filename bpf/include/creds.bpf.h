@@ -39,7 +39,8 @@ static __always_inline int scorch_creds_ok(struct task_struct *task, __u32 tgid)
   __u32 ids[SCORCH_CRED_IDS] = {};
   __u64 caps = 0;
   /* uid, gid, suid, sgid, euid, egid lie together in struct cred; one copy reads them all. */
-  if (bpf_core_read(ids, sizeof(ids), &cred->uid) || bpf_core_read(&caps, sizeof(caps), &cred->cap_permitted)) {
+  if (bpf_core_read(ids, sizeof(ids), &cred->uid) ||
+      bpf_core_read(&caps, sizeof(caps), &cred->cap_permitted)) {
     w->changed = SCORCH_CRED_IDS + 2; /* unreadable: refuse rather than guess */
     return 0;
   }

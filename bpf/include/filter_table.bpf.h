@@ -6,8 +6,8 @@
 
 /* 1 when key {tgid, sampler} is in live copy `table` of slots: open addressing from its home slot,
  * at most SCORCH_FAST_PROBES probes, an empty slot ends the search. */
-static __always_inline int scorch_fast_has(volatile __u64 (*slots)[SCORCH_FAST_SLOTS], __u32 table, __u32 tgid,
-                                           __u32 sampler)
+static __always_inline int scorch_fast_has(volatile __u64 (*slots)[SCORCH_FAST_SLOTS], __u32 table,
+                                           __u32 tgid, __u32 sampler)
 {
   __u64 key = ((__u64)tgid << 32) | sampler;
   __u32 home = scorch_fast_slot(tgid, sampler);

@@ -13,11 +13,11 @@
 
 /* i masked to below n (a power of two) in a way clang cannot drop: the verifier needs the bound
  * on the very register that indexes, and clang would otherwise index with an unchecked copy. */
-#define SCORCH_BOUND(i, n)                                                                         \
-  ({                                                                                               \
-    __u32 __b = (i);                                                                               \
-    asm volatile("" : "+r"(__b));                                                                  \
-    __b & ((n)-1);                                                                                 \
+#define SCORCH_BOUND(i, n)                                                                                   \
+  ({                                                                                                         \
+    __u32 __b = (i);                                                                                         \
+    asm volatile("" : "+r"(__b));                                                                            \
+    __b &((n)-1);                                                                                            \
   })
 
 /* Bump one per-CPU counter; the daemon sums the CPUs. */

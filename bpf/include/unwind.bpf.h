@@ -50,8 +50,8 @@ struct {
 } unwind_file_frames SEC(".maps");
 
 #define SCORCH_STACK_WINDOW 512
-#define SCORCH_WALK_LOG 16 /* stack words a memoizable walk may read */
-#define SCORCH_ROW_CACHE 256 /* per CPU, direct-mapped by pc */
+#define SCORCH_WALK_LOG     16  /* stack words a memoizable walk may read */
+#define SCORCH_ROW_CACHE    256 /* per CPU, direct-mapped by pc */
 
 /* A row found for a pc of a process, so the next sample at the same pc needs no search. */
 struct scorch_row_cache_entry {
@@ -66,12 +66,12 @@ struct scorch_row_cache_entry {
 /* The stack being unwound on this CPU. */
 struct scorch_walk {
   __u64 ip, sp, bp;
-  __u64 hash;   /* FNV-1a over the frames so far */
+  __u64 hash; /* FNV-1a over the frames so far */
   __u32 n;
-  __u32 adjust; /* look up ip - 1: ip is a return address */
+  __u32 adjust;    /* look up ip - 1: ip is a return address */
   __u32 tgid, gen; /* the process being walked and its mappings' generation */
-  __u64 last_hash;  /* the stack this CPU stored last, and under which drain sequence: a hot loop */
-  __u32 last_seq;   /* samples the same stack again and again, and need not look it up each time */
+  __u64 last_hash; /* the stack this CPU stored last, and under which drain sequence: a hot loop */
+  __u32 last_seq;  /* samples the same stack again and again, and need not look it up each time */
   __u32 last_pad;
   __u64 win_base; /* user address of win[0]; 0: the window is empty */
   /* With log_on, the stack words the walk read (a caller that memoizes walks checks them). */
@@ -217,7 +217,8 @@ static long scorch_map_search_step(__u32 index, void *arg)
 }
 
 /* The mapping that holds pc: the previous frame's, else a binary search over the sorted mappings. */
-static __always_inline const struct scorch_unwind_mapping *scorch_find_mapping(struct scorch_walk_ctx *uc, __u64 pc)
+static __always_inline const struct scorch_unwind_mapping *scorch_find_mapping(struct scorch_walk_ctx *uc,
+                                                                               __u64 pc)
 {
   struct scorch_unwind_proc *proc = uc->proc;
   __u32 last = uc->last_map;
@@ -397,8 +398,7 @@ static long scorch_unwind_step(__u32 index, void *arg)
   else if (row->cfa == SCORCH_CFA_RBP) {
     cfa = st->bp + row->cfa_offset;
     st->bp_used |= st->bp_regs;
-  }
-  else /* PLT: rsp + 8, plus 8 once the stub has pushed */
+  } else /* PLT: rsp + 8, plus 8 once the stub has pushed */
     cfa = st->sp + 8 + (((st->ip & 15) >= (__u64)row->cfa_offset) ? 8 : 0);
 
   if (row->rbp == SCORCH_RBP_OFFSET) {

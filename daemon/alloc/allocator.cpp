@@ -35,7 +35,7 @@ struct ElfCloser {
 struct ElfFacts {
   std::map<std::string, uint64_t> functions;  // defined FUNC/IFUNC symbols by name -> vaddr
   std::vector<GElf_Phdr> loads;
-  std::string rodata;                           // .rodata, for version strings
+  std::string rodata;  // .rodata, for version strings
 };
 
 Result<ElfFacts> read_elf(int fd, const std::string& name) {
@@ -65,7 +65,8 @@ Result<ElfFacts> read_elf(int fd, const std::string& name) {
       continue;
     }
     if (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) continue;
-    if (!elf_limits::table_fits(elf.get(), sh)) return Error{"read " + name, "its symbol tables are larger than the cap", EFBIG, {}};
+    if (!elf_limits::table_fits(elf.get(), sh))
+      return Error{"read " + name, "its symbol tables are larger than the cap", EFBIG, {}};
     Elf_Data* d = elf_getdata(scn, nullptr);
     if (!d || sh.sh_entsize == 0) continue;
     size_t n = sh.sh_size / sh.sh_entsize;
@@ -100,11 +101,11 @@ std::string base_name(const std::string& path) {
 struct KindSpec {
   uint32_t kind;
   std::vector<const char*> names;
-  uint16_t keep;     // argument registers the probe reads
-  bool has_return;   // a return probe even when not tracking live blocks: the function may call
-                     // or jump to another entry point (memalign -> malloc, glibc's realloc(NULL, n)
-                     // -> malloc), and that inner call must not count twice. malloc and free
-                     // call no other entry point, so the hottest calls pay no return probe.
+  uint16_t keep;    // argument registers the probe reads
+  bool has_return;  // a return probe even when not tracking live blocks: the function may call
+                    // or jump to another entry point (memalign -> malloc, glibc's realloc(NULL, n)
+                    // -> malloc), and that inner call must not count twice. malloc and free
+                    // call no other entry point, so the hottest calls pay no return probe.
 };
 
 const std::vector<KindSpec>& kind_specs() {
@@ -211,7 +212,8 @@ Result<Allocator> read_allocator(const std::string& file, const std::string& att
   return read_allocator_fd(file, std::make_shared<const UniqueFd>(std::move(fd).value()), in_executable);
 }
 
-Result<Allocator> read_allocator_fd(const std::string& file, std::shared_ptr<const UniqueFd> fd_ptr, bool in_executable) {
+Result<Allocator> read_allocator_fd(const std::string& file, std::shared_ptr<const UniqueFd> fd_ptr,
+                                    bool in_executable) {
   const UniqueFd& fd = *fd_ptr;
   auto facts = read_elf(fd.get(), file);
   if (!facts) return facts.error();

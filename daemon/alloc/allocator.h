@@ -20,19 +20,19 @@ namespace scorch {
 
 /// One allocator function to probe.
 struct AllocFunction {
-  uint32_t kind = 0;       // enum scorch_alloc_kind
-  std::string name;        // "malloc", "aligned_alloc/memalign" when one address has two names
+  uint32_t kind = 0;         // enum scorch_alloc_kind
+  std::string name;          // "malloc", "aligned_alloc/memalign" when one address has two names
   uint64_t file_offset = 0;  // of the function's first instruction
-  ProbeSite site;          // the entry probe
-  bool has_return = false; // a return probe too (a uretprobe needs rsp at the return address)
-  ProbeSite return_site;   // where it goes: the entry site if nothing was pushed before it, else 0
+  ProbeSite site;            // the entry probe
+  bool has_return = false;   // a return probe too (a uretprobe needs rsp at the return address)
+  ProbeSite return_site;     // where it goes: the entry site if nothing was pushed before it, else 0
 };
 
 struct Allocator {
-  std::string name;         // "glibc", "jemalloc", "tcmalloc", "mimalloc", or the file's name
-  std::string version;      // "2.36", "5.3.0"; empty when not found
-  std::string file;         // the file as the process maps it
-  std::string attach_path;  // where the probes attach: /proc/self/fd/N of file_fd, the checked file
+  std::string name;                         // "glibc", "jemalloc", "tcmalloc", "mimalloc", or the file's name
+  std::string version;                      // "2.36", "5.3.0"; empty when not found
+  std::string file;                         // the file as the process maps it
+  std::string attach_path;                  // where the probes attach: /proc/self/fd/N of file_fd, the checked file
   std::shared_ptr<const UniqueFd> file_fd;  // kept open while the probes may be attached again
   bool in_executable = false;
   std::vector<AllocFunction> functions;

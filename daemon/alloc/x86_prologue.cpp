@@ -11,8 +11,8 @@ constexpr int kMaxInstructions = 16;
 struct Insn {
   uint32_t length = 0;
   enum Kind { kHarmless, kWritesReg, kSubRsp, kEmulated } kind = kHarmless;
-  uint8_t written = 0;   // kWritesReg: the register
-  uint32_t sp_bytes = 0; // kSubRsp: how much
+  uint8_t written = 0;    // kWritesReg: the register
+  uint32_t sp_bytes = 0;  // kSubRsp: how much
   const char* name = "";
 };
 
@@ -71,7 +71,10 @@ std::optional<Insn> decode(std::span<const uint8_t> code) {
   };
 
   if (op >= 0x50 && op <= 0x57 && !opsize) return Insn{static_cast<uint32_t>(pos), Insn::kEmulated, 0, 0, "push"};
-  if (op >= 0x70 && op <= 0x7f) return pos + 1 <= code.size() ? std::optional<Insn>(Insn{static_cast<uint32_t>(pos + 1), Insn::kEmulated, 0, 0, "jcc"}) : std::nullopt;
+  if (op >= 0x70 && op <= 0x7f)
+    return pos + 1 <= code.size()
+               ? std::optional<Insn>(Insn{static_cast<uint32_t>(pos + 1), Insn::kEmulated, 0, 0, "jcc"})
+               : std::nullopt;
   if (op == 0xeb) return Insn{static_cast<uint32_t>(pos + 1), Insn::kEmulated, 0, 0, "jmp"};
   if (op == 0xe9) return Insn{static_cast<uint32_t>(pos + 4), Insn::kEmulated, 0, 0, "jmp"};
   if (op == 0xe8) return Insn{static_cast<uint32_t>(pos + 4), Insn::kEmulated, 0, 0, "call"};
@@ -84,21 +87,59 @@ std::optional<Insn> decode(std::span<const uint8_t> code) {
     return std::nullopt;
   }
   switch (op) {
-    case 0x84: case 0x85: case 0x38: case 0x39: case 0x3a: case 0x3b:  // test, cmp
+    case 0x84:
+    case 0x85:
+    case 0x38:
+    case 0x39:
+    case 0x3a:
+    case 0x3b:  // test, cmp
       return with_modrm(Insn::kHarmless, 0, false);
-    case 0x88: case 0x89: case 0x00: case 0x01: case 0x08: case 0x09: case 0x20: case 0x21:
-    case 0x28: case 0x29: case 0x30: case 0x31:  // mov/add/or/and/sub/xor r -> r/m
+    case 0x88:
+    case 0x89:
+    case 0x00:
+    case 0x01:
+    case 0x08:
+    case 0x09:
+    case 0x20:
+    case 0x21:
+    case 0x28:
+    case 0x29:
+    case 0x30:
+    case 0x31:  // mov/add/or/and/sub/xor r -> r/m
       return with_modrm(Insn::kWritesReg, 0, false);
-    case 0x8a: case 0x8b: case 0x8d: case 0x02: case 0x03: case 0x0a: case 0x0b: case 0x22: case 0x23:
-    case 0x2a: case 0x2b: case 0x32: case 0x33:  // mov/lea/add/or/and/sub/xor r/m -> r
+    case 0x8a:
+    case 0x8b:
+    case 0x8d:
+    case 0x02:
+    case 0x03:
+    case 0x0a:
+    case 0x0b:
+    case 0x22:
+    case 0x23:
+    case 0x2a:
+    case 0x2b:
+    case 0x32:
+    case 0x33:  // mov/lea/add/or/and/sub/xor r/m -> r
       return with_modrm(Insn::kWritesReg, 0, true);
-    case 0x04: case 0x0c: case 0x24: case 0x2c: case 0x34:  // add/or/and/sub/xor al, imm8
+    case 0x04:
+    case 0x0c:
+    case 0x24:
+    case 0x2c:
+    case 0x34:  // add/or/and/sub/xor al, imm8
       return Insn{static_cast<uint32_t>(pos + 1), Insn::kWritesReg, kRax, 0, "alu"};
-    case 0x05: case 0x0d: case 0x25: case 0x2d: case 0x35:  // add/or/and/sub/xor eax, imm32
+    case 0x05:
+    case 0x0d:
+    case 0x25:
+    case 0x2d:
+    case 0x35:  // add/or/and/sub/xor eax, imm32
       return Insn{static_cast<uint32_t>(pos + (opsize ? 2 : 4)), Insn::kWritesReg, kRax, 0, "alu"};
-    case 0x3c: return Insn{static_cast<uint32_t>(pos + 1), Insn::kHarmless, 0, 0, "cmp"};
-    case 0x3d: return Insn{static_cast<uint32_t>(pos + (opsize ? 2 : 4)), Insn::kHarmless, 0, 0, "cmp"};
-    case 0x80: case 0x81: case 0x83: {
+    case 0x3c:
+      return Insn{static_cast<uint32_t>(pos + 1), Insn::kHarmless, 0, 0, "cmp"};
+    case 0x3d:
+      return Insn{static_cast<uint32_t>(pos + (opsize ? 2 : 4)), Insn::kHarmless, 0, 0, "cmp"};
+    case 0x80:
+    case 0x81:
+    case 0x83: {
       if (pos >= code.size()) return std::nullopt;
       uint32_t imm = op == 0x81 ? (opsize ? 2 : 4) : 1;
       uint8_t modrm = code[pos];
@@ -118,13 +159,17 @@ std::optional<Insn> decode(std::span<const uint8_t> code) {
       }
       return insn;
     }
-    case 0xc1: return with_modrm(Insn::kWritesReg, 1, false);  // shifts by imm8
-    case 0xd1: return with_modrm(Insn::kWritesReg, 0, false);  // shifts by 1
-    case 0xf6: case 0xf7: {
+    case 0xc1:
+      return with_modrm(Insn::kWritesReg, 1, false);  // shifts by imm8
+    case 0xd1:
+      return with_modrm(Insn::kWritesReg, 0, false);  // shifts by 1
+    case 0xf6:
+    case 0xf7: {
       if (pos >= code.size() || ((code[pos] >> 3) & 7) != 0) return std::nullopt;  // only test
       return with_modrm(Insn::kHarmless, op == 0xf6 ? 1 : (opsize ? 2 : 4), false);
     }
-    default: return std::nullopt;
+    default:
+      return std::nullopt;
   }
 }
 

@@ -15,7 +15,24 @@
 namespace scorch {
 
 /// x86-64 register numbers (ModRM/REX order).
-enum X86Reg : uint8_t { kRax = 0, kRcx, kRdx, kRbx, kRsp, kRbp, kRsi, kRdi, kR8, kR9, kR10, kR11, kR12, kR13, kR14, kR15 };
+enum X86Reg : uint8_t {
+  kRax = 0,
+  kRcx,
+  kRdx,
+  kRbx,
+  kRsp,
+  kRbp,
+  kRsi,
+  kRdi,
+  kR8,
+  kR9,
+  kR10,
+  kR11,
+  kR12,
+  kR13,
+  kR14,
+  kR15
+};
 inline constexpr uint16_t reg_bit(X86Reg r) { return static_cast<uint16_t>(1u << r); }
 
 struct ProbeSite {

@@ -45,10 +45,14 @@ RateLimiter g_limiter(20, std::chrono::seconds(3));
 
 const char* tag(Level level) {
   switch (level) {
-    case Level::kDebug: return "debug: ";
-    case Level::kInfo: return "";
-    case Level::kWarning: return "warning: ";
-    case Level::kError: return "error: ";
+    case Level::kDebug:
+      return "debug: ";
+    case Level::kInfo:
+      return "";
+    case Level::kWarning:
+      return "warning: ";
+    case Level::kError:
+      return "error: ";
   }
   return "";
 }

@@ -22,34 +22,57 @@ constexpr long kMqueueMagic = 0x19800202;
 // tracefs' trace_pipe), never end, or have side effects; FUSE files are whatever their server says.
 const char* pseudo_fs_name(long type) {
   switch (type) {
-    case PROC_SUPER_MAGIC: return "procfs";
-    case SYSFS_MAGIC: return "sysfs";
-    case DEBUGFS_MAGIC: return "debugfs";
-    case TRACEFS_MAGIC: return "tracefs";
-    case SECURITYFS_MAGIC: return "securityfs";
-    case SELINUX_MAGIC: return "selinuxfs";
-    case CGROUP_SUPER_MAGIC: return "cgroupfs";
-    case CGROUP2_SUPER_MAGIC: return "cgroup2fs";
-    case BPF_FS_MAGIC: return "bpffs";
-    case FUSE_SUPER_MAGIC: return "FUSE";
-    case DEVPTS_SUPER_MAGIC: return "devpts";
-    case PSTOREFS_MAGIC: return "pstore";
-    case EFIVARFS_MAGIC: return "efivarfs";
-    case kConfigfsMagic: return "configfs";
-    case kMqueueMagic: return "mqueue";
-    default: return nullptr;
+    case PROC_SUPER_MAGIC:
+      return "procfs";
+    case SYSFS_MAGIC:
+      return "sysfs";
+    case DEBUGFS_MAGIC:
+      return "debugfs";
+    case TRACEFS_MAGIC:
+      return "tracefs";
+    case SECURITYFS_MAGIC:
+      return "securityfs";
+    case SELINUX_MAGIC:
+      return "selinuxfs";
+    case CGROUP_SUPER_MAGIC:
+      return "cgroupfs";
+    case CGROUP2_SUPER_MAGIC:
+      return "cgroup2fs";
+    case BPF_FS_MAGIC:
+      return "bpffs";
+    case FUSE_SUPER_MAGIC:
+      return "FUSE";
+    case DEVPTS_SUPER_MAGIC:
+      return "devpts";
+    case PSTOREFS_MAGIC:
+      return "pstore";
+    case EFIVARFS_MAGIC:
+      return "efivarfs";
+    case kConfigfsMagic:
+      return "configfs";
+    case kMqueueMagic:
+      return "mqueue";
+    default:
+      return nullptr;
   }
 }
 
 const char* file_type_name(mode_t mode) {
   switch (mode & S_IFMT) {
-    case S_IFIFO: return "a FIFO";
-    case S_IFCHR: return "a character device";
-    case S_IFBLK: return "a block device";
-    case S_IFSOCK: return "a socket";
-    case S_IFDIR: return "a directory";
-    case S_IFLNK: return "a symbolic link";
-    default: return "not a plain file";
+    case S_IFIFO:
+      return "a FIFO";
+    case S_IFCHR:
+      return "a character device";
+    case S_IFBLK:
+      return "a block device";
+    case S_IFSOCK:
+      return "a socket";
+    case S_IFDIR:
+      return "a directory";
+    case S_IFLNK:
+      return "a symbolic link";
+    default:
+      return "not a plain file";
   }
 }
 
@@ -58,8 +81,7 @@ Error refusal(const std::string& name, std::string reason, int err) {
 }
 
 Error open_error(const std::string& name, int err) {
-  if (err == ELOOP)
-    return refusal(name, "a /proc magic link or a symlink loop on the way (not followed)", err);
+  if (err == ELOOP) return refusal(name, "a /proc magic link or a symlink loop on the way (not followed)", err);
   if (err == EXDEV) return refusal(name, "the path leaves the process's root", err);
   return make_errno_error("open " + name, err);
 }
@@ -68,22 +90,32 @@ Error open_error(const std::string& name, int err) {
 Result<struct stat> check(int fd, const Rules& rules, const std::string& name) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return make_errno_error("open " + name, errno);
-  if (!S_ISREG(st.st_mode)) return refusal(name, std::string("not a regular file (") + file_type_name(st.st_mode) + ")", EINVAL);
+  if (!S_ISREG(st.st_mode))
+    return refusal(name, std::string("not a regular file (") + file_type_name(st.st_mode) + ")", EINVAL);
   struct statfs fs {};
   if (::fstatfs(fd, &fs) != 0) return make_errno_error("open " + name, errno);
   const long type = static_cast<long>(fs.f_type);
   if (const char* pseudo = pseudo_fs_name(type); pseudo && !(rules.procfs_ok && type == PROC_SUPER_MAGIC))
-    return refusal(name, std::string("a file on ") + pseudo + " (a pseudo file system: reads may block or never end)", EINVAL);
+    return refusal(name, std::string("a file on ") + pseudo + " (a pseudo file system: reads may block or never end)",
+                   EINVAL);
   if (static_cast<uint64_t>(st.st_size) > rules.max_size)
-    return refusal(name, "larger than the " + human_size(rules.max_size) + " cap (" + human_size(static_cast<uint64_t>(st.st_size)) + ")", EFBIG);
+    return refusal(name,
+                   "larger than the " + human_size(rules.max_size) + " cap (" +
+                       human_size(static_cast<uint64_t>(st.st_size)) + ")",
+                   EFBIG);
   if (const Credentials* r = rules.reader) {
     if (rules.owned_by_reader && st.st_uid != r->fsuid() && st.st_uid != r->uid[1])
-      return refusal(name, "owned by uid " + std::to_string(st.st_uid) + ", not by the process's user (uid " + std::to_string(r->fsuid()) + ")", EACCES);
+      return refusal(name,
+                     "owned by uid " + std::to_string(st.st_uid) + ", not by the process's user (uid " +
+                         std::to_string(r->fsuid()) + ")",
+                     EACCES);
     if (!r->may_read(st)) {
       char mode[8];
       std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
-      return refusal(name, "not readable by the process's user (uid " + std::to_string(r->fsuid()) + "): mode " + mode +
-                               ", owner uid " + std::to_string(st.st_uid), EACCES);
+      return refusal(name,
+                     "not readable by the process's user (uid " + std::to_string(r->fsuid()) + "): mode " + mode +
+                         ", owner uid " + std::to_string(st.st_uid),
+                     EACCES);
     }
   }
   return st;

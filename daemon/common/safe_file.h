@@ -26,12 +26,12 @@
 
 namespace scorch::safe_file {
 
-inline constexpr uint64_t kPerfMapCap = 64ull << 20;     // text of a JIT's perf map
-inline constexpr uint64_t kPerfMapEntries = 1u << 20;    // entries kept from one perf map
-inline constexpr uint64_t kElfCap = 4ull << 30;          // an ELF or debug file (mapped, not read)
-inline constexpr uint64_t kProcMapsCap = 64ull << 20;    // /proc/PID/maps: 65,530 mappings with long paths
-inline constexpr uint64_t kProcSmallCap = 1ull << 20;    // /proc/PID/status, stat, comm
-inline constexpr uint64_t kKallsymsCap = 512ull << 20;   // /proc/kallsyms
+inline constexpr uint64_t kPerfMapCap = 64ull << 20;    // text of a JIT's perf map
+inline constexpr uint64_t kPerfMapEntries = 1u << 20;   // entries kept from one perf map
+inline constexpr uint64_t kElfCap = 4ull << 30;         // an ELF or debug file (mapped, not read)
+inline constexpr uint64_t kProcMapsCap = 64ull << 20;   // /proc/PID/maps: 65,530 mappings with long paths
+inline constexpr uint64_t kProcSmallCap = 1ull << 20;   // /proc/PID/status, stat, comm
+inline constexpr uint64_t kKallsymsCap = 512ull << 20;  // /proc/kallsyms
 
 /// "64 MiB", "1.0 GiB", "512 bytes": sizes in messages.
 std::string human_size(uint64_t bytes);
@@ -41,7 +41,7 @@ std::string human_size(uint64_t bytes);
 struct Credentials {
   uint32_t uid[4] = {0, 0, 0, 0};  // real, effective, saved, file system
   uint32_t gid[4] = {0, 0, 0, 0};
-  std::vector<uint32_t> groups;    // supplementary
+  std::vector<uint32_t> groups;  // supplementary
 
   uint32_t fsuid() const { return uid[3]; }
   uint32_t fsgid() const { return gid[3]; }

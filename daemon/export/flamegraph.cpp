@@ -73,12 +73,23 @@ std::string clean_name(std::string_view name) {
 void append_xml(std::string& out, std::string_view text) {
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
 }
@@ -411,8 +422,8 @@ std::string render_flamegraph_svg(const Profile& profile, const FlameOptions& op
   out += "<style type=\"text/css\"><![CDATA[";
   out += kStyle;
   out += "]]></style>\n";
-  out += "<rect x=\"0\" y=\"0\" width=\"" + num(width) + "\" height=\"" + num(height) +
-         "\" fill=\"rgb(250,250,246)\"/>\n";
+  out +=
+      "<rect x=\"0\" y=\"0\" width=\"" + num(width) + "\" height=\"" + num(height) + "\" fill=\"rgb(250,250,246)\"/>\n";
   append_text(out, "class=\"title\" x=\"" + num(width / 2) + "\" y=\"24\" text-anchor=\"middle\"",
               clean_name(options.title));
   if (has_subtitle) {
@@ -421,8 +432,7 @@ std::string render_flamegraph_svg(const Profile& profile, const FlameOptions& op
   }
 
   if (rects.empty()) {
-    append_text(out, "x=\"" + num(width / 2) + "\" y=\"" + num(top + 24) + "\" text-anchor=\"middle\"",
-                "No samples");
+    append_text(out, "x=\"" + num(width / 2) + "\" y=\"" + num(top + 24) + "\" text-anchor=\"middle\"", "No samples");
     out += "</svg>\n";
     return out;
   }
@@ -431,8 +441,7 @@ std::string render_flamegraph_svg(const Profile& profile, const FlameOptions& op
   append_text(out, "id=\"search\" class=\"ctl\" x=\"" + num(width - kXPad) + "\" y=\"24\" text-anchor=\"end\"",
               "Search");
   append_text(out, "id=\"details\" x=\"" + num(kXPad) + "\" y=\"" + num(height - 10) + "\"", " ");
-  append_text(out, "id=\"matched\" x=\"" + num(width - kXPad) + "\" y=\"" + num(height - 10) +
-                       "\" text-anchor=\"end\"",
+  append_text(out, "id=\"matched\" x=\"" + num(width - kXPad) + "\" y=\"" + num(height - 10) + "\" text-anchor=\"end\"",
               " ");
 
   const std::string unit = clean_name(options.unit);
@@ -452,7 +461,8 @@ std::string render_flamegraph_svg(const Profile& profile, const FlameOptions& op
     }
     out += ", " + format_percent(rect.value, root.total, 2) + "%)</title>";
     out += "<rect x=\"" + num(x) + "\" y=\"" + num(y) + "\" width=\"" + num(rect.width) + "\" height=\"" +
-           num(kFrameHeight - 1) + "\" fill=\"" + frame_color(name, rect.kernel, options.off_cpu) + "\" rx=\"2\" ry=\"2\"/>";
+           num(kFrameHeight - 1) + "\" fill=\"" + frame_color(name, rect.kernel, options.off_cpu) +
+           "\" rx=\"2\" ry=\"2\"/>";
     out += "<text x=\"" + num(x + kLabelPad) + "\" y=\"" + num(y + 10.5) + "\">";
     append_xml(out, fit_label(name, rect.width));
     out += "</text></g>\n";

@@ -13,8 +13,8 @@ namespace scorch {
 struct FlameNode {
   std::string name;
   bool kernel = false;
-  uint64_t total = 0;  // counts of all stacks passing through this node
-  uint64_t self = 0;   // counts of stacks ending at this node
+  uint64_t total = 0;               // counts of all stacks passing through this node
+  uint64_t self = 0;                // counts of stacks ending at this node
   std::vector<FlameNode> children;  // sorted by name, then user before kernel
 };
 
@@ -26,8 +26,8 @@ FlameNode build_flame_tree(const Profile& profile);
 struct FlameRect {
   std::string name;
   bool kernel = false;
-  uint64_t value = 0;   // the node's total
-  uint32_t depth = 0;   // 0 for the root
+  uint64_t value = 0;  // the node's total
+  uint32_t depth = 0;  // 0 for the root
   double x = 0;
   double width = 0;
   uint64_t offset = 0;  // counts to the left of this rect within the root; x == width_px * offset / root.total

@@ -41,8 +41,7 @@ class JsonWriter {
   /// Any other integer type (uint32_t pids, int, size_t on other platforms) without ambiguity.
   /// char is excluded on purpose: write a character as a string.
   template <std::integral T>
-    requires(!std::same_as<T, bool> && !std::same_as<T, char>)
-  JsonWriter& value(T number) {
+  requires(!std::same_as<T, bool> && !std::same_as<T, char>) JsonWriter& value(T number) {
     if constexpr (std::is_signed_v<T>) {
       return value(static_cast<int64_t>(number));
     } else {

@@ -103,8 +103,9 @@ std::string render_top_table(const Profile& profile, size_t limit) {
   out += pad_left("SELF%", 6) + "  " + pad_left("TOTAL%", 6) + "  " + pad_left("SAMPLES", 10) + "  FUNCTION\n";
   for (size_t i = 0; i < rows; ++i) {
     const FunctionStat& stat = stats[i];
-    out += pad_left(format_percent(stat.self, total, 1), 6) + "  " + pad_left(format_percent(stat.total, total, 1), 6) + "  " +
-           pad_left(std::to_string(stat.self), 10) + "  " + printable(stat.name) + (stat.kernel ? " [k]" : "") + "\n";
+    out += pad_left(format_percent(stat.self, total, 1), 6) + "  " + pad_left(format_percent(stat.total, total, 1), 6) +
+           "  " + pad_left(std::to_string(stat.self), 10) + "  " + printable(stat.name) + (stat.kernel ? " [k]" : "") +
+           "\n";
   }
   if (rows < stats.size()) {
     out += '(';
@@ -129,7 +130,8 @@ std::string render_stack_values_table(const Profile& profile, size_t limit, size
     for (size_t i = 0; i < r->values.size() && i < totals.size(); ++i) totals[i] += r->values[i];
   std::string out = "Total:";
   for (size_t i = 0; i < totals.size(); ++i)
-    if (profile.value_names[i] != "oldest_age_ms") out += " " + std::to_string(totals[i]) + " " + profile.value_names[i];
+    if (profile.value_names[i] != "oldest_age_ms")
+      out += " " + std::to_string(totals[i]) + " " + profile.value_names[i];
   out += "\n";
   std::vector<std::string> header;
   for (const auto& name : profile.value_names) {
@@ -143,7 +145,9 @@ std::string render_stack_values_table(const Profile& profile, size_t limit, size
   for (size_t r = 0; r < n; ++r) {
     const StackCount& st = *rows[r];
     for (size_t i = 0; i < header.size(); ++i)
-      out += pad_left(i < st.values.size() ? std::to_string(st.values[i]) : "", std::max<size_t>(header[i].size(), 12)) + "  ";
+      out +=
+          pad_left(i < st.values.size() ? std::to_string(st.values[i]) : "", std::max<size_t>(header[i].size(), 12)) +
+          "  ";
     size_t shown = 0;
     for (size_t j = st.frames.size(); j-- > 0 && shown < frames; ++shown) {
       if (shown) out += " <- ";

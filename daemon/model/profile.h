@@ -18,9 +18,9 @@ struct Frame {
 /// One distinct stack of one process and how often (or how much) it was seen.
 struct StackCount {
   uint32_t pid = 0;
-  std::string comm;           // process/thread name at sample time
-  std::vector<Frame> frames;  // outermost (root) first, leaf last
-  uint64_t count = 0;         // samples (on-CPU); other measures say their unit in Profile::unit
+  std::string comm;              // process/thread name at sample time
+  std::vector<Frame> frames;     // outermost (root) first, leaf last
+  uint64_t count = 0;            // samples (on-CPU); other measures say their unit in Profile::unit
   std::vector<uint64_t> values;  // one per Profile::value_names (malloc: calls, bytes, ...); may be empty
 };
 
@@ -80,14 +80,14 @@ struct DropCounters {
 
 /// A finished profile: what was measured, over which processes, and the stacks.
 struct Profile {
-  std::string measure = "cpu";    // "cpu" for sampled on-CPU stacks
-  std::string unit = "samples";   // unit of StackCount::count
-  uint64_t period_ns = 0;         // time one sample stands for (0 when not sampled)
-  uint64_t duration_ns = 0;       // how long the profile ran
-  std::vector<uint32_t> pids;     // empty: whole system
+  std::string measure = "cpu";   // "cpu" for sampled on-CPU stacks
+  std::string unit = "samples";  // unit of StackCount::count
+  uint64_t period_ns = 0;        // time one sample stands for (0 when not sampled)
+  uint64_t duration_ns = 0;      // how long the profile ran
+  std::vector<uint32_t> pids;    // empty: whole system
   std::vector<StackCount> stacks;
   DropCounters drops;
-  std::vector<std::string> notes;  // things the user should know (process exited, ...)
+  std::vector<std::string> notes;        // things the user should know (process exited, ...)
   std::vector<std::string> value_names;  // what StackCount::values hold ("calls", "bytes", ...)
 
   uint64_t total() const {

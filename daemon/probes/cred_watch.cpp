@@ -52,9 +52,11 @@ Result<void> CredWatch::watch(uint32_t pid, const ProcessCreds& creds) {
   auto [it, inserted] = watched_.try_emplace(pid);
   if (!inserted) {
     if (it->second.creds != creds)
-      return Error{"trace PID " + std::to_string(pid), "its credentials changed while tracing began (" +
-                                                           describe_cred_change(it->second.creds, creds) + ")",
-                   EPERM, {}};
+      return Error{
+          "trace PID " + std::to_string(pid),
+          "its credentials changed while tracing began (" + describe_cred_change(it->second.creds, creds) + ")",
+          EPERM,
+          {}};
     ++it->second.refs;
     return {};
   }

@@ -78,7 +78,8 @@ FeatureResult probe_perf(Feature f, const char* name, uint32_t type, uint64_t co
   if (fd.valid()) return yes(f, name, "perf_event_open succeeds");
   int err = errno;
   std::string why = errno_text(err);
-  if (err == ENOENT || err == EOPNOTSUPP) why += " (no such PMU event on this machine, e.g. a VM without a virtual PMU)";
+  if (err == ENOENT || err == EOPNOTSUPP)
+    why += " (no such PMU event on this machine, e.g. a VM without a virtual PMU)";
   return no(f, name, why);
 }
 
@@ -95,8 +96,8 @@ FeatureResult probe_batch_ops() {
   return no(Feature::kBatchMapOps, name, "bpf_map_lookup_batch: " + errno_text(err));
 }
 
-FeatureResult probe_tracing(Feature f, const char* name, const btf* vmlinux, bpf_attach_type attach,
-                            const char* target, int kind) {
+FeatureResult probe_tracing(Feature f, const char* name, const btf* vmlinux, bpf_attach_type attach, const char* target,
+                            int kind) {
   if (!vmlinux) return no(f, name, "needs kernel BTF");
   int id = btf__find_by_name_kind(vmlinux, target, kind);
   if (id < 0) return no(f, name, std::string("BTF has no ") + target);
@@ -122,8 +123,9 @@ FeatureResult probe_probe_pmu(Feature f, const char* name, const char* pmu, bool
   std::string type_path = std::string("/sys/bus/event_source/devices/") + pmu + "/type";
   int type = read_int_file(type_path.c_str());
   if (type < 0)
-    return no(f, name, std::string("no ") + pmu + " PMU in /sys/bus/event_source/devices (kernel built without CONFIG_" +
-                           (uprobe ? "UPROBE_EVENTS" : "KPROBES") + "?)");
+    return no(f, name,
+              std::string("no ") + pmu + " PMU in /sys/bus/event_source/devices (kernel built without CONFIG_" +
+                  (uprobe ? "UPROBE_EVENTS" : "KPROBES") + "?)");
   perf_event_attr attr{};
   attr.size = sizeof(attr);
   attr.type = static_cast<uint32_t>(type);
@@ -134,7 +136,7 @@ FeatureResult probe_probe_pmu(Feature f, const char* name, const char* pmu, bool
     if (n <= 0) return no(f, name, "cannot resolve /proc/self/exe");
     target.assign(exe, static_cast<size_t>(n));
     attr.config1 = reinterpret_cast<uint64_t>(target.c_str());  // uprobe_path
-    attr.config2 = 0;                                            // probe_offset: the ELF header, never executed
+    attr.config2 = 0;                                           // probe_offset: the ELF header, never executed
   } else {
     target = "do_nanosleep";
     attr.config1 = reinterpret_cast<uint64_t>(target.c_str());  // kprobe_func
@@ -167,7 +169,8 @@ Features Features::probe() {
   r.push_back(probe_raw_tp());
   r.push_back(probe_probe_pmu(Feature::kUprobes, "uprobes", "uprobe", true));
   r.push_back(probe_probe_pmu(Feature::kKprobes, "kprobes", "kprobe", false));
-  r.push_back(probe_tracing(Feature::kFentry, "fentry", vmlinux.get(), BPF_TRACE_FENTRY, "do_nanosleep", BTF_KIND_FUNC));
+  r.push_back(
+      probe_tracing(Feature::kFentry, "fentry", vmlinux.get(), BPF_TRACE_FENTRY, "do_nanosleep", BTF_KIND_FUNC));
   return from(std::move(r));
 }
 

@@ -44,9 +44,11 @@ Result<std::unique_ptr<MallocProbe>> MallocProbe::load(const UnwindMaps& unwind)
   // rescaled so the table's mean is exactly 1 (the estimates' unbiasedness rests on the mean).
   std::vector<double> v(SCORCH_MALLOC_EXP_TABLE);
   double sum = 0;
-  for (size_t i = 0; i < v.size(); ++i) sum += v[i] = -std::log((static_cast<double>(i) + 0.5) / static_cast<double>(v.size()));
   for (size_t i = 0; i < v.size(); ++i)
-    probe->skel_->bss->exp_q16[i] = static_cast<uint32_t>(std::llround(v[i] / (sum / static_cast<double>(v.size())) * 65536.0));
+    sum += v[i] = -std::log((static_cast<double>(i) + 0.5) / static_cast<double>(v.size()));
+  for (size_t i = 0; i < v.size(); ++i)
+    probe->skel_->bss->exp_q16[i] =
+        static_cast<uint32_t>(std::llround(v[i] / (sum / static_cast<double>(v.size())) * 65536.0));
   probe->used_slots_ = 1ull << (SCORCH_MALLOC_SLOTS - 1);  // the calibration's
   probe->calibrate();
   probe->duty_ = std::thread([p = probe.get()] { p->duty_loop(); });
@@ -79,12 +81,14 @@ Result<void> MallocProbe::attach_links(uint32_t tgid, Target& t, bool hot_only) 
       if (f.kind == SCORCH_ALLOC_FREE && !t.config.outstanding) continue;  // counting needs no free
       LIBBPF_OPTS(bpf_uprobe_opts, opts);
       opts.bpf_cookie = scorch_malloc_cookie(tgid, t.slot, f.kind, ret ? SCORCH_COOKIE_RET : 0, f.site.sp_words);
-      bpf_link* link = bpf_program__attach_uprobe_opts(skel_->progs.scorch_malloc_entry, static_cast<pid_t>(tgid),
-                                                       t.allocator.attach_path.c_str(), f.file_offset + f.site.offset, &opts);
+      bpf_link* link =
+          bpf_program__attach_uprobe_opts(skel_->progs.scorch_malloc_entry, static_cast<pid_t>(tgid),
+                                          t.allocator.attach_path.c_str(), f.file_offset + f.site.offset, &opts);
       if (!link) {
         int e = errno;
-        return make_errno_error("attach a uprobe to " + f.name + " in " + t.allocator.file + " (PID " + std::to_string(tgid) + ")", e,
-                                e == ESRCH ? "the process exited" : "");
+        return make_errno_error(
+            "attach a uprobe to " + f.name + " in " + t.allocator.file + " (PID " + std::to_string(tgid) + ")", e,
+            e == ESRCH ? "the process exited" : "");
       }
       links.emplace_back(link);
       if (!ret) continue;
@@ -92,7 +96,8 @@ Result<void> MallocProbe::attach_links(uint32_t tgid, Target& t, bool hot_only) 
       ropts.retprobe = true;
       ropts.bpf_cookie = scorch_malloc_cookie(tgid, t.slot, f.kind, SCORCH_COOKIE_RET, 0);
       link = bpf_program__attach_uprobe_opts(skel_->progs.scorch_malloc_return, static_cast<pid_t>(tgid),
-                                             t.allocator.attach_path.c_str(), f.file_offset + f.return_site.offset, &ropts);
+                                             t.allocator.attach_path.c_str(), f.file_offset + f.return_site.offset,
+                                             &ropts);
       if (!link) {
         int e = errno;
         return make_errno_error("attach a return probe to " + f.name + " in " + t.allocator.file, e);
@@ -121,16 +126,16 @@ Result<void> MallocProbe::attach(uint32_t tgid, const Allocator& allocator, cons
   std::unique_lock lock(mu_);
   if (auto it = targets_.find(tgid); it != targets_.end()) {
     if (!(it->second.config == config))
-      return Error{"trace allocations of PID " + std::to_string(tgid),
-                   "another session traces it with other settings", EBUSY,
-                   "wait for it to end, or ask for the same --outstanding/--sample-bytes/--duty"};
+      return Error{"trace allocations of PID " + std::to_string(tgid), "another session traces it with other settings",
+                   EBUSY, "wait for it to end, or ask for the same --outstanding/--sample-bytes/--duty"};
     ++it->second.refs;
     return {};
   }
   uint32_t slot = 0;
   while (slot < SCORCH_MALLOC_SLOTS && (used_slots_ >> slot) & 1) ++slot;
   if (slot == SCORCH_MALLOC_SLOTS)
-    return Error{"trace allocations of PID " + std::to_string(tgid), "too many processes traced at once (64)", EBUSY, {}};
+    return Error{
+        "trace allocations of PID " + std::to_string(tgid), "too many processes traced at once (64)", EBUSY, {}};
   Target t;
   t.refs = 1;
   t.slot = slot;
@@ -269,8 +274,8 @@ void MallocProbe::calibrate() {
   bpf_link__destroy(link);
   std::sort(runs.begin(), runs.end());
   trap_ns_ = std::max(0.0, runs[runs.size() / 2] - bare);
-  log::debug("uprobe hit cost besides the program (trap, uprobe machinery): " + std::to_string(static_cast<int>(trap_ns_)) +
-             " ns (median of 5 runs)");
+  log::debug("uprobe hit cost besides the program (trap, uprobe machinery): " +
+             std::to_string(static_cast<int>(trap_ns_)) + " ns (median of 5 runs)");
 }
 
 void MallocProbe::duty_loop() {
@@ -316,8 +321,9 @@ void MallocProbe::duty_loop() {
           again->second.hot.clear();  // malloc and free only; see above
           again->second.in_window = false;
           log::debug("duty window for PID " + std::to_string(target) + ": attach " +
-                     std::to_string((opened - attach_start) / 1000) + " us, open " + std::to_string((closed - opened) / 1000) +
-                     " us, detach " + std::to_string((monotonic_ns() - closed) / 1000) + " us");
+                     std::to_string((opened - attach_start) / 1000) + " us, open " +
+                     std::to_string((closed - opened) / 1000) + " us, detach " +
+                     std::to_string((monotonic_ns() - closed) / 1000) + " us");
         }
         cv_.notify_all();
       }

@@ -28,7 +28,7 @@ class UnwindMaps;
 struct RawAllocs {
   uint32_t tgid = 0;
   uint64_t stack_hash = 0;
-  uint64_t calls = 0, bytes = 0;            // recorded (in sampled mode: the sampled ones)
+  uint64_t calls = 0, bytes = 0;              // recorded (in sampled mode: the sampled ones)
   uint64_t est_calls_q16 = 0, est_bytes = 0;  // sampled mode: the estimates
 };
 
@@ -43,8 +43,8 @@ class MallocProbe {
  public:
   struct Config {
     bool outstanding = false;
-    uint64_t sample_bytes = 0;  // 0: every call
-    uint32_t duty_permille = 0; // 0: always attached; else windows of kWindow open this share of the time
+    uint64_t sample_bytes = 0;   // 0: every call
+    uint32_t duty_permille = 0;  // 0: always attached; else windows of kWindow open this share of the time
     bool operator==(const Config&) const = default;
   };
   static constexpr std::chrono::milliseconds kWindow{20};

@@ -23,7 +23,8 @@ namespace {
 static_assert(sizeof(scorch_offcpu_key) == 32);
 static_assert(sizeof(scorch_offcpu_filter) == 24);
 static_assert(SCORCH_STATE_MAX == 4 && SCORCH_STATE_PREEMPTED == 0 && SCORCH_STATE_SLEEP == 1 &&
-              SCORCH_STATE_DISK == 2 && SCORCH_STATE_OTHER == 3, "proto::offcpu_state_name's order");
+                  SCORCH_STATE_DISK == 2 && SCORCH_STATE_OTHER == 3,
+              "proto::offcpu_state_name's order");
 
 }  // namespace
 
@@ -75,7 +76,7 @@ Result<void> OffCpuProbe::add_filter(uint32_t tgid, const Filter& filter) {
   if (!link_) {
     ++skel_->bss->attach_epoch;  // before attaching: records of earlier attachments are stale
     bpf_link* link = bpf_program__attach(attach_ == Attach::kRawTp ? skel_->progs.scorch_offcpu_switch_raw
-                                                                  : skel_->progs.scorch_offcpu_switch);
+                                                                   : skel_->progs.scorch_offcpu_switch);
     if (!link) {
       int e = errno;
       bpf_map__delete_elem(skel_->maps.filter, &tgid, sizeof(tgid), 0);
@@ -169,9 +170,15 @@ std::optional<OffCpuProbe::Pending> OffCpuProbe::pending(uint32_t tid) const {
 OffCpuProbe::Counters OffCpuProbe::counters() const {
   uint64_t sums[SCORCH_OFF_MAX] = {};
   sum_percpu_counters(bpf_map__fd(skel_->maps.counters), SCORCH_OFF_MAX, sums);
-  Counters c{sums[SCORCH_OFF_SWITCH_OUTS], sums[SCORCH_OFF_BLOCKS],   sums[SCORCH_OFF_FILTERED],
-             sums[SCORCH_OFF_NO_STORAGE],  sums[SCORCH_OFF_MAP_FULL], sums[SCORCH_OFF_STACK_ERROR],
-             lost_stacks_, sums[SCORCH_OFF_KSTACK_WALKS], sums[SCORCH_OFF_KSTACK_KEPT]};
+  Counters c{sums[SCORCH_OFF_SWITCH_OUTS],
+             sums[SCORCH_OFF_BLOCKS],
+             sums[SCORCH_OFF_FILTERED],
+             sums[SCORCH_OFF_NO_STORAGE],
+             sums[SCORCH_OFF_MAP_FULL],
+             sums[SCORCH_OFF_STACK_ERROR],
+             lost_stacks_,
+             sums[SCORCH_OFF_KSTACK_WALKS],
+             sums[SCORCH_OFF_KSTACK_KEPT]};
   return c;
 }
 

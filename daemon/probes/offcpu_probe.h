@@ -23,7 +23,7 @@ class UnwindMaps;
 /// One drained bucket: blocked time of one process at one pair of stacks (leaf first).
 struct RawBlock {
   uint32_t tgid = 0;
-  uint32_t state = 0;  // scorch_offcpu_state
+  uint32_t state = 0;         // scorch_offcpu_state
   bool whole_system = false;  // counted for the whole-system filter, not the process's own
   std::string_view comm;
   uint64_t total_ns = 0;
@@ -78,7 +78,7 @@ class OffCpuProbe {
 
   struct Counters {
     uint64_t switch_outs = 0, blocks = 0, filtered = 0, no_storage = 0, map_full = 0, stack_errors = 0;
-    uint64_t lost_stacks = 0;  // stacks gone before the daemon read them
+    uint64_t lost_stacks = 0;                    // stacks gone before the daemon read them
     uint64_t kstack_walks = 0, kstack_kept = 0;  // kernel stacks walked / found unchanged (tp_btf)
   };
   Counters counters() const;
@@ -104,6 +104,5 @@ class OffCpuProbe {
   Attach attach_ = Attach::kTpBtf;
   uint64_t lost_stacks_ = 0;
 };
-
 
 }  // namespace scorch

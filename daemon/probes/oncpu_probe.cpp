@@ -57,7 +57,8 @@ std::string event_name(const SamplerEvent& e) {
 
 /// "cpu-clock perf event (every 10101010 ns)", for messages.
 std::string describe(const SamplerEvent& e) {
-  bool clock = e.type == PERF_TYPE_SOFTWARE && (e.config == PERF_COUNT_SW_CPU_CLOCK || e.config == PERF_COUNT_SW_TASK_CLOCK);
+  bool clock =
+      e.type == PERF_TYPE_SOFTWARE && (e.config == PERF_COUNT_SW_CPU_CLOCK || e.config == PERF_COUNT_SW_TASK_CLOCK);
   return event_name(e) + " perf event (every " + std::to_string(e.period) + (clock ? " ns)" : " events)");
 }
 
@@ -184,8 +185,7 @@ Result<void> OnCpuProbe::attach_threads(Sampler& sampler, uint32_t tgid, const S
     std::error_code ec;
     std::filesystem::directory_iterator dir("/proc/" + std::to_string(tgid) + "/task", ec);
     if (ec) {
-      if (sampler.links.empty())
-        return Error{"profile PID " + std::to_string(tgid), "no such process", ESRCH, {}};
+      if (sampler.links.empty()) return Error{"profile PID " + std::to_string(tgid), "no such process", ESRCH, {}};
       break;
     }
     for (const auto& entry : dir) {
@@ -197,7 +197,8 @@ Result<void> OnCpuProbe::attach_threads(Sampler& sampler, uint32_t tgid, const S
       if (!fd.valid()) {
         int e = errno;
         if (e == ESRCH) continue;  // the thread exited meanwhile
-        return make_errno_error("open " + describe(event) + " on thread " + std::to_string(tid), e, open_hint(event, e));
+        return make_errno_error("open " + describe(event) + " on thread " + std::to_string(tid), e,
+                                open_hint(event, e));
       }
       if (auto r = attach(sampler, fd.get(), "thread " + std::to_string(tid)); !r) return r;
       fd.release();
@@ -234,7 +235,8 @@ Result<void> OnCpuProbe::add_filter(uint32_t tgid, uint32_t sampler) {
 void OnCpuProbe::sync_fast_filter() {
   // The hash map is complete already; the .bss table is rebuilt whole into the idle copy, then
   // flipped in, so a sample never sees a half-written table.
-  publish_filter_table(skel_->bss, std::vector<std::pair<uint32_t, uint32_t>>(filter_keys_.begin(), filter_keys_.end()));
+  publish_filter_table(skel_->bss,
+                       std::vector<std::pair<uint32_t, uint32_t>>(filter_keys_.begin(), filter_keys_.end()));
 }
 
 void OnCpuProbe::remove_filter(uint32_t tgid, uint32_t sampler) {

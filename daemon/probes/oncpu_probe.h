@@ -101,8 +101,8 @@ class OnCpuProbe {
   Result<void> attach(Sampler& sampler, int perf_fd, const std::string& where);
 
   std::map<std::pair<uint32_t, SamplerEvent>, Sampler> samplers_;  // {target, event}
-  std::set<std::pair<uint32_t, uint32_t>> filter_keys_;  // {tgid or kPidAny, sampler id}: the kernel filter
-  uint32_t next_id_ = 1;  // 0 would be no cookie at all
+  std::set<std::pair<uint32_t, uint32_t>> filter_keys_;            // {tgid or kPidAny, sampler id}: the kernel filter
+  uint32_t next_id_ = 1;                                           // 0 would be no cookie at all
   uint64_t lost_stacks_ = 0;
 };
 

@@ -19,12 +19,14 @@ namespace {
 
 static_assert(sizeof(scorch_unwind_row) == 12);
 // The BPF walk reads the rules by these values.
-static_assert(SCORCH_CFA_NO_INFO == static_cast<int>(CfaRule::kNoInfo) && SCORCH_CFA_RSP == static_cast<int>(CfaRule::kRsp) &&
-              SCORCH_CFA_RBP == static_cast<int>(CfaRule::kRbp) && SCORCH_CFA_PLT == static_cast<int>(CfaRule::kPlt) &&
+static_assert(SCORCH_CFA_NO_INFO == static_cast<int>(CfaRule::kNoInfo) &&
+              SCORCH_CFA_RSP == static_cast<int>(CfaRule::kRsp) && SCORCH_CFA_RBP == static_cast<int>(CfaRule::kRbp) &&
+              SCORCH_CFA_PLT == static_cast<int>(CfaRule::kPlt) &&
               SCORCH_CFA_UNDEFINED == static_cast<int>(CfaRule::kUndefined) &&
               SCORCH_CFA_UNSUPPORTED == static_cast<int>(CfaRule::kUnsupported) &&
               SCORCH_CFA_SIGNAL == static_cast<int>(CfaRule::kSignal));
-static_assert(SCORCH_RBP_SAME == static_cast<int>(RbpRule::kSame) && SCORCH_RBP_OFFSET == static_cast<int>(RbpRule::kOffset) &&
+static_assert(SCORCH_RBP_SAME == static_cast<int>(RbpRule::kSame) &&
+              SCORCH_RBP_OFFSET == static_cast<int>(RbpRule::kOffset) &&
               SCORCH_RBP_UNDEFINED == static_cast<int>(RbpRule::kUndefined) &&
               SCORCH_RBP_UNSUPPORTED == static_cast<int>(RbpRule::kUnsupported));
 static_assert(sizeof(scorch_unwind_mapping) == 56);
@@ -96,8 +98,7 @@ Result<void> UnwindMaps::share_with(bpf_object* obj) const {
   for (const auto& [name, fd] : maps) {
     bpf_map* map = bpf_object__find_map_by_name(obj, name);
     if (!map) return Error{"share BPF map " + std::string(name), "the BPF object has no such map", ENOENT, {}};
-    if (int err = bpf_map__reuse_fd(map, fd); err)
-      return make_errno_error("share BPF map " + std::string(name), -err);
+    if (int err = bpf_map__reuse_fd(map, fd); err) return make_errno_error("share BPF map " + std::string(name), -err);
   }
   return {};
 }
@@ -111,8 +112,8 @@ uint64_t UnwindMaps::bytes_used() const {
 
 Result<uint32_t> UnwindMaps::add_rows(const void* rows, uint32_t count) {
   if (count > rows_free())
-    return Error{"load unwind rows", "the row array is full (" + std::to_string(SCORCH_UNWIND_MAX_ROWS) + " rows)",
-                 ENOSPC, {}};
+    return Error{
+        "load unwind rows", "the row array is full (" + std::to_string(SCORCH_UNWIND_MAX_ROWS) + " rows)", ENOSPC, {}};
   uint32_t first = next_row_;
   if (auto r = fill_array(rows_.get(), first, rows, count, sizeof(scorch_unwind_row), "unwind rows"); !r)
     return r.error();
@@ -121,11 +122,9 @@ Result<uint32_t> UnwindMaps::add_rows(const void* rows, uint32_t count) {
 }
 
 Result<uint32_t> UnwindMaps::add_buckets(const uint32_t* buckets, uint32_t count) {
-  if (count > buckets_free())
-    return Error{"load unwind index", "the index array is full", ENOSPC, {}};
+  if (count > buckets_free()) return Error{"load unwind index", "the index array is full", ENOSPC, {}};
   uint32_t first = next_bucket_;
-  if (auto r = fill_array(index_.get(), first, buckets, count, sizeof(uint32_t), "unwind index"); !r)
-    return r.error();
+  if (auto r = fill_array(index_.get(), first, buckets, count, sizeof(uint32_t), "unwind index"); !r) return r.error();
   next_bucket_ += count;
   return first;
 }

@@ -24,7 +24,8 @@ void read_options(wire::Reader& r, OffCpuOptions& o) {
   o.stacks = r.u8();
   if (r.failed()) return;
   if (o.stacks == 0 || o.stacks > kBothStacks) r.fail("stack kinds must be 1 (user), 2 (kernel) or 3");
-  if (o.states == 0 || (o.states & ~kAllStates) != 0) r.fail("thread state mask " + std::to_string(o.states) + " out of range");
+  if (o.states == 0 || (o.states & ~kAllStates) != 0)
+    r.fail("thread state mask " + std::to_string(o.states) + " out of range");
   if (o.min_block_ns > o.max_block_ns) r.fail("minimum block time above the maximum");
   if (by_state > 1) r.fail("by-state flag must be 0 or 1");
   o.by_state = by_state == 1;
@@ -40,10 +41,14 @@ Result<OffCpuOptions> decode_offcpu_options(std::span<const uint8_t> bytes) {
 
 const char* offcpu_state_name(uint32_t state) {
   switch (state) {
-    case 0: return "preempted";
-    case 1: return "sleep";
-    case 2: return "disk";
-    default: return "other";
+    case 0:
+      return "preempted";
+    case 1:
+      return "sleep";
+    case 2:
+      return "disk";
+    default:
+      return "other";
   }
 }
 

@@ -44,8 +44,8 @@ DropCounters get_drops(wire::Reader& r) {
     Drop c;
     c.name = r.str(kMaxDropName);
     c.count = r.u64();
-    if (!r.failed() && (c.name.empty() || std::any_of(d.counts.begin(), d.counts.end(),
-                                                      [&](const Drop& o) { return o.name == c.name; })))
+    if (!r.failed() && (c.name.empty() ||
+                        std::any_of(d.counts.begin(), d.counts.end(), [&](const Drop& o) { return o.name == c.name; })))
       r.fail("drop counter name empty or repeated");
     d.counts.push_back(std::move(c));
   }
@@ -99,13 +99,20 @@ bool is_known_type(uint16_t type) {
 
 const char* type_name(MsgType type) {
   switch (type) {
-    case MsgType::kStatusRequest: return "status request";
-    case MsgType::kProfileRequest: return "profile request";
-    case MsgType::kStopRequest: return "stop request";
-    case MsgType::kStatusReply: return "status reply";
-    case MsgType::kProgress: return "progress";
-    case MsgType::kProfileResult: return "profile result";
-    case MsgType::kErrorReply: return "error reply";
+    case MsgType::kStatusRequest:
+      return "status request";
+    case MsgType::kProfileRequest:
+      return "profile request";
+    case MsgType::kStopRequest:
+      return "stop request";
+    case MsgType::kStatusReply:
+      return "status reply";
+    case MsgType::kProgress:
+      return "progress";
+    case MsgType::kProfileResult:
+      return "profile result";
+    case MsgType::kErrorReply:
+      return "error reply";
   }
   return "unknown";
 }
@@ -134,8 +141,8 @@ HeaderCheck decode_header(std::span<const uint8_t, kHeaderSize> bytes, uint32_t 
     c.reason = "reserved header flags set";
   } else if (c.header.length > max_payload) {
     c.problem = HeaderProblem::kTooLarge;
-    c.reason = "frame of " + std::to_string(c.header.length) + " bytes exceeds the limit of " +
-               std::to_string(max_payload);
+    c.reason =
+        "frame of " + std::to_string(c.header.length) + " bytes exceeds the limit of " + std::to_string(max_payload);
   }
   return c;
 }

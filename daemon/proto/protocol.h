@@ -17,8 +17,8 @@
 namespace scorch::proto {
 
 inline constexpr uint32_t kMagic = 0x524f4353;  // "SCOR" little-endian
-inline constexpr uint16_t kVersion = 4;  // 2: measures (off-CPU, wall); 3: malloc, stack values;
-                                         // 4: per-measure options, named drop counters
+inline constexpr uint16_t kVersion = 4;         // 2: measures (off-CPU, wall); 3: malloc, stack values;
+                                                // 4: per-measure options, named drop counters
 inline constexpr size_t kHeaderSize = 16;
 inline constexpr uint32_t kMaxRequestPayload = 64 * 1024;        // client -> daemon
 inline constexpr uint32_t kMaxReplyPayload = 256 * 1024 * 1024;  // daemon -> client
@@ -112,10 +112,10 @@ struct Progress {
 };
 
 struct ErrorReply {
-  std::string what;    // "<verb> <object>"
+  std::string what;  // "<verb> <object>"
   std::string reason;
   std::string hint;
-  int32_t err = 0;     // errno when one applies
+  int32_t err = 0;  // errno when one applies
 };
 
 std::vector<uint8_t> encode(const StatusRequest&);

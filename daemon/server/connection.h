@@ -113,7 +113,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   bool profiling = false;
   bool stop_requested = false;
   bool gone = false;
-  bool counted = false;  // holds one of its user's connections (connection_limits_)
+  bool counted = false;                               // holds one of its user's connections (connection_limits_)
   std::vector<std::vector<uint8_t>> pending_replies;  // to send between progress frames
   PeerCred peer;
 

@@ -95,7 +95,8 @@ Result<void> Server::listen() {
   struct stat st;
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode))
-      return Error{"listen on " + path, "the path exists and is not a socket", EEXIST, "remove it or pick another --socket"};
+      return Error{"listen on " + path, "the path exists and is not a socket", EEXIST,
+                   "remove it or pick another --socket"};
     if (socket_answers(path))
       return Error{"listen on " + path, "another scorchd is already listening there", EADDRINUSE,
                    "stop it first, or pick another --socket"};
@@ -182,8 +183,8 @@ awaitable<std::invoke_result_t<Job&>> Server::on_worker(Job job) {
       asio::post(ex, [handler = std::move(handler), r = std::move(r)]() mutable { std::move(handler)(std::move(r)); });
     });
   };
-  R result = co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(R)>(initiation, use_awaitable,
-                                                                                    std::move(run));
+  R result =
+      co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(R)>(initiation, use_awaitable, std::move(run));
   co_return result;
 }
 
@@ -195,7 +196,8 @@ awaitable<void> Server::accept_loop() {
     if (ec) {
       if (stopping_ || ec == asio::error::operation_aborted) break;
       // Out of descriptors the listening socket stays readable: retrying at once would spin.
-      const bool no_fds = ec.category() == boost::system::system_category() && (ec.value() == EMFILE || ec.value() == ENFILE);
+      const bool no_fds =
+          ec.category() == boost::system::system_category() && (ec.value() == EMFILE || ec.value() == ENFILE);
       const bool shed = no_fds && shed_one_connection();
       log::warning("failed to accept a connection: " + ec.message() +
                    (shed ? " (refused a waiting client: out of file descriptors)" : "") + "; retrying in " +
@@ -266,13 +268,14 @@ void Server::admit(Local::socket socket) {
   auto verdict = connection_limits_.try_acquire(cred->uid);
   if (verdict != UidLimits::Verdict::kOk) {
     const bool mine = verdict == UidLimits::Verdict::kUserLimit;
-    Error e{"accept connection",
-            mine ? "limit of " + std::to_string(connection_limits_.per_user()) + " connections per user reached"
-                 : "limit of " + std::to_string(connection_limits_.all_users()) +
-                       " connections of all non-root users together reached",
-            EMFILE,
-            mine ? "close other scorch clients of this user; the administrator can raise scorchd --max-connections-per-user"
-                 : "try again later; root's clients are always served"};
+    Error e{
+        "accept connection",
+        mine ? "limit of " + std::to_string(connection_limits_.per_user()) + " connections per user reached"
+             : "limit of " + std::to_string(connection_limits_.all_users()) +
+                   " connections of all non-root users together reached",
+        EMFILE,
+        mine ? "close other scorch clients of this user; the administrator can raise scorchd --max-connections-per-user"
+             : "try again later; root's clients are always served"};
     log::info("refused a connection of uid " + std::to_string(cred->uid) + ": " + e.reason);
     return refuse(e);
   }
@@ -356,16 +359,17 @@ std::vector<uint8_t> Server::status_frame(uint32_t uid) const {
       if (n.rfind(kPrefix, 0) != 0) return false;
       return !mine.count(static_cast<uint32_t>(std::strtoul(n.c_str() + kPrefix.size(), nullptr, 10)));
     });
-    if (others) r.notes.push_back(std::to_string(others) + " session" + (others == 1 ? "" : "s") + " of other users not shown");
+    if (others)
+      r.notes.push_back(std::to_string(others) + " session" + (others == 1 ? "" : "s") + " of other users not shown");
   }
   r.uptime_ms = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_).count());
   auto cap = [](uint64_t n) { return n ? std::to_string(n) : std::string("no limit of"); };
   r.notes.push_back("limits per user (root not counted): " + cap(connection_limits_.per_user()) + " connections, " +
-                    cap(session_limits_->per_user()) + " sessions, " +
-                    cap(options_.max_session_memory_per_user >> 20) + " MiB of session memory; all users together: " +
-                    cap(connection_limits_.all_users()) + " connections, " + cap(session_limits_->all_users()) +
-                    " sessions; now " + std::to_string(connections_.size()) + " connections (" +
+                    cap(session_limits_->per_user()) + " sessions, " + cap(options_.max_session_memory_per_user >> 20) +
+                    " MiB of session memory; all users together: " + cap(connection_limits_.all_users()) +
+                    " connections, " + cap(session_limits_->all_users()) + " sessions; now " +
+                    std::to_string(connections_.size()) + " connections (" +
                     std::to_string(connection_limits_.total()) + " of users), " +
                     std::to_string(session_limits_->total()) + " sessions of users");
   return proto::frame(proto::MsgType::kStatusReply, r);
@@ -483,7 +487,8 @@ awaitable<void> Server::run_profile(std::shared_ptr<Connection> c, std::vector<u
                              "open another connection for another profile"}
                      : Error{"handle request",
                              std::string("unexpected ") + proto::type_name(frame->type) + " while a profile runs",
-                             EPROTO, {}}));
+                             EPROTO,
+                             {}}));
           c->wake().cancel();
         }
         c->wake().cancel();
@@ -520,7 +525,8 @@ awaitable<void> Server::run_profile(std::shared_ptr<Connection> c, std::vector<u
     }
     if (now >= next_progress) {
       proto::Progress p;
-      p.elapsed_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(now - started).count());
+      p.elapsed_ms =
+          static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(now - started).count());
       p.duration_ms = req->duration_ms;
       auto snap = snapshot();
       if (auto it = snap->sessions.find(session); it != snap->sessions.end()) p.samples = it->second.samples;

@@ -91,7 +91,7 @@ class Server {
   const Symbolizer& symbolizer_;
   boost::asio::local::stream_protocol::acceptor acceptor_;
   boost::asio::steady_timer accept_timer_;  // back-off after accept failures
-  UniqueFd reserve_fd_;                      // given up to accept (and refuse) a connection at EMFILE
+  UniqueFd reserve_fd_;                     // given up to accept (and refuse) a connection at EMFILE
   std::set<std::shared_ptr<Connection>> connections_;
   UidLimits connection_limits_;
   std::shared_ptr<UidLimits> session_limits_;  // shared: a coroutine frame may outlive the Server at exit

@@ -96,7 +96,7 @@ Result<std::unique_ptr<MeasureSession>> CpuMeasure::start(Session& core, std::sp
 }
 
 Result<std::unique_ptr<CpuSession>> CpuMeasure::start_part(Session& core, const proto::CpuOptions& options,
-                                                          bool time_weighted) {
+                                                           bool time_weighted) {
   auto s = std::make_unique<CpuSession>(*this, core, options, time_weighted);
   if (auto r = s->attach(); !r) return r.error();
   return s;

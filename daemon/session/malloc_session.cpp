@@ -71,7 +71,8 @@ class MallocSession : public MeasureSession {
     if (options_.outstanding) return "outstanding";
     if (options_.sample_bytes) return "sampled, 1 per " + human_bytes(options_.sample_bytes);
     if (options_.duty_permille)
-      return "duty " + std::to_string(options_.duty_permille / 10) + "." + std::to_string(options_.duty_permille % 10) + "%";
+      return "duty " + std::to_string(options_.duty_permille / 10) + "." + std::to_string(options_.duty_permille % 10) +
+             "%";
     return "count mode";
   }
   void lose(uint32_t pid) override;
@@ -124,8 +125,8 @@ class MallocSession : public MeasureSession {
   proto::MallocOptions options_;
   std::vector<uint32_t> attached_;
   MallocProbe::Counters at_start_;
-  std::map<std::pair<uint32_t, uint64_t>, Allocs> allocs_;  // {pid, stack hash}
-  std::map<uint32_t, std::string> comms_;                   // each pid's comm at the start
+  std::map<std::pair<uint32_t, uint64_t>, Allocs> allocs_;   // {pid, stack hash}
+  std::map<uint32_t, std::string> comms_;                    // each pid's comm at the start
   std::map<uint32_t, std::vector<LiveStack>> live_at_loss_;  // --outstanding: blocks live when tracing stopped
   std::map<std::pair<uint32_t, uint64_t>, std::vector<Frame>> frames_at_loss_;  // named while the program ran
 };
@@ -134,7 +135,8 @@ Result<void> MallocSession::attach() {
   MallocProbe& probe = *measure_.probe_;
   const MallocProbe::Config cfg{options_.outstanding, options_.sample_bytes, options_.duty_permille};
   for (uint32_t pid : core_.pids) {
-    if (!process_alive_now(pid)) return Error{"trace allocations of PID " + std::to_string(pid), "no such process", ESRCH, {}};
+    if (!process_alive_now(pid))
+      return Error{"trace allocations of PID " + std::to_string(pid), "no such process", ESRCH, {}};
     auto allocator = find_allocator(pid);
     if (!allocator) return allocator.error();
     if (auto r = probe.attach(pid, *allocator, cfg); !r) return r.error();
@@ -142,8 +144,9 @@ Result<void> MallocSession::attach() {
     comms_[pid] = read_comm(pid);
     std::string who = core_.pids.size() > 1 ? "PID " + std::to_string(pid) + ": " : "";
     core_.notes.push_back(who + "allocator: " + allocator->describe());
-    core_.notes.push_back(who + "probes: " + allocator->probe_sites() +
-                          (cfg.outstanding ? "; return probes on the allocating functions" : "; free is not probed when counting"));
+    core_.notes.push_back(
+        who + "probes: " + allocator->probe_sites() +
+        (cfg.outstanding ? "; return probes on the allocating functions" : "; free is not probed when counting"));
     for (const auto& n : allocator->notes) core_.notes.push_back(who + n);
   }
   if (cfg.sample_bytes)
@@ -194,21 +197,23 @@ void MallocSession::finish(Profile& p) {
       double effective = d.effective_ns(probe.trap_ns());
       if (d.open.count() > 0) scale = static_cast<double>(p.duration_ns) / effective;
       char buf[320];
-      std::snprintf(buf, sizeof(buf),
-                    "duty cycle of PID %u: %llu windows, attached %.2f%% of %.1f s; %llu probe hits cost %.1f ms "
-                    "(%.0f ns a trap, measured at start, plus the programs' own time), taken out of the windows' "
-                    "time; counts x %.1f",
-                    pid, static_cast<unsigned long long>(d.windows),
-                    p.duration_ns ? 100.0 * static_cast<double>(d.open.count()) / static_cast<double>(p.duration_ns) : 0.0,
-                    static_cast<double>(p.duration_ns) / 1e9, static_cast<unsigned long long>(d.hits),
-                    (static_cast<double>(d.open.count()) - effective) / 1e6, probe.trap_ns(), scale);
+      std::snprintf(
+          buf, sizeof(buf),
+          "duty cycle of PID %u: %llu windows, attached %.2f%% of %.1f s; %llu probe hits cost %.1f ms "
+          "(%.0f ns a trap, measured at start, plus the programs' own time), taken out of the windows' "
+          "time; counts x %.1f",
+          pid, static_cast<unsigned long long>(d.windows),
+          p.duration_ns ? 100.0 * static_cast<double>(d.open.count()) / static_cast<double>(p.duration_ns) : 0.0,
+          static_cast<double>(p.duration_ns) / 1e9, static_cast<unsigned long long>(d.hits),
+          (static_cast<double>(d.open.count()) - effective) / 1e6, probe.trap_ns(), scale);
       p.notes.push_back(buf);
       const double open_ns = static_cast<double>(d.open.count());
       if (open_ns > 0 && open_ns - effective > 0.5 * open_ns)
         p.notes.push_back("the probes took " + std::to_string(static_cast<int>(100 * (open_ns - effective) / open_ns)) +
                           "% of the windows' time: the program spends most of its time in the allocator, so the "
                           "duty-cycle estimate can be far off (count mode or --sample-bytes give real counts)");
-      if (d.open.count() == 0) p.notes.push_back("no window opened for PID " + std::to_string(pid) + ": nothing to scale");
+      if (d.open.count() == 0)
+        p.notes.push_back("no window opened for PID " + std::to_string(pid) + ": nothing to scale");
     }
     for (const auto& [key, a] : allocs_) {
       if (key.first != pid) continue;
@@ -258,14 +263,16 @@ void MallocSession::finish(Profile& p) {
   if (uint64_t n = now_c.no_storage - was.no_storage; n)
     p.notes.push_back(std::to_string(n) + " calls not traced: no per-thread storage could be created");
   if (uint64_t n = now_c.nested - was.nested; n)
-    p.notes.push_back(std::to_string(n) + (n == 1 ? " allocator call made inside another one was" : " allocator calls made inside another one were") +
-                      " not counted twice");
+    p.notes.push_back(
+        std::to_string(n) +
+        (n == 1 ? " allocator call made inside another one was" : " allocator calls made inside another one were") +
+        " not counted twice");
   if (cfg.outstanding) {
     if (uint64_t n = now_c.free_unknown - was.free_unknown; n)
       p.notes.push_back(std::to_string(n) + " frees of blocks allocated before tracing began (ignored)");
     p.notes.push_back(options_.min_age_ns ? "live: blocks allocated while traced, still live at the end and at least " +
-                                              std::to_string(options_.min_age_ns / 1'000'000) + " ms old"
-                                        : "live: blocks allocated while traced and still live at the end");
+                                                std::to_string(options_.min_age_ns / 1'000'000) + " ms old"
+                                          : "live: blocks allocated while traced and still live at the end");
   }
 }
 
@@ -316,11 +323,11 @@ std::vector<std::string> MallocMeasure::status() const {
   auto c = probe_->counters();
   return {"malloc: " + std::to_string(c.calls) + " allocator calls traced, " + std::to_string(c.frees) + " frees, " +
           std::to_string(c.sampled) + " sampled, " + std::to_string(c.nested) + " nested (not counted twice), " +
-          std::to_string(c.other_process) + " hits in untraced processes (fork children); stacks: " +
-          std::to_string(c.walks) + " walked, " + std::to_string(c.memo_hits) +
-          " unchanged since their site's last walk; lost: " + std::to_string(c.map_full) + " (counts map full), " +
-          std::to_string(c.live_full) + " (live map full), " + std::to_string(c.stack_lost) + " stacks, " +
-          std::to_string(c.no_storage) + " (no thread storage)"};
+          std::to_string(c.other_process) +
+          " hits in untraced processes (fork children); stacks: " + std::to_string(c.walks) + " walked, " +
+          std::to_string(c.memo_hits) + " unchanged since their site's last walk; lost: " + std::to_string(c.map_full) +
+          " (counts map full), " + std::to_string(c.live_full) + " (live map full), " + std::to_string(c.stack_lost) +
+          " stacks, " + std::to_string(c.no_storage) + " (no thread storage)"};
 }
 
 DropCounters MallocMeasure::totals() const {

@@ -75,11 +75,11 @@ struct MeasureEnv {
 
 /// A definition in the registry.
 struct MeasureDef {
-  uint8_t id = 0;           // on the wire (proto/measure_options.h)
-  std::string name;         // CLI and profile name: "cpu", "offcpu", "malloc"
-  std::string events;       // what its sessions count for progress and status: "samples", "blocks"
-  bool needs_pids = false;  // attaches to processes only (no whole-system session)
-  bool required = false;    // scorchd does not start without it
+  uint8_t id = 0;                // on the wire (proto/measure_options.h)
+  std::string name;              // CLI and profile name: "cpu", "offcpu", "malloc"
+  std::string events;            // what its sessions count for progress and status: "samples", "blocks"
+  bool needs_pids = false;       // attaches to processes only (no whole-system session)
+  bool required = false;         // scorchd does not start without it
   std::string verb = "profile";  // in errors: "failed to <verb> PID 12"
   /// Loads the measure (its BPF program); an error keeps errno and hint.
   std::function<Result<std::unique_ptr<Measure>>(MeasureEnv& env)> load;

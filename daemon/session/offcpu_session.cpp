@@ -51,7 +51,7 @@ Result<void> OffCpuSession::attach() {
 }
 
 std::string OffCpuSession::detail() const {
-  std::string d = options_.stacks == proto::kBothStacks ? "user+kernel stacks"
+  std::string d = options_.stacks == proto::kBothStacks  ? "user+kernel stacks"
                   : options_.stacks == proto::kUserStack ? "user stacks"
                                                          : "kernel stacks";
   if (options_.states != proto::kAllStates) {
@@ -77,7 +77,8 @@ void OffCpuSession::add_block(uint32_t tgid, std::string_view comm, uint32_t sta
   if (options_.by_state) f.push_back(Frame{"[" + name + "]", false});
   // The kernel takes the stacks any session of this target asked for; keep what this one asked for.
   for (const auto& fr : frames)
-    if (fr.kernel ? (options_.stacks & proto::kKernelStack) : (options_.stacks & proto::kUserStack) || fr.name == "[no stack]")
+    if (fr.kernel ? (options_.stacks & proto::kKernelStack)
+                  : (options_.stacks & proto::kUserStack) || fr.name == "[no stack]")
       f.push_back(fr);
   // In a wall profile the blocked part is marked by a leaf of its own (coloured apart).
   if (in_wall_) f.push_back(Frame{"[off-cpu: " + name + "]", false});
@@ -128,8 +129,8 @@ void OffCpuSession::finish(Profile& p) {
   if (core_.whole_system())
     p.notes.push_back("off-CPU time counts blocks that ended while the profile ran");
   else
-    p.notes.push_back("off-CPU time counts blocks that ended while the profile ran, and " + std::to_string(in_progress) +
-                      " still in progress at its end (up to the end)");
+    p.notes.push_back("off-CPU time counts blocks that ended while the profile ran, and " +
+                      std::to_string(in_progress) + " still in progress at its end (up to the end)");
 }
 
 OffCpuMeasure::OffCpuMeasure(std::unique_ptr<OffCpuProbe> probe, std::unique_ptr<BlockSource> source,
@@ -149,7 +150,8 @@ Result<std::unique_ptr<Measure>> OffCpuMeasure::load(MeasureEnv& env) {
     return Error{"load the off-CPU program",
                  "no sched_switch hook: tp_btf: " + env.features.get(Feature::kTpBtf).detail +
                      "; raw_tracepoint: " + env.features.get(Feature::kRawTracepoint).detail,
-                 ENOTSUP, {}};
+                 ENOTSUP,
+                 {}};
   if (!env.unwind_maps) return Error{"load the off-CPU program", "no unwind maps", EINVAL, {}};
   auto probe = OffCpuProbe::load(*env.unwind_maps, *hook);
   if (!probe) return probe.error();
@@ -168,7 +170,7 @@ Result<std::unique_ptr<MeasureSession>> OffCpuMeasure::start(Session& core, std:
 }
 
 Result<std::unique_ptr<OffCpuSession>> OffCpuMeasure::start_part(Session& core, const proto::OffCpuOptions& options,
-                                                                bool in_wall) {
+                                                                 bool in_wall) {
   auto s = std::make_unique<OffCpuSession>(*this, core, options, in_wall);
   if (auto r = s->attach(); !r) return r.error();
   return s;
@@ -209,8 +211,8 @@ std::vector<std::string> OffCpuMeasure::status() const {
   const bool attached = probe_ && probe_->attached();
   return {std::string("off-CPU: program ") + (attached ? "attached" : "loaded, not attached") + "; " +
           std::to_string(c.switch_outs) + " switch-outs traced, " + std::to_string(c.blocks) + " blocks counted, " +
-          std::to_string(c.filtered) + " filtered out; kernel stacks: " + std::to_string(c.kstack_walks) +
-          " walked, " + std::to_string(c.kstack_kept) + " unchanged since the thread's last switch-out; lost: " +
+          std::to_string(c.filtered) + " filtered out; kernel stacks: " + std::to_string(c.kstack_walks) + " walked, " +
+          std::to_string(c.kstack_kept) + " unchanged since the thread's last switch-out; lost: " +
           std::to_string(c.no_storage) + " (no task storage), " + std::to_string(c.map_full) + " (map full), " +
           std::to_string(c.stack_errors) + " stack errors, " + std::to_string(c.lost_stacks) + " stacks"};
 }

@@ -167,7 +167,9 @@ Result<void> Profiler::watch_creds(Session& s) {
       r = Error{"trace PID " + std::to_string(pid), "no such process", ESRCH, {}};
     } else if (creds->ids[0] != s.spec.uid || creds->ids[2] != s.spec.uid || creds->ids[4] != s.spec.uid) {
       r = Error{"trace PID " + std::to_string(pid),
-                "permission denied: its uids are no longer all " + std::to_string(s.spec.uid), EPERM, {}};
+                "permission denied: its uids are no longer all " + std::to_string(s.spec.uid),
+                EPERM,
+                {}};
     } else {
       r = cred_watch_.watch(pid, *creds);
     }
@@ -272,13 +274,15 @@ Profile Profiler::finish(uint64_t id) {
   Session& s = *r.core;
   p.measure = r.loaded->def.name;
   p.pids = s.spec.pids;
-  p.duration_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(ended - s.started).count());
+  p.duration_ns =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(ended - s.started).count());
   p.drops.samples = s.events;
   add_unwind_notes(s, p);
   if (s.dropped_stacks())
     p.notes.push_back(std::to_string(s.dropped_stacks()) + " new stacks dropped (" + s.dropped_means +
                       "): this user's sessions held more than the daemon allows (scorchd "
-                      "--max-session-memory-per-user, " + std::to_string(memory_.per_user() >> 10) + " KiB)");
+                      "--max-session-memory-per-user, " +
+                      std::to_string(memory_.per_user() >> 10) + " KiB)");
   // Files of the targets that were not read, and why (a perf map owned by another user, ...).
   for (uint32_t pid : s.pids)
     if (s.traces(pid))  // not a process let go: its files may be those of a privileged program now

@@ -44,7 +44,8 @@ class Profiler {
   ~Profiler();
 
   /// Loads one measure of the registry: available afterwards, or unavailable with the error kept.
-  Result<void> load(const MeasureDef& def, const Features& features, const std::map<std::string, std::string>& settings);
+  Result<void> load(const MeasureDef& def, const Features& features,
+                    const std::map<std::string, std::string>& settings);
   /// Adds a measure already loaded (tests: fake probes behind the interface).
   void add_measure(const MeasureDef& def, std::unique_ptr<Measure> measure);
   /// The loaded measure of this name; null when unavailable.

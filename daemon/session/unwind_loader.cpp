@@ -108,7 +108,8 @@ Result<UnwindLoader::Attached> UnwindLoader::attach(uint32_t pid) {
 
 Result<UnwindLoader::Attached> UnwindLoader::reload_if_exec(uint32_t pid) {
   auto it = attached_.find(pid);
-  if (it == attached_.end()) return Error{"reload the unwind tables of PID " + std::to_string(pid), "not attached", ENOENT, {}};
+  if (it == attached_.end())
+    return Error{"reload the unwind tables of PID " + std::to_string(pid), "not attached", ENOENT, {}};
   struct stat st {};
   if (::stat(("/proc/" + std::to_string(pid) + "/exe").c_str(), &st) != 0 ||
       (st.st_dev == it->second.exe_dev && st.st_ino == it->second.exe_ino))

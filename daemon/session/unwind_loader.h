@@ -25,7 +25,7 @@ class UnwindLoader {
   struct Attached {
     size_t with_tables = 0;
     std::vector<std::string> without_tables;
-    std::vector<uint32_t> file_ids;  // every executable file mapped, with a table or not (file_frames)
+    std::vector<uint32_t> file_ids;     // every executable file mapped, with a table or not (file_frames)
     uint64_t exe_dev = 0, exe_ino = 0;  // the program at attach time, to notice an exec
   };
   /// Loads tables for pid's executable mappings (reference-counted per pid). Files without CFI
@@ -71,7 +71,7 @@ class UnwindLoader {
     uint32_t nbuckets = 0;
     uint32_t shift = 0;
     std::vector<SegmentHeader> segments;
-    bool ok = false;  // false: no table could be built for this file
+    bool ok = false;           // false: no table could be built for this file
     uint64_t image_bytes = 0;  // the vdso only: the size of the image the table was built from
   };
   Result<Loaded> load_file(int fd, const std::string& path);
@@ -92,7 +92,7 @@ class UnwindLoader {
     bool has_table = false;
   };
   std::unordered_map<std::string, uint32_t> file_ids_;  // by the files_ key
-  std::vector<FileName> file_names_{kNoFile};  // by file id
+  std::vector<FileName> file_names_{kNoFile};           // by file id
   static inline const FileName kNoFile{"[not in a mapped file: vdso, JIT code or a bad address]", false};
 };
 

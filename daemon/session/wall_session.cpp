@@ -28,8 +28,9 @@ Result<std::unique_ptr<Measure>> WallMeasure::load(MeasureEnv& env) {
   auto* cpu = dynamic_cast<CpuMeasure*>(env.loaded("cpu"));
   auto* offcpu = dynamic_cast<OffCpuMeasure*>(env.loaded("offcpu"));
   if (!cpu || !offcpu)
-    return Error{"load the wall-clock measure", std::string("it needs the ") + (cpu ? "off-CPU" : "on-CPU") +
-                 " measure, which is unavailable", ENOTSUP, "see 'scorch status' for why"};
+    return Error{"load the wall-clock measure",
+                 std::string("it needs the ") + (cpu ? "off-CPU" : "on-CPU") + " measure, which is unavailable",
+                 ENOTSUP, "see 'scorch status' for why"};
   return std::unique_ptr<Measure>(new WallMeasure(*cpu, *offcpu));
 }
 

@@ -36,9 +36,7 @@ bool init_libelf() {
   return ok;
 }
 
-Error elf_error(const std::string& name) {
-  return Error{"load symbols from " + name, elf_errmsg(-1), 0, {}};
-}
+Error elf_error(const std::string& name) { return Error{"load symbols from " + name, elf_errmsg(-1), 0, {}}; }
 
 size_t leading_underscores(const std::string& name) {
   size_t n = 0;
@@ -120,7 +118,8 @@ bool read_symbol_table(Elf* elf, Elf_Scn* scn, const GElf_Shdr& shdr, std::vecto
         (section.sh_flags & SHF_ALLOC) != 0) {
       section_end = section.sh_addr + section.sh_size;
     }
-    out.push_back(RawSymbol{sym.st_value, sym.st_size, section_end, binding_rank(sym.st_info), std::string(name, length)});
+    out.push_back(
+        RawSymbol{sym.st_value, sym.st_size, section_end, binding_rank(sym.st_info), std::string(name, length)});
   }
   return true;
 }
@@ -165,7 +164,8 @@ std::string elf_build_id(Elf* elf) {
   Elf_Scn* scn = nullptr;
   while ((scn = elf_nextscn(elf, scn)) != nullptr) {
     GElf_Shdr shdr;
-    if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type != SHT_NOTE || shdr.sh_size > elf_limits::kNoteCap) continue;
+    if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type != SHT_NOTE || shdr.sh_size > elf_limits::kNoteCap)
+      continue;
     if (std::string id = find_build_id(elf_getdata(scn, nullptr)); !id.empty()) return id;
   }
   size_t phdr_count = 0;
@@ -177,7 +177,8 @@ std::string elf_build_id(Elf* elf) {
       continue;
     }
     Elf_Type note_type = phdr.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR;
-    std::string id = find_build_id(elf_getdata_rawchunk(elf, static_cast<int64_t>(phdr.p_offset), phdr.p_filesz, note_type));
+    std::string id =
+        find_build_id(elf_getdata_rawchunk(elf, static_cast<int64_t>(phdr.p_offset), phdr.p_filesz, note_type));
     if (!id.empty()) return id;
   }
   return {};
@@ -290,15 +291,20 @@ Result<std::shared_ptr<const ElfSymbols>> ElfSymbols::load_fd(int fd, const std:
     }
     if (shdr.sh_type == SHT_SYMTAB || shdr.sh_type == SHT_DYNSYM) {
       if (!read_symbol_table(elf.get(), scn, shdr, raw, entries, name_bytes))
-        return Error{"load symbols from " + name, "its symbol tables exceed the caps (" + std::to_string(kMaxSymbolEntries) +
-                                                      " entries, " + std::to_string(kMaxNameBytes >> 20) + " MiB of names)",
-                     EFBIG, {}};
+        return Error{"load symbols from " + name,
+                     "its symbol tables exceed the caps (" + std::to_string(kMaxSymbolEntries) + " entries, " +
+                         std::to_string(kMaxNameBytes >> 20) + " MiB of names)",
+                     EFBIG,
+                     {}};
     } else if (shdr.sh_type == SHT_PROGBITS) {
       size_t shstrndx = 0;
-      const char* name = elf_limits::names_index(elf.get(), &shstrndx) ? elf_strptr(elf.get(), shstrndx, shdr.sh_name) : nullptr;
+      const char* name =
+          elf_limits::names_index(elf.get(), &shstrndx) ? elf_strptr(elf.get(), shstrndx, shdr.sh_name) : nullptr;
       if (name && std::string_view(name) == ".gnu_debugdata" && shdr.sh_size <= kMiniDebugInfoCap)
         read_mini_debuginfo(elf_getdata(scn, nullptr), raw);
-      Elf_Data* data = name && std::string_view(name) == ".gnu_debuglink" && shdr.sh_size <= 4096 ? elf_getdata(scn, nullptr) : nullptr;
+      Elf_Data* data = name && std::string_view(name) == ".gnu_debuglink" && shdr.sh_size <= 4096
+                           ? elf_getdata(scn, nullptr)
+                           : nullptr;
       if (data && data->d_buf && data->d_size > 4) {
         // A NUL-terminated file name, padded to 4 bytes, then a CRC32 (not checked: the build id is).
         const char* file = static_cast<const char*>(data->d_buf);
@@ -361,7 +367,8 @@ std::shared_ptr<const ElfSymbols> ElfSymbols::with_debug_symbols(const ElfSymbol
   out->symbols_.reserve(base.symbols_.size() + debug.symbols_.size());
   size_t i = 0, j = 0;
   while (i < base.symbols_.size() || j < debug.symbols_.size()) {
-    if (j == debug.symbols_.size() || (i < base.symbols_.size() && base.symbols_[i].address < debug.symbols_[j].address)) {
+    if (j == debug.symbols_.size() ||
+        (i < base.symbols_.size() && base.symbols_[i].address < debug.symbols_[j].address)) {
       out->symbols_.push_back(base.symbols_[i++]);
     } else {
       if (i < base.symbols_.size() && base.symbols_[i].address == debug.symbols_[j].address) ++i;

@@ -24,7 +24,7 @@ struct LoadSegment {
   uint64_t memsz = 0;
   uint64_t offset = 0;  // file offset
   uint64_t filesz = 0;
-  uint32_t flags = 0;   // PF_R | PF_W | PF_X
+  uint32_t flags = 0;  // PF_R | PF_W | PF_X
 };
 
 /// The NT_GNU_BUILD_ID of the ELF file open at fd (lowercase hex; empty when it has none), read

@@ -290,9 +290,7 @@ std::optional<std::string> KernelSymbols::lookup(uint64_t address) const {
 
 size_t KernelSymbols::memory_bytes() const {
   // Short strings live inside the std::string object; longer ones own capacity() + 1 heap bytes.
-  auto heap_bytes = [](const std::string& s) {
-    return s.capacity() > std::string().capacity() ? s.capacity() + 1 : 0;
-  };
+  auto heap_bytes = [](const std::string& s) { return s.capacity() > std::string().capacity() ? s.capacity() + 1 : 0; };
   size_t bytes = sizeof(*this) + entries_.capacity() * sizeof(Entry) + heap_bytes(names_) +
                  modules_.capacity() * sizeof(std::string);
   for (const std::string& module : modules_) {

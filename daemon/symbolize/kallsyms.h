@@ -94,14 +94,14 @@ class KernelSymbols {
     uint64_t address = 0;
     uint32_t name_offset = 0;
     uint16_t name_length : 15 = 0;
-    uint16_t global : 1 = 0;     // 'T' or 'W'; only ranks aliases while building
+    uint16_t global : 1 = 0;    // 'T' or 'W'; only ranks aliases while building
     uint16_t module_index = 0;  // 0: core kernel, else modules_[module_index - 1]
   };
 
   KernelSymbol symbol_at(size_t index) const;
 
-  std::vector<Entry> entries_;       // sorted by address, one per address
-  std::string names_;                // all names back to back, in entries_ order
+  std::vector<Entry> entries_;        // sorted by address, one per address
+  std::string names_;                 // all names back to back, in entries_ order
   std::vector<std::string> modules_;  // distinct module names
   bool addresses_hidden_ = false;
 };

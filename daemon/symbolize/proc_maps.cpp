@@ -127,7 +127,8 @@ Result<MappedFile> open_mapped_file(uint32_t pid, const MapEntry& m, const safe_
   struct stat st {};
   if (::fstat(by_path->get(), &st) != 0 || st.st_ino != m.inode || major(st.st_dev) != m.dev_major ||
       minor(st.st_dev) != m.dev_minor)
-    return Error{"open " + m.path, "not the file PID " + std::to_string(pid) + " maps there (another inode)", ESTALE, {}};
+    return Error{
+        "open " + m.path, "not the file PID " + std::to_string(pid) + " maps there (another inode)", ESTALE, {}};
   return MappedFile{std::move(by_path).value(), m.path};
 }
 

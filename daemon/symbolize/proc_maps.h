@@ -14,15 +14,15 @@ namespace scorch {
 
 /// One line of /proc/PID/maps: an address range and what backs it.
 struct MapEntry {
-  uint64_t start = 0;      // first address of the mapping
-  uint64_t end = 0;        // one past the last address
-  uint64_t offset = 0;     // file offset mapped at start
-  uint64_t inode = 0;      // 0 for anonymous and special mappings
+  uint64_t start = 0;   // first address of the mapping
+  uint64_t end = 0;     // one past the last address
+  uint64_t offset = 0;  // file offset mapped at start
+  uint64_t inode = 0;   // 0 for anonymous and special mappings
   uint32_t dev_major = 0;
   uint32_t dev_minor = 0;
-  std::string perms;       // "r-xp"
-  std::string path;        // file path, "[vdso]", "[heap]", or empty; " (deleted)" removed
-  bool deleted = false;    // path ended in " (deleted)"
+  std::string perms;     // "r-xp"
+  std::string path;      // file path, "[vdso]", "[heap]", or empty; " (deleted)" removed
+  bool deleted = false;  // path ended in " (deleted)"
 
   bool executable() const { return perms.size() >= 3 && perms[2] == 'x'; }
   bool contains(uint64_t address) const { return address >= start && address < end; }

@@ -123,11 +123,12 @@ const PerfMapEntry* Symbolizer::perf_map_lookup(uint32_t pid, ProcessState& stat
         state.perf_map = parse_perf_map(*text, cap);
         state.perf_map_size = st.st_size;
         if (state.perf_map.size() == cap)
-          note(state, "perf map " + file + " of PID " + std::to_string(pid) + ": only its first " + std::to_string(cap) +
-                          " entries read (" +
+          note(state, "perf map " + file + " of PID " + std::to_string(pid) + ": only its first " +
+                          std::to_string(cap) + " entries read (" +
                           (cap < safe_file::kPerfMapEntries ? "the perf maps of all traced processes are capped at " +
                                                                   std::to_string(options_.max_perf_map_entries)
-                                                            : "the cap for one map") + ")");
+                                                            : "the cap for one map") +
+                          ")");
       }
     }
     if (!refusal.empty() && refusal != state.perf_map_refusal)
@@ -176,7 +177,8 @@ void Symbolizer::refresh_maps(uint32_t pid, ProcessState& state) {
   if (auto creds = safe_file::read_credentials(pid)) state.creds = *creds;
 }
 
-std::shared_ptr<const ElfSymbols> Symbolizer::with_debug_file(uint32_t pid, ProcessState& state, const MapEntry& mapping,
+std::shared_ptr<const ElfSymbols> Symbolizer::with_debug_file(uint32_t pid, ProcessState& state,
+                                                              const MapEntry& mapping,
                                                               std::shared_ptr<const ElfSymbols> elf) {
   const std::string& id = elf->build_id();
   // A candidate inside the process's root (a container's own file) or on the host.
@@ -225,7 +227,8 @@ std::shared_ptr<const ElfSymbols> Symbolizer::with_debug_file(uint32_t pid, Proc
     // Once per file (the result is cached with the file): ask the servers by build id.
     if (!debuginfod_) debuginfod_.reset(debuginfod_begin());
     std::vector<unsigned char> raw_id;
-    for (size_t i = 0; i < id.size(); i += 2) raw_id.push_back(static_cast<unsigned char>(std::stoul(id.substr(i, 2), nullptr, 16)));
+    for (size_t i = 0; i < id.size(); i += 2)
+      raw_id.push_back(static_cast<unsigned char>(std::stoul(id.substr(i, 2), nullptr, 16)));
     char* path = nullptr;
     int fd = debuginfod_ ? debuginfod_find_debuginfo(static_cast<debuginfod_client*>(debuginfod_.get()), raw_id.data(),
                                                      static_cast<int>(raw_id.size()), &path)
@@ -245,8 +248,7 @@ void Symbolizer::DebuginfodDeleter::operator()(void* client) const {
   debuginfod_end(static_cast<debuginfod_client*>(client));
 }
 
-std::string Symbolizer::symbolize_in_mapping(uint32_t pid, ProcessState& state, const MapEntry& mapping,
-                                             uint64_t ip) {
+std::string Symbolizer::symbolize_in_mapping(uint32_t pid, ProcessState& state, const MapEntry& mapping, uint64_t ip) {
   if (mapping.path.empty() || mapping.path.starts_with("[anon") || mapping.path.starts_with("//anon")) {
     // JIT code: named by the JIT's perf map when it writes one (Node --perf-basic-prof, JVM agents).
     const PerfMapEntry* jit = perf_map_lookup(pid, state, ip);

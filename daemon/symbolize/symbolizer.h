@@ -27,8 +27,8 @@ std::string display_name(std::string_view raw);
 
 /// Cache limits of a Symbolizer and where it reads kernel symbols.
 struct SymbolizerOptions {
-  size_t max_elf_files = 256;   // ELF symbol tables kept, least recently used evicted
-  size_t max_processes = 1024;  // processes whose maps are kept, least recently used evicted
+  size_t max_elf_files = 256;              // ELF symbol tables kept, least recently used evicted
+  size_t max_processes = 1024;             // processes whose maps are kept, least recently used evicted
   size_t max_perf_map_entries = 4u << 20;  // JIT perf map entries kept over all processes
   std::string kallsyms_path = "/proc/kallsyms";
   /// Where separate debug files are looked up by build id (DIR/.build-id/xx/rest.debug), first
@@ -96,11 +96,11 @@ class Symbolizer {
     // The JIT's perf map (/tmp/perf-NSPID.map in the process's root), re-read when it grew.
     std::vector<PerfMapEntry> perf_map;
     int64_t perf_map_size = -1;
-    uint32_t ns_pid = 0;  // the pid in the file's name; 0 until read
+    uint32_t ns_pid = 0;                                       // the pid in the file's name; 0 until read
     std::chrono::steady_clock::time_point perf_map_checked{};  // re-checked at most every 250 ms
-    std::string perf_map_refusal;  // why the perf map was last not read; empty when it was
-    std::optional<safe_file::Credentials> creds;  // what the process may read, with its maps
-    std::vector<std::string> notes;               // files not read for it and why, once each
+    std::string perf_map_refusal;                              // why the perf map was last not read; empty when it was
+    std::optional<safe_file::Credentials> creds;               // what the process may read, with its maps
+    std::vector<std::string> notes;                            // files not read for it and why, once each
   };
 
   /// Adds a note about pid's files once (and logs it once).

@@ -17,11 +17,11 @@ int plt_threshold(const Dwarf_Op* ops, size_t nops) {
   if (nops != 9) {
     return -1;
   }
-  bool matches = ops[0].atom == DW_OP_breg7 && as_signed(ops[0].number) == 8 &&  // rsp + 8
+  bool matches = ops[0].atom == DW_OP_breg7 && as_signed(ops[0].number) == 8 &&   // rsp + 8
                  ops[1].atom == DW_OP_breg16 && as_signed(ops[1].number) == 0 &&  // rip
-                 ops[2].atom == DW_OP_lit15 && ops[3].atom == DW_OP_and &&         // rip & 15
-                 is_literal(ops[4]) && ops[5].atom == DW_OP_ge &&                  // >= N
-                 ops[6].atom == DW_OP_lit3 && ops[7].atom == DW_OP_shl &&          // (0 or 1) << 3
+                 ops[2].atom == DW_OP_lit15 && ops[3].atom == DW_OP_and &&        // rip & 15
+                 is_literal(ops[4]) && ops[5].atom == DW_OP_ge &&                 // >= N
+                 ops[6].atom == DW_OP_lit3 && ops[7].atom == DW_OP_shl &&         // (0 or 1) << 3
                  ops[8].atom == DW_OP_plus;
   return matches ? ops[4].atom - DW_OP_lit0 : -1;
 }

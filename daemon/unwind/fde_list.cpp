@@ -105,8 +105,7 @@ int fde_pointer_encoding(const Dwarf_CIE& cie) {
 }
 
 // Decodes an FDE's initial location and address range; false for encodings a linker does not use here.
-bool decode_range(const Dwarf_FDE& fde, int encoding, const uint8_t* section, uint64_t section_addr,
-                  FdeRange* range) {
+bool decode_range(const Dwarf_FDE& fde, int encoding, const uint8_t* section, uint64_t section_addr, FdeRange* range) {
   if (encoding == kUnknownEncoding || (encoding & DW_EH_PE_indirect) != 0) {
     return false;
   }

@@ -10,8 +10,8 @@
 namespace scorch {
 
 struct RowIndex {
-  uint32_t shift = 0;              // a bucket covers 1 << shift bytes of code
-  std::vector<uint32_t> buckets;   // buckets[b]: the first row with pc_offset >= b << shift
+  uint32_t shift = 0;             // a bucket covers 1 << shift bytes of code
+  std::vector<uint32_t> buckets;  // buckets[b]: the first row with pc_offset >= b << shift
 };
 
 /// Builds the index of rows (sorted by pc_offset, rows[0].pc_offset == 0), choosing the smallest

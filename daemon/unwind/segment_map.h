@@ -14,7 +14,7 @@ struct SegmentHeader {
   uint64_t memsz = 0;
   uint64_t offset = 0;  // in the file
   uint64_t filesz = 0;
-  uint32_t flags = 0;   // PF_R | PF_W | PF_X
+  uint32_t flags = 0;  // PF_R | PF_W | PF_X
 
   bool operator==(const SegmentHeader&) const = default;
 };

@@ -49,8 +49,8 @@ using FrameHandle = std::unique_ptr<Dwarf_Frame, FrameFree>;
 /// The CFI a table is built from: libdw's reader and the raw section its FDEs are listed from.
 /// Members are destroyed in reverse order, so the CFI goes before the Dwarf that may own it.
 struct CfiSource {
-  DwarfHandle dwarf;     // .debug_frame only: owns cfi
-  CfiHandle owned_cfi;   // .eh_frame only
+  DwarfHandle dwarf;    // .debug_frame only: owns cfi
+  CfiHandle owned_cfi;  // .eh_frame only
   Dwarf_CFI* cfi = nullptr;
   Elf_Data* data = nullptr;
   uint64_t section_addr = 0;
@@ -177,7 +177,8 @@ Result<CfiSource> open_cfi(Elf* elf, const std::string& name) {
                        "without call frame information only frame pointers can unwind through this file");
   }
   if (!debug_sections_fit(elf))
-    return build_error(name, "its .debug sections are larger than the " + std::to_string(kMaxCfiBytes >> 20) + " MiB cap");
+    return build_error(name,
+                       "its .debug sections are larger than the " + std::to_string(kMaxCfiBytes >> 20) + " MiB cap");
   source.dwarf.reset(dwarf_begin_elf(elf, DWARF_C_READ, nullptr));
   if (source.dwarf) {
     source.cfi = dwarf_getcfi(source.dwarf.get());
@@ -273,7 +274,8 @@ RawRow rules_of(Dwarf_Frame* frame, int return_address_register, uint64_t pc) {
     }
   }
   row.cfa = unwind::cfa_from_ops(cfa_ops, cfa_nops);
-  row.cfa = unwind::apply_return_address(row.cfa, have_ra ? unwind::register_from_ops(ra_ops, ra_nops) : SavedRegister{});
+  row.cfa =
+      unwind::apply_return_address(row.cfa, have_ra ? unwind::register_from_ops(ra_ops, ra_nops) : SavedRegister{});
   if (have_rbp) row.rbp = unwind::register_from_ops(rbp_ops, rbp_nops);
   return row;
 }

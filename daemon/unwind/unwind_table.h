@@ -33,11 +33,11 @@ enum class RbpRule : uint8_t {
 
 /// How to unwind one step from any pc in [pc, next row's pc): x86-64 only for now.
 struct UnwindRow {
-  uint32_t pc_offset = 0;   // pc - UnwindTable::base_pc
-  int32_t cfa_offset = 0;   // kRsp, kRbp: added to the register; kPlt: the threshold N; kSignal: rsp's slot; else 0
+  uint32_t pc_offset = 0;  // pc - UnwindTable::base_pc
+  int32_t cfa_offset = 0;  // kRsp, kRbp: added to the register; kPlt: the threshold N; kSignal: rsp's slot; else 0
   CfaRule cfa = CfaRule::kNoInfo;
   RbpRule rbp = RbpRule::kSame;
-  int16_t rbp_offset = 0;   // kOffset only (from the CFA, or from rsp in a kSignal row); else 0
+  int16_t rbp_offset = 0;  // kOffset only (from the CFA, or from rsp in a kSignal row); else 0
 
   bool operator==(const UnwindRow&) const = default;
 };
@@ -60,8 +60,8 @@ struct UnwindTableStats {
 struct UnwindTable {
   std::string build_id;  // lowercase hex of NT_GNU_BUILD_ID; empty when the file has none
   CfiSection section = CfiSection::kEhFrame;
-  uint64_t base_pc = 0;  // the pc of rows[0]
-  std::vector<UnwindRow> rows;  // the last row is kNoInfo, at the end of the last FDE
+  uint64_t base_pc = 0;                 // the pc of rows[0]
+  std::vector<UnwindRow> rows;          // the last row is kNoInfo, at the end of the last FDE
   std::vector<SegmentHeader> segments;  // the file's PT_LOAD program headers, to place its mappings
   UnwindTableStats stats;
 

@@ -78,10 +78,12 @@ int main(int argc, char** argv) {
   for (int r = 0; r < rounds; ++r) total += cold.symbolize_user(pid, ips).size();
   double warm_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  std::printf("files with symbols: %zu; addresses: %zu (%zu without a symbol name)\n", files.size(), ips.size(), unknown);
+  std::printf("files with symbols: %zu; addresses: %zu (%zu without a symbol name)\n", files.size(), ips.size(),
+              unknown);
   std::printf("cold first symbolization (new Symbolizer: maps, %zu ELF files, demangling): %.1f ms\n",
               cold.cached_elf_files(), cold_ms);
-  std::printf("warm: %zu lookups in %.3f s = %.2f M lookups/s\n", total, warm_s, static_cast<double>(total) / warm_s / 1e6);
+  std::printf("warm: %zu lookups in %.3f s = %.2f M lookups/s\n", total, warm_s,
+              static_cast<double>(total) / warm_s / 1e6);
   std::printf("symbolizer caches: %.1f MiB\n", static_cast<double>(cold.cache_bytes()) / (1 << 20));
   return 0;
 }

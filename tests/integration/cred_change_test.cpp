@@ -15,8 +15,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-const std::vector<std::string> kAsNobody = {"/usr/bin/setpriv", "--reuid", "nobody", "--regid", "nogroup",
-                                            "--clear-groups", "--"};
+const std::vector<std::string> kAsNobody = {"/usr/bin/setpriv", "--reuid",        "nobody", "--regid",
+                                            "nogroup",          "--clear-groups", "--"};
 
 class CredChange : public DaemonTest {
  protected:

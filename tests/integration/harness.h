@@ -48,9 +48,9 @@ class Child {
   bool reaped_ = false;
 };
 
-std::string bin_dir();       // build/bin
+std::string bin_dir();                          // build/bin
 std::string testprog(const std::string& name);  // build/testprogs/<name>
-std::string temp_dir();      // a fresh directory under /tmp, mode 0755
+std::string temp_dir();                         // a fresh directory under /tmp, mode 0755
 std::string read_file(const std::string& path);
 /// CPU time of a process's main thread so far, in ns (/proc/PID/schedstat); 0 when unreadable.
 uint64_t main_thread_cpu_ns(pid_t pid);

@@ -308,7 +308,8 @@ TEST_F(Malloc, DutyCycleEstimatesCallsOfASteadyLoop) {
   for (const auto& [fn, per_round] : fns) {
     double truth = rounds_per_s * per_round * secs;
     EXPECT_NEAR(static_cast<double>(sum_for(rows, fn, "malloc", 2).values[0]), truth, truth * 0.10)
-        << fn << "\n" << read_file(out) << r.err;
+        << fn << "\n"
+        << read_file(out) << r.err;
   }
   EXPECT_NE(r.err.find("duty cycle of PID"), std::string::npos) << "the output shows the windows";
 }

@@ -33,8 +33,7 @@ Blocked blocked_in(const Profile& p, const std::string& function, const std::vec
       if (s.frames[i].name != function) continue;
       b.us += s.count;
       bool whole = i >= callers.size() && i + 1 < s.frames.size() && s.frames[i + 1].name == callee;
-      for (size_t k = 0; whole && k < callers.size(); ++k)
-        whole = s.frames[i - callers.size() + k].name == callers[k];
+      for (size_t k = 0; whole && k < callers.size(); ++k) whole = s.frames[i - callers.size() + k].name == callers[k];
       if (whole) b.chained += s.count;
       for (const auto& f : s.frames)
         if (f.kernel) b.kernel_frames.insert(f.name);
@@ -202,7 +201,8 @@ TEST_F(OffCpu, UserOnlyAndKernelOnlyStacks) {
   ASSERT_TRUE(truth2.ok);
   uint64_t nanosleep_us = 0;
   for (const auto& s : q.stacks) {
-    for (const auto& f : s.frames) EXPECT_TRUE(f.kernel || f.name == "[no stack]") << "user frame " << f.name << " with -K";
+    for (const auto& f : s.frames)
+      EXPECT_TRUE(f.kernel || f.name == "[no stack]") << "user frame " << f.name << " with -K";
     if (has_frame(s, "do_nanosleep")) nanosleep_us += s.count;
   }
   // sleep_a's thread and the feeder both sleep in nanosleep (about 3 s each), sleep_c too.

@@ -55,8 +55,7 @@ ChainCount count_chain(const Profile& p, const std::string& function, const std:
       if (s.frames[i].name != function) continue;
       c.with_function += s.count;
       bool whole = i >= callers.size();
-      for (size_t k = 0; whole && k < callers.size(); ++k)
-        whole = s.frames[i - callers.size() + k].name == callers[k];
+      for (size_t k = 0; whole && k < callers.size(); ++k) whole = s.frames[i - callers.size() + k].name == callers[k];
       if (whole) c.whole_chain += s.count;
       break;
     }
@@ -145,14 +144,17 @@ bool is_rust_fn(const std::string& frame, const std::vector<std::string>& path) 
 // main -> chain::driver -> chain::outer -> chain::leaf in >= 95% of the leaf's samples.
 TEST_F(OnCpu, RustStacksWithoutFramePointersAreWhole) {
   if (::access(testprog("rust_chain").c_str(), X_OK) != 0)
-    GTEST_SKIP() << "rust_chain was not built: Debian's rustc is missing (packaging/install-deps.sh --test installs it)";
+    GTEST_SKIP()
+        << "rust_chain was not built: Debian's rustc is missing (packaging/install-deps.sh --test installs it)";
   Child prog({testprog("rust_chain")});
   ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
   std::string out = dir_ + "/rust.folded";
   auto r = daemon_->cli({"profile", "-p", std::to_string(prog.pid()), "-d", "3", "-o", out});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const std::vector<std::vector<std::string>> chain = {
-      {"rust_chain", "main"}, {"rust_chain", "chain", "driver"}, {"rust_chain", "chain", "outer"}, {"rust_chain", "chain", "leaf"}};
+  const std::vector<std::vector<std::string>> chain = {{"rust_chain", "main"},
+                                                       {"rust_chain", "chain", "driver"},
+                                                       {"rust_chain", "chain", "outer"},
+                                                       {"rust_chain", "chain", "leaf"}};
   uint64_t leaf = 0, whole = 0, demangled = 0;
   for (const auto& s : load_folded(out).stacks) {
     for (size_t i = 0; i < s.frames.size(); ++i) {
@@ -319,8 +321,8 @@ TEST_F(OnCpu, WholeSystemAndPidSessionsAtOnePeriodCountOnce) {
 
 // Acceptance 4: a non-root user may profile its own process, never another user's or the system.
 TEST_F(OnCpu, NonRootUserIsLimitedToItsOwnProcesses) {
-  const std::vector<std::string> as_nobody = {"/usr/bin/setpriv", "--reuid", "nobody", "--regid", "nogroup",
-                                              "--clear-groups", "--"};
+  const std::vector<std::string> as_nobody = {"/usr/bin/setpriv", "--reuid",        "nobody", "--regid",
+                                              "nogroup",          "--clear-groups", "--"};
   auto cli_as_nobody = [&](std::vector<std::string> args) {
     std::vector<std::string> argv = as_nobody;
     argv.push_back(bin_dir() + "/scorch");
@@ -385,8 +387,8 @@ TEST_F(OnCpu, StatusReportsFeaturesAndSessions) {
   // A running profile shows up with its PID and frequency.
   Child prog({testprog("cpu_split"), "70"});
   ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
-  Child cli({bin_dir() + "/scorch", "--socket", daemon_->socket(), "profile", "-p", std::to_string(prog.pid()),
-             "-F", "199", "-d", "3"});
+  Child cli({bin_dir() + "/scorch", "--socket", daemon_->socket(), "profile", "-p", std::to_string(prog.pid()), "-F",
+             "199", "-d", "3"});
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));
   auto during = daemon_->cli({"status"});
   EXPECT_NE(during.out.find("sessions: 1"), std::string::npos) << during.out;
@@ -406,8 +408,8 @@ TEST_F(OnCpu, SvgFlamegraphOpensInChromium) {
 
   ASSERT_EQ(::access("/usr/bin/chromium", X_OK), 0) << "chromium is installed by packaging/install-deps.sh --test";
   auto dom = run({"/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--user-data-dir=" + temp_dir(), "--dump-dom", "file://" + svg},
+                  "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--user-data-dir=" + temp_dir(), "--dump-dom", "file://" + svg},
                  std::chrono::seconds(60));
   ASSERT_EQ(dom.exit_code, 0) << dom.err;
   EXPECT_NE(dom.out.find("burn_a"), std::string::npos);
@@ -419,8 +421,8 @@ TEST_F(OnCpu, InterruptEndsEarlyAndStillWrites) {
   Child prog({testprog("cpu_split"), "70"});
   ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
   std::string out = dir_ + "/int.folded";
-  Child cli({bin_dir() + "/scorch", "--socket", daemon_->socket(), "profile", "-p", std::to_string(prog.pid()),
-             "-o", out});
+  Child cli(
+      {bin_dir() + "/scorch", "--socket", daemon_->socket(), "profile", "-p", std::to_string(prog.pid()), "-o", out});
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   auto start = std::chrono::steady_clock::now();
   auto done = cli.finish(SIGINT);

@@ -79,7 +79,8 @@ TEST_F(OnCpuEvents, PageFaultSamplerCountsEveryFault) {
   EXPECT_GE(samples, kPages) << "getrusage saw " << minflt << " minor faults while touching";
   EXPECT_LE(samples, kPages + kPages / 10 + 300) << "getrusage saw " << minflt << " minor faults while touching";
   for (const auto& [key, n] : counts)
-    EXPECT_TRUE(key.first == pid && key.second == *id) << n << " samples of PID " << key.first << ", sampler " << key.second;
+    EXPECT_TRUE(key.first == pid && key.second == *id)
+        << n << " samples of PID " << key.first << ", sampler " << key.second;
   std::printf("page-fault sampler: %llu samples for %llu pages touched (getrusage: %llu minor faults)\n",
               static_cast<unsigned long long>(samples), static_cast<unsigned long long>(kPages),
               static_cast<unsigned long long>(minflt));

@@ -26,7 +26,7 @@ class SanitizerReports : public ::testing::EmptyTestEventListener {
     std::error_code ec;
     fs::create_directories(SCORCH_SANITIZER_REPORT_DIR, ec);
     ::chmod(SCORCH_SANITIZER_REPORT_DIR, 01777);  // the security tests run the CLI as nobody
-    seen_ = scan();  // reports of earlier runs were told then
+    seen_ = scan();                               // reports of earlier runs were told then
   }
   // End events run in reverse order of the listeners: this one before the default printer, so a
   // failure added here shows on the test's own line.

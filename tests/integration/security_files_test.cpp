@@ -37,8 +37,8 @@ constexpr const char* kSecret = "SCORCH_ROOT_ONLY_SECRET_51f3";
 constexpr uint64_t kMaxHwmGrowthKb = 128 * 1024;
 constexpr uint64_t kMaxDaemonHwmKb = 1024 * 1024;
 
-const std::vector<std::string> kAsNobody = {"/usr/bin/setpriv", "--reuid", "nobody", "--regid", "nogroup",
-                                            "--clear-groups", "--"};
+const std::vector<std::string> kAsNobody = {"/usr/bin/setpriv", "--reuid",        "nobody", "--regid",
+                                            "nogroup",          "--clear-groups", "--"};
 
 class SecurityFiles : public DaemonTest {
  protected:
@@ -65,7 +65,8 @@ class SecurityFiles : public DaemonTest {
     secret_ = secret_dir_ + "/secret.map";
     {
       std::ofstream out(secret_);
-      out << kJitLine << kSecret << "\n" << "3f0000000000 10 " << kSecret << "_two\n";
+      out << kJitLine << kSecret << "\n"
+          << "3f0000000000 10 " << kSecret << "_two\n";
     }
     ::chmod(secret_.c_str(), 0600);
   }
@@ -81,8 +82,8 @@ class SecurityFiles : public DaemonTest {
   }
   // jit_loop as nobody in its own user + mount namespace with a tmpfs on /tmp.
   std::unique_ptr<Child> start_jit(const std::vector<std::string>& args) const {
-    std::vector<std::string> argv = with_nobody({"/usr/bin/unshare", "-Urm", "/bin/sh", "-c",
-                                                 "mount -t tmpfs tmpfs /tmp && exec \"$0\" \"$@\"", jit_bin_});
+    std::vector<std::string> argv = with_nobody(
+        {"/usr/bin/unshare", "-Urm", "/bin/sh", "-c", "mount -t tmpfs tmpfs /tmp && exec \"$0\" \"$@\"", jit_bin_});
     argv.insert(argv.end(), args.begin(), args.end());
     return std::make_unique<Child>(argv);
   }
@@ -157,7 +158,9 @@ TEST_F(SecurityFiles, PerfMapLinksNeverLeakHangOrBloatTheDaemon) {
   };
   const std::vector<Case> cases = {
       {"root_only", {"link", secret_}, "not read: owned by uid 0, not by the process's user (uid 65534)"},
-      {"kmsg", {"link", "/proc/kmsg"}, "not read: a file on procfs (a pseudo file system: reads may block or never end)"},
+      {"kmsg",
+       {"link", "/proc/kmsg"},
+       "not read: a file on procfs (a pseudo file system: reads may block or never end)"},
       {"fifo", {"fifo"}, "not read: not a regular file (a FIFO)"},
       {"sparse", {"sparse", "jit_sparse_name"}, "not read: larger than the 64 MiB cap (1 GiB)"},
   };
@@ -177,8 +180,8 @@ TEST_F(SecurityFiles, PerfMapLinksNeverLeakHangOrBloatTheDaemon) {
     EXPECT_LT(o.p99(), 50.0) << "root's status p99 over " << o.status_ms.size() << " calls";
     const size_t log_after = daemon_->log().size();
     EXPECT_LT(log_after - log_before, 1u << 20) << "the log grew by " << (log_after - log_before) << " bytes";
-    std::cout << "[ " << c.name << " ] status p99 " << o.p99() << " ms over " << o.status_ms.size()
-              << " calls; log +" << (log_after - log_before) << " bytes\n";
+    std::cout << "[ " << c.name << " ] status p99 " << o.p99() << " ms over " << o.status_ms.size() << " calls; log +"
+              << (log_after - log_before) << " bytes\n";
   }
   const std::string log = daemon_->log();
   EXPECT_EQ(log.find(kSecret), std::string::npos);
@@ -238,10 +241,10 @@ TEST_F(SecurityFiles, DebugFileLinksAreReadOnlyAsFarAsTheProcessCould) {
   auto [attack_run, attack] = profile(attack_bin, "debug_attack");
   EXPECT_EQ(attack.find("chain_leaf"), std::string::npos) << attack;
   EXPECT_NE(attack.find("chain_attack+0x"), std::string::npos) << attack;
-  EXPECT_NE(attack_run.err.find("scorch: note: debug file " + entry),
-            std::string::npos) << attack_run.err;
+  EXPECT_NE(attack_run.err.find("scorch: note: debug file " + entry), std::string::npos) << attack_run.err;
   EXPECT_NE(attack_run.err.find("not read: not readable by the process's user (uid 65534): mode 0600, owner uid 0"),
-            std::string::npos) << attack_run.err;
+            std::string::npos)
+      << attack_run.err;
 }
 
 }  // namespace

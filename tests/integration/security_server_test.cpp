@@ -33,8 +33,8 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 constexpr uint32_t kNobody = 65534;
 
-const std::vector<std::string> kAsNobody = {"/usr/bin/setpriv", "--reuid", "nobody", "--regid", "nogroup",
-                                            "--clear-groups", "--"};
+const std::vector<std::string> kAsNobody = {"/usr/bin/setpriv", "--reuid",        "nobody", "--regid",
+                                            "nogroup",          "--clear-groups", "--"};
 
 int raw_connect(const std::string& path) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -143,7 +143,7 @@ uint64_t cpu_ticks(pid_t pid) {
 }
 
 uint64_t file_size(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
 }
 
@@ -450,8 +450,7 @@ TEST_F(SecurityServer, SessionFloodStopsAtThePerUserLimit) {
   EXPECT_NE(st.out.find("sessions: 8"), std::string::npos) << st.out;
   auto over = cli_as_nobody(d, {"profile", "-p", std::to_string(pid), "-d", "1"});
   EXPECT_EQ(over.exit_code, 1);
-  EXPECT_NE(over.err.find("scorch: failed to start a session: limit of 8 sessions per user reached"),
-            std::string::npos)
+  EXPECT_NE(over.err.find("scorch: failed to start a session: limit of 8 sessions per user reached"), std::string::npos)
       << over.err;
   EXPECT_NE(over.err.find("HINT:"), std::string::npos) << over.err;
   auto root = d.cli({"profile", "-p", std::to_string(pid), "-d", "1"});
@@ -641,7 +640,6 @@ TEST_F(SecurityServer, MallocOfAKernelThreadSaysKernelThread) {
   auto on = d.cli({"profile", "-p", "2", "-d", "1"});
   EXPECT_EQ(on.exit_code, 0) << on.err;
 }
-
 
 // Root is never limited: 200 root sessions started at once on one process. The worker starts
 // them one after another while root's status stays fast (served from the snapshot; drains are

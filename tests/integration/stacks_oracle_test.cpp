@@ -103,8 +103,8 @@ class StacksTable : public ::testing::Environment {
     std::lock_guard<std::mutex> lock(table_mutex);
     if (table_rows.empty()) return;
     std::printf("\nscorch vs perf (physical user frames, %d s each)\n", kSeconds);
-    std::printf("%-24s %-7s %7s %7s %7s %9s %9s %7s %7s\n", "program", "measure", "equal%", "seen-s%", "seen-p%", "scorch",
-                "perf", "depth-s", "depth-p");
+    std::printf("%-24s %-7s %7s %7s %7s %9s %9s %7s %7s\n", "program", "measure", "equal%", "seen-s%", "seen-p%",
+                "scorch", "perf", "depth-s", "depth-p");
     for (const std::string& row : table_rows) std::printf("%s\n", row.c_str());
   }
 };
@@ -116,7 +116,7 @@ TEST_P(StacksOracle, ChainsEqualPerfs) {
   if (SCORCH_SANITIZED) GTEST_SKIP() << "the stacks oracle runs in the normal build (tests/stacks/CMakeLists.txt)";
   const Program& p = GetParam();
   std::string path = corpus_path(p);
-  struct stat st{};
+  struct stat st {};
   // Programs of a toolchain Debian may lack here are left out by the build (which says so); the
   // GNU-ld C and C++ programs need nothing beyond the build's own compilers.
   bool optional = p.name.find("lld") != std::string::npos || p.name.find("mold") != std::string::npos ||
@@ -139,18 +139,19 @@ TEST_P(StacksOracle, ChainsEqualPerfs) {
   if (p.http) {
     ASSERT_TRUE(m[2].matched) << "no port in '" << ready << "'";
     // Loopback only, bounded: the load outlasts both profiles by a second or two.
-    load = std::make_unique<Child>(std::vector<std::string>{kWrk, "-t1", "-c8", "-d" + std::to_string(kSeconds + 3) + "s",
-                                                            "http://127.0.0.1:" + std::string(m[2]) + "/"});
+    load = std::make_unique<Child>(std::vector<std::string>{
+        kWrk, "-t1", "-c8", "-d" + std::to_string(kSeconds + 3) + "s", "http://127.0.0.1:" + std::string(m[2]) + "/"});
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(700));  // past start-up (dynamic loading, JIT-free warm-up)
 
   std::string out = dir_ + "/" + p.name + "-" + p.measure;
-  std::vector<std::string> argv_compare{"/usr/bin/env", "SCORCH_BIN=" + bin_dir() + "/scorch", "STACKS_COMPARE=" + bin_dir() + "/stacks_compare",
-                                        std::string("PERF=") + kPerf, "bash",
-                     std::string(SCORCH_STACKS_SRC_DIR) + "/compare.sh", std::to_string(prog.pid()), std::to_string(kSeconds),
-                     "--measure", p.measure, "-F", kHz, "--call-graph", p.call_graph,
-                                        // async Rust keeps its futures on the stack: perf's maximum copy for the server
-                                        "--dump-size", p.http ? "65528" : "16384", "--socket", daemon_->socket(), "--out", out};
+  std::vector<std::string> argv_compare{
+      "/usr/bin/env", "SCORCH_BIN=" + bin_dir() + "/scorch", "STACKS_COMPARE=" + bin_dir() + "/stacks_compare",
+      std::string("PERF=") + kPerf, "bash", std::string(SCORCH_STACKS_SRC_DIR) + "/compare.sh",
+      std::to_string(prog.pid()), std::to_string(kSeconds), "--measure", p.measure, "-F", kHz, "--call-graph",
+      p.call_graph,
+      // async Rust keeps its futures on the stack: perf's maximum copy for the server
+      "--dump-size", p.http ? "65528" : "16384", "--socket", daemon_->socket(), "--out", out};
   argv_compare.insert(argv_compare.end(), p.compare_args.begin(), p.compare_args.end());
   RunResult r = run(argv_compare, std::chrono::seconds(180));
   if (load) load->finish(SIGTERM);
@@ -160,8 +161,8 @@ TEST_P(StacksOracle, ChainsEqualPerfs) {
   ASSERT_GE(f.overlap_pct, 0) << r.out;
   {
     char row[256];
-    std::snprintf(row, sizeof row, "%-24s %-7s %7.1f %7.1f %7.1f %9llu %9llu %7.1f %7.1f", p.name.c_str(), p.measure.c_str(),
-                  f.overlap_pct, f.scorch_seen_pct, f.perf_seen_pct,
+    std::snprintf(row, sizeof row, "%-24s %-7s %7.1f %7.1f %7.1f %9llu %9llu %7.1f %7.1f", p.name.c_str(),
+                  p.measure.c_str(), f.overlap_pct, f.scorch_seen_pct, f.perf_seen_pct,
                   static_cast<unsigned long long>(f.scorch_samples), static_cast<unsigned long long>(f.perf_samples),
                   f.scorch_depth, f.perf_depth);
     std::lock_guard<std::mutex> lock(table_mutex);
@@ -178,13 +179,18 @@ TEST_P(StacksOracle, ChainsEqualPerfs) {
   // which tool's times are nearer the truth is not settled). Its chains are held to
   // kMinOverlapPct below; its time shares only to kMinOffCpuSharePct.
   const double min_overlap = p.measure == "offcpu" ? kMinOffCpuSharePct : kMinOverlapPct;
-  EXPECT_GE(f.overlap_pct, min_overlap) << p.name << " (" << p.measure << "): scorch's chains differ from perf's\n" << r.out;
+  EXPECT_GE(f.overlap_pct, min_overlap) << p.name << " (" << p.measure << "): scorch's chains differ from perf's\n"
+                                        << r.out;
   // Shares aside: a chain one tool never has is a wrong or lost unwind on one side.
-  EXPECT_GE(f.scorch_seen_pct, kMinOverlapPct) << p.name << " (" << p.measure << "): scorch's chains perf never has\n" << r.out;
-  EXPECT_GE(f.perf_seen_pct, kMinOverlapPct) << p.name << " (" << p.measure << "): perf's chains scorch never has\n" << r.out;
+  EXPECT_GE(f.scorch_seen_pct, kMinOverlapPct) << p.name << " (" << p.measure << "): scorch's chains perf never has\n"
+                                               << r.out;
+  EXPECT_GE(f.perf_seen_pct, kMinOverlapPct) << p.name << " (" << p.measure << "): perf's chains scorch never has\n"
+                                             << r.out;
 }
 
-std::string test_name(const ::testing::TestParamInfo<Program>& info) { return info.param.measure + "_" + info.param.name; }
+std::string test_name(const ::testing::TestParamInfo<Program>& info) {
+  return info.param.measure + "_" + info.param.name;
+}
 
 INSTANTIATE_TEST_SUITE_P(Corpus, StacksOracle, ::testing::ValuesIn(programs()), test_name);
 

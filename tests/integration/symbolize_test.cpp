@@ -224,8 +224,9 @@ TEST_F(Symbolize, StrippedBinaryIsNamedThroughDebuginfod) {
   for (int i = 0; i < 100 && !served; ++i) {  // until it has indexed the directory
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     // A fresh client cache each time: a 404 before the first scan is cached as a miss otherwise.
-    probe = run({"/usr/bin/env", "DEBUGINFOD_URLS=" + url, "DEBUGINFOD_CACHE_PATH=" + dir_ + "/probe-cache" + std::to_string(i),
-                 "/usr/bin/debuginfod-find", "debuginfo", id});
+    probe = run({"/usr/bin/env", "DEBUGINFOD_URLS=" + url,
+                 "DEBUGINFOD_CACHE_PATH=" + dir_ + "/probe-cache" + std::to_string(i), "/usr/bin/debuginfod-find",
+                 "debuginfo", id});
     served = probe.exit_code == 0;
   }
   ASSERT_TRUE(served) << "debuginfod did not serve the debug file: " << probe.exit_code << " " << probe.err

@@ -25,7 +25,8 @@ std::string_view basename(std::string_view path) {
 }
 
 bool is_hex(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+  return !s.empty() &&
+         std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
 }
 
 std::vector<std::string_view> split_ws(std::string_view s) {
@@ -85,7 +86,7 @@ std::string normalize_frame(std::string_view name, std::string_view dso) {
   size_t plus = name.rfind("+0x");
   if (plus != std::string_view::npos && is_hex(name.substr(plus + 3))) {
     if (dso.empty()) return "[" + std::string(basename(name.substr(0, plus))) + "]";  // scorch: file+offset
-    name = name.substr(0, plus);  // perf: symbol+offset
+    name = name.substr(0, plus);                                                      // perf: symbol+offset
   }
   size_t at = name.find('@');  // memcpy@@GLIBC_2.14, malloc@plt
   std::string_view plt;
@@ -120,7 +121,8 @@ Chains parse_folded(std::istream& in) {
       size_t j = stack.find(';', i);
       if (j == std::string_view::npos) j = stack.size();
       std::string_view f = stack.substr(i, j - i);
-      if (!first && !f.ends_with(kKernelSuffix) && !f.empty() && !f.starts_with("[off-cpu")) chain.push_back(normalize_frame(f));
+      if (!first && !f.ends_with(kKernelSuffix) && !f.empty() && !f.starts_with("[off-cpu"))
+        chain.push_back(normalize_frame(f));
       first = false;  // the comm
       i = j + 1;
     }
@@ -252,7 +254,9 @@ double mean_depth(const Chains& c) {
 }
 
 // A frame one tool could not name: `[libx.so]` (not [unknown], which is outside any file).
-bool unnamed_in_file(const std::string& f) { return f.size() > 2 && f.front() == '[' && f != "[unknown]" && f != "[vdso]"; }
+bool unnamed_in_file(const std::string& f) {
+  return f.size() > 2 && f.front() == '[' && f != "[unknown]" && f != "[vdso]";
+}
 
 bool has_unnamed(const Chain& c) { return std::any_of(c.begin(), c.end(), unnamed_in_file); }
 
@@ -423,8 +427,8 @@ std::string render(const Comparison& c, const std::string& title) {
     << " (shares aside)\n";
   if (!c.worst.empty()) o << "worst stacks (leaf first):\n";
   for (const Difference& d : c.worst) {
-    o << "  perf " << pct(d.perf_share) << ", scorch " << pct(d.scorch_share) << " (" << (d.perf_side ? "perf's" : "scorch's")
-      << " chain): " << join(d.chain) << "\n";
+    o << "  perf " << pct(d.perf_share) << ", scorch " << pct(d.scorch_share) << " ("
+      << (d.perf_side ? "perf's" : "scorch's") << " chain): " << join(d.chain) << "\n";
     const char* other = d.perf_side ? "scorch" : "perf";
     if (d.perf_share > 0 && d.scorch_share > 0) {
       o << "    the same chain on both sides: only the shares differ\n";
@@ -437,8 +441,8 @@ std::string render(const Comparison& c, const std::string& title) {
     const Chain& perf_chain = d.perf_side ? d.chain : d.closest;
     const Chain& scorch_chain = d.perf_side ? d.closest : d.chain;
     o << "    " << other << "'s closest (" << pct(d.closest_share) << "): " << join(d.closest) << "\n";
-    o << "    first difference at frame " << d.first_diff << " from the leaf: perf " << frame_at(perf_chain, d.first_diff)
-      << ", scorch " << frame_at(scorch_chain, d.first_diff) << "\n";
+    o << "    first difference at frame " << d.first_diff << " from the leaf: perf "
+      << frame_at(perf_chain, d.first_diff) << ", scorch " << frame_at(scorch_chain, d.first_diff) << "\n";
   }
   o << "overlap_pct " << num(c.overlap * 100) << "\n";
   o << "scorch_seen_pct " << num(c.scorch_seen * 100) << "\n";

@@ -63,16 +63,16 @@ void allow_fp_leaf_skip(Chains& scorch, const Chains& perf);
 
 /// One chain where the two shares differ most, with the other tool's closest chain.
 struct Difference {
-  Chain chain;          // as `side` saw it
+  Chain chain;            // as `side` saw it
   bool perf_side = true;  // chain is perf's (scorch has too little of it) or scorch's
   double perf_share = 0, scorch_share = 0;
-  Chain closest;        // the other tool's chain with the most frames in common from the leaf (none: same chain)
+  Chain closest;  // the other tool's chain with the most frames in common from the leaf (none: same chain)
   double closest_share = 0;
   size_t first_diff = 0;  // frames from the leaf (0 = leaf) where chain and closest part
 };
 
 struct Comparison {
-  double overlap = 0;  // sum over chains of min(scorch share, perf share), 0..1
+  double overlap = 0;                     // sum over chains of min(scorch share, perf share), 0..1
   double scorch_seen = 0, perf_seen = 0;  // share of one tool's samples whose chain the other has too
   double scorch_total = 0, perf_total = 0;
   uint64_t scorch_records = 0, perf_records = 0;

@@ -47,14 +47,22 @@ int main(int argc, char** argv) {
     }
     if (i + 1 >= argc) return usage(("missing value after " + a).c_str());
     std::string v = argv[++i];
-    if (a == "--scorch") scorch_path = v;
-    else if (a == "--perf") perf_path = v;
-    else if (a == "--switch-ins") switch_path = v;
-    else if (a == "--leaf") leaf = v;
-    else if (a == "--title") title = v;
-    else if (a == "--dump") dump_dir = v;
-    else if (a == "--worst") worst = std::stoul(v);
-    else return usage(("unknown option " + a).c_str());
+    if (a == "--scorch")
+      scorch_path = v;
+    else if (a == "--perf")
+      perf_path = v;
+    else if (a == "--switch-ins")
+      switch_path = v;
+    else if (a == "--leaf")
+      leaf = v;
+    else if (a == "--title")
+      title = v;
+    else if (a == "--dump")
+      dump_dir = v;
+    else if (a == "--worst")
+      worst = std::stoul(v);
+    else
+      return usage(("unknown option " + a).c_str());
   }
   if (scorch_path.empty() || perf_path.empty()) return usage("--scorch and --perf are required");
 

@@ -46,12 +46,12 @@ TEST(ProbeSite, RipRelativeCompareIsSkipped) {
 
 TEST(ProbeSite, JemallocFreeSkipsNineInstructions) {
   std::vector<uint8_t> code = {0x48, 0x89, 0xf8,                                // mov %rdi,%rax
-                               0x48, 0x8b, 0x15, 0x0e, 0x53, 0x0a, 0x00,          // mov rip(%rip),%rdx
+                               0x48, 0x8b, 0x15, 0x0e, 0x53, 0x0a, 0x00,        // mov rip(%rip),%rdx
                                0x48, 0x89, 0xf9,                                // mov %rdi,%rcx
                                0x48, 0xc1, 0xe8, 0x1a,                          // shr $0x1a,%rax
                                0x48, 0x81, 0xe1, 0x00, 0x00, 0x00, 0xc0,        // and $imm32,%rcx
                                0x25, 0xf0, 0x00, 0x00, 0x00,                    // and $0xf0,%eax
-                               0x64, 0x48, 0x03, 0x04, 0x25, 0, 0, 0, 0,        // add %fs:0x0,%rax
+                               0x64, 0x48, 0x03, 0x04, 0x25, 0,    0,    0, 0,  // add %fs:0x0,%rax
                                0x48, 0x01, 0xd0,                                // add %rdx,%rax
                                0x48, 0x3b, 0x88, 0xb0, 0x01, 0x00, 0x00,        // cmp 0x1b0(%rax),%rcx
                                0x0f, 0x85, 0x8a, 0x00, 0x00, 0x00};             // jne
@@ -121,14 +121,18 @@ TEST(Allocator, ReadsGlibcFromTheFile) {
 // recursive regex over a megabyte-long run of digits would overflow the daemon's stack).
 TEST(Allocator, VersionsAreFoundInReadOnlyData) {
   using namespace std::string_literals;
-  EXPECT_EQ(allocator_version("glibc", "GNU C Library (Debian GLIBC 2.36-9+deb12u4) stable release version 2.36.\n"s), "2.36");
-  EXPECT_EQ(allocator_version("jemalloc", "x\0" "5.3.0-0-g54eaed1d8b56b1aa528be3bdd1877e59c56fa90c\0"s), "5.3.0");
+  EXPECT_EQ(allocator_version("glibc", "GNU C Library (Debian GLIBC 2.36-9+deb12u4) stable release version 2.36.\n"s),
+            "2.36");
+  EXPECT_EQ(allocator_version("jemalloc",
+                              "x\0"
+                              "5.3.0-0-g54eaed1d8b56b1aa528be3bdd1877e59c56fa90c\0"s),
+            "5.3.0");
   EXPECT_EQ(allocator_version("jemalloc", "1.2-3-g12345678 and 4.5.6-7-gabc"s), "") << "too few parts or hex digits";
   EXPECT_EQ(allocator_version("tcmalloc", "gperftools 2.10\0"s), "2.10");
   EXPECT_EQ(allocator_version("tcmalloc", "gperftools 2.9.1\0"s), "2.9.1");
   EXPECT_EQ(allocator_version("mimalloc", "release version 1.2"s), "");
-  const std::string hostile = "release version " + std::string(8u << 20, '7') + " gperftools " + std::string(8u << 20, '1') +
-                              ". " + std::string(8u << 20, '9') + "-1-g0123456789";
+  const std::string hostile = "release version " + std::string(8u << 20, '7') + " gperftools " +
+                              std::string(8u << 20, '1') + ". " + std::string(8u << 20, '9') + "-1-g0123456789";
   EXPECT_EQ(allocator_version("glibc", hostile), "");
   EXPECT_EQ(allocator_version("tcmalloc", hostile), "");
   EXPECT_EQ(allocator_version("jemalloc", hostile), "");
@@ -150,7 +154,8 @@ TEST(Allocator, ProbesAttachToTheMappedInode) {
   ASSERT_TRUE(maps.ok());
   bool found = false;
   for (const auto& m : *maps)
-    if (m.path == a->file && m.executable()) found = found || (m.inode == via.st_ino && m.dev_major == major(via.st_dev));
+    if (m.path == a->file && m.executable())
+      found = found || (m.inode == via.st_ino && m.dev_major == major(via.st_dev));
   EXPECT_TRUE(found) << a->file << " is not the inode behind " << a->attach_path;
 }
 

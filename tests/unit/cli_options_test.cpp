@@ -109,7 +109,8 @@ struct Parsed {
   std::vector<Option> options() {
     return {
         flag({"-f", "--flag"}, set),
-        {{"-x"}, "a number",
+        {{"-x"},
+         "a number",
          [this](const std::string& v) {
            value = v;
            return v == "bad" ? "'bad' is not a number" : "";
@@ -154,7 +155,9 @@ TEST(CliOptions, UsageErrorsExitTwoWithTheMessageAndUsage) {
 }
 
 TEST(CliOptions, MissingValueMessageCanBeWhole) {
-  std::vector<Option> options{{{"--weight"}, "bytes or calls", [](const std::string&) { return std::string(); },
+  std::vector<Option> options{{{"--weight"},
+                               "bytes or calls",
+                               [](const std::string&) { return std::string(); },
                                "--weight takes bytes or calls"}};
   testing::internal::CaptureStderr();
   EXPECT_EQ(parse_options({"--weight"}, options, "malloc", kUsage), 2);

@@ -24,9 +24,9 @@ FlameNode make_node(std::string name, uint64_t total, uint64_t self, std::vector
 /// Writes text to a fresh temp file and returns its path.
 std::filesystem::path write_temp(const std::string& text, const std::string& suffix) {
   static int counter = 0;
-  const std::filesystem::path path = std::filesystem::temp_directory_path() /
-                                     ("scorch_fg_test_" + std::to_string(getpid()) + "_" +
-                                      std::to_string(counter++) + suffix);
+  const std::filesystem::path path =
+      std::filesystem::temp_directory_path() /
+      ("scorch_fg_test_" + std::to_string(getpid()) + "_" + std::to_string(counter++) + suffix);
   std::ofstream(path) << text;
   return path;
 }
@@ -134,8 +134,8 @@ TEST(ExportFlameLayout, ProportionalPositions) {
 }
 
 TEST(ExportFlameLayout, ChildOffsetsStartAtParent) {
-  const FlameNode root =
-      make_node("all", 8, 0, {make_node("a", 4, 0, {}), make_node("b", 4, 1, {make_node("x", 1, 1), make_node("y", 2, 2)})});
+  const FlameNode root = make_node(
+      "all", 8, 0, {make_node("a", 4, 0, {}), make_node("b", 4, 1, {make_node("x", 1, 1), make_node("y", 2, 2)})});
   const std::vector<FlameRect> rects = layout_flame(root, 800, 0);
   ASSERT_EQ(rects.size(), 5u);
   EXPECT_EQ(rects[3].name, "x");
@@ -149,8 +149,8 @@ TEST(ExportFlameLayout, ChildOffsetsStartAtParent) {
 
 TEST(ExportFlameLayout, PrunesNarrowRectsAndTheirDescendants) {
   // "tiny" is 1/1000 of 100px = 0.1px; its child would be too, and must vanish with it.
-  const FlameNode root = make_node(
-      "all", 1000, 0, {make_node("big", 999, 999), make_node("tiny", 1, 0, {make_node("leaf", 1, 1)})});
+  const FlameNode root =
+      make_node("all", 1000, 0, {make_node("big", 999, 999), make_node("tiny", 1, 0, {make_node("leaf", 1, 1)})});
   const std::vector<FlameRect> all = layout_flame(root, 100, 0);
   EXPECT_EQ(all.size(), 4u);
   const std::vector<FlameRect> pruned = layout_flame(root, 100, 0.5);
@@ -236,7 +236,8 @@ TEST(ExportFlameSvg, KernelFramesUseDifferentColourThanSameNamedUserFrame) {
 }
 
 TEST(ExportFlameSvg, DeterministicOutput) {
-  EXPECT_EQ(render_flamegraph_svg(small_profile(), FlameOptions{}), render_flamegraph_svg(small_profile(), FlameOptions{}));
+  EXPECT_EQ(render_flamegraph_svg(small_profile(), FlameOptions{}),
+            render_flamegraph_svg(small_profile(), FlameOptions{}));
 }
 
 TEST(ExportFlameSvg, LongNamesAreTruncatedToFit) {

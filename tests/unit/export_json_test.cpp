@@ -15,9 +15,9 @@ namespace {
 
 bool python_parses(const std::string& json) {
   static int counter = 0;
-  const std::filesystem::path path = std::filesystem::temp_directory_path() /
-                                     ("scorch_json_test_" + std::to_string(getpid()) + "_" +
-                                      std::to_string(counter++) + ".json");
+  const std::filesystem::path path =
+      std::filesystem::temp_directory_path() /
+      ("scorch_json_test_" + std::to_string(getpid()) + "_" + std::to_string(counter++) + ".json");
   std::ofstream(path) << json;
   const std::string cmd =
       "python3 -c 'import json,sys; json.load(open(sys.argv[1], encoding=\"utf-8\"))' '" + path.string() + "'";
@@ -41,9 +41,11 @@ TEST(ExportJsonWriter, EscapesSpecialAndControlCharacters) {
 
 TEST(ExportJsonWriter, PassesValidUtf8AndReplacesInvalid) {
   EXPECT_EQ(json_string("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\xa5"), "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\xa5\"");
-  EXPECT_EQ(json_string("a\xff" "b"), "\"a\\ufffdb\"");
-  EXPECT_EQ(json_string("\xc3"), "\"\\ufffd\"");              // truncated sequence
-  EXPECT_EQ(json_string("\xc0\xaf"), "\"\\ufffd\\ufffd\"");   // overlong '/'
+  EXPECT_EQ(json_string("a\xff"
+                        "b"),
+            "\"a\\ufffdb\"");
+  EXPECT_EQ(json_string("\xc3"), "\"\\ufffd\"");                        // truncated sequence
+  EXPECT_EQ(json_string("\xc0\xaf"), "\"\\ufffd\\ufffd\"");             // overlong '/'
   EXPECT_EQ(json_string("\xed\xa0\x80"), "\"\\ufffd\\ufffd\\ufffd\"");  // UTF-16 surrogate
 }
 
@@ -75,8 +77,16 @@ TEST(ExportJsonWriter, NumbersAtTheLimits) {
 
 TEST(ExportJsonWriter, PrettyPrinting) {
   JsonWriter w(true);
-  w.begin_object().key("x").begin_array().value(uint64_t{1}).value(uint64_t{2}).end_array().key("y").begin_object()
-      .end_object().end_object();
+  w.begin_object()
+      .key("x")
+      .begin_array()
+      .value(uint64_t{1})
+      .value(uint64_t{2})
+      .end_array()
+      .key("y")
+      .begin_object()
+      .end_object()
+      .end_object();
   EXPECT_EQ(w.str(), "{\n  \"x\": [\n    1,\n    2\n  ],\n  \"y\": {}\n}");
   EXPECT_TRUE(python_parses(w.str()));
 }
@@ -91,7 +101,9 @@ TEST(ExportJsonWriter, TakeResets) {
 }
 
 TEST(ExportUtf8, LengthAndPrefixRespectCharacters) {
-  const std::string text = "a\xc3\xa9\xe2\x82\xac" "b";  // a é € b
+  const std::string text =
+      "a\xc3\xa9\xe2\x82\xac"
+      "b";  // a é € b
   EXPECT_EQ(utf8_length(text), 4u);
   EXPECT_EQ(utf8_prefix(text, 2), "a\xc3\xa9");
   EXPECT_EQ(utf8_prefix(text, 3), "a\xc3\xa9\xe2\x82\xac");

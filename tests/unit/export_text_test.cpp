@@ -111,9 +111,7 @@ TEST(ExportText, PercentagesRoundToOneDecimal) {
   EXPECT_NE(table.find("from 1 process\n"), std::string::npos) << table;
 }
 
-TEST(ExportText, EmptyProfileSaysNoSamples) {
-  EXPECT_EQ(render_top_table(Profile{}, 10), "No samples recorded.\n");
-}
+TEST(ExportText, EmptyProfileSaysNoSamples) { EXPECT_EQ(render_top_table(Profile{}, 10), "No samples recorded.\n"); }
 
 TEST(ExportText, DropsLineOnlyWhenSomethingWasDropped) {
   Profile profile = recursive_profile();

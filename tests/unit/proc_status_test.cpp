@@ -87,7 +87,8 @@ TEST(ProcStatus, VeryLongLines) {
   EXPECT_EQ(s.groups->size(), 65536u);
   EXPECT_EQ(s.uid, (ProcStatus::Ids{1000, 0, 0, 1000})) << "the lines after a long one still count";
   // A number of a million digits, and a million blanks before the ids.
-  EXPECT_FALSE(parse_proc_status(with_line("Uid", "Uid:\t" + std::string(1'000'000, '7') + "\t1\t1\t1")).uid.has_value());
+  EXPECT_FALSE(
+      parse_proc_status(with_line("Uid", "Uid:\t" + std::string(1'000'000, '7') + "\t1\t1\t1")).uid.has_value());
   EXPECT_EQ(parse_proc_status(with_line("Uid", "Uid:" + std::string(1'000'000, ' ') + "1 2 3 4")).uid,
             (ProcStatus::Ids{1, 2, 3, 4}));
   // A process's name is escaped by the kernel, but a long one before the Uid line is still only a name.

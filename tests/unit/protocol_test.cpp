@@ -267,7 +267,7 @@ TEST(Protocol, LyingCountsAllocateNothing) {
   w.str("samples");
   w.u64(0);
   w.u64(0);
-  w.u32(0);  // pids
+  w.u32(0);           // pids
   w.u64(0);           // drops: samples
   w.u32(0);           // drops: no counters
   w.u32(0);           // notes

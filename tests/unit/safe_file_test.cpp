@@ -259,7 +259,8 @@ TEST(SafeFileCredentials, NeedUidGidAndGroupsAndReadThisProcess) {
       << "no Uid line";
   auto no_groups = safe_file::credentials_from_status(parse_proc_status("Uid:\t1\t2\t3\t4\nGid:\t1\t2\t3\t4\n"));
   ASSERT_FALSE(no_groups.ok()) << "no Groups line";
-  EXPECT_EQ(no_groups.error().message(), "failed to read the credentials of a process: no Uid, Gid or Groups line in its status");
+  EXPECT_EQ(no_groups.error().message(),
+            "failed to read the credentials of a process: no Uid, Gid or Groups line in its status");
   auto me = safe_file::read_credentials(static_cast<uint32_t>(::getpid()));
   ASSERT_TRUE(me.ok()) << me.error().message();
   EXPECT_EQ(me->uid[0], ::getuid());

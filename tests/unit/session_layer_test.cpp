@@ -228,10 +228,10 @@ TEST_F(SessionLayer, UnknownAndUnavailableMeasuresAreRefusedWithTheirReason) {
   EXPECT_NE(unknown.error().hint.find("versions"), std::string::npos);
 
   // A measure whose load failed keeps its errno and hint.
-  MeasureDef broken{201, "broken", "things", false, false, "profile",
-                    [](MeasureEnv&) -> Result<std::unique_ptr<Measure>> {
-                      return Error{"load the broken program", "no such device", ENODEV, "fit one"};
-                    }};
+  MeasureDef broken{
+      201, "broken", "things", false, false, "profile", [](MeasureEnv&) -> Result<std::unique_ptr<Measure>> {
+        return Error{"load the broken program", "no such device", ENODEV, "fit one"};
+      }};
   Features none = Features::from({});
   std::map<std::string, std::string> settings;
   ASSERT_FALSE(profiler_.load(broken, none, settings).ok());

@@ -84,8 +84,10 @@ TEST(StacksChains, OverlapIsTheSumOfTheSmallerShares) {
 
 TEST(StacksChains, OffCpuSamplesWeighTheirBlockedTime) {
   std::istringstream switches(
-      "    12  100.000500: prev_comm=x prev_pid=99 prev_prio=120 prev_state=R ==> next_comm=p next_pid=12 next_prio=120\n"
-      "    13  100.100000: prev_comm=x prev_pid=99 prev_prio=120 prev_state=R ==> next_comm=q next_pid=7 next_prio=120\n");
+      "    12  100.000500: prev_comm=x prev_pid=99 prev_prio=120 prev_state=R ==> next_comm=p next_pid=12 "
+      "next_prio=120\n"
+      "    13  100.100000: prev_comm=x prev_pid=99 prev_prio=120 prev_state=R ==> next_comm=q next_pid=7 "
+      "next_prio=120\n");
   double end = 0;
   std::vector<SwitchIn> ins = parse_switch_ins(switches, &end);
   ASSERT_EQ(ins.size(), 2u);

@@ -62,7 +62,7 @@ TEST(SymbolizeCxxNames, EveryFunctionMatchesNmDemangled) {
     oracle[std::stoull(addr, nullptr, 16)].insert(without_parameters(name.substr(1)));
   }
   size_t checked = 0, ours = 0;
-  std::set<std::string> wanted = {"outer::inner::Widget<int>::grow", "outer::inner::Widget<double>::grow",
+  std::set<std::string> wanted = {"outer::inner::Widget<int>::grow",      "outer::inner::Widget<double>::grow",
                                   "outer::inner::Widget<int>::operator+", "outer::inner::Widget<int>::Widget",
                                   "(anonymous namespace)::hidden_helper", "twice<int>",
                                   "main::{lambda(int)#1}::operator()"};

@@ -18,14 +18,16 @@ TEST(Demangle, CxxTemplatesLambdasAnonymousNamespaces) {
 TEST(Demangle, RustLegacyDropsTheHash) {
   EXPECT_EQ(demangle("_ZN10rust_chain5chain4leaf17hf5298777044d7f19E"), "rust_chain::chain::leaf");
   EXPECT_EQ(demangle("_ZN3std2rt19lang_start_internal17h2c2e962c94282c61E"), "std::rt::lang_start_internal");
-  EXPECT_EQ(demangle("_ZN3std2rt10lang_start28_$u7b$$u7b$closure$u7d$$u7d$17h10f608ef96c47ea8E.llvm.5849639930532096069"),
-            "std::rt::lang_start::{{closure}}");
+  EXPECT_EQ(
+      demangle("_ZN3std2rt10lang_start28_$u7b$$u7b$closure$u7d$$u7d$17h10f608ef96c47ea8E.llvm.5849639930532096069"),
+      "std::rt::lang_start::{{closure}}");
 }
 
 TEST(Demangle, RustV0) {
   EXPECT_EQ(demangle("_RNvNtCs5WrX9I8c9nn_10rust_chain5chain4leaf"), "rust_chain::chain::leaf");
   EXPECT_EQ(demangle("_RNvCs5WrX9I8c9nn_10rust_chain4main"), "rust_chain::main");
-  EXPECT_EQ(demangle("_RINvNtCs6IL9ONYDOZW_4core3ptr13drop_in_placeNtNtCsihNoVIYWwLU_5alloc6string6StringECs5WrX9I8c9nn_10rust_chain"),
+  EXPECT_EQ(demangle("_RINvNtCs6IL9ONYDOZW_4core3ptr13drop_in_placeNtNtCsihNoVIYWwLU_"
+                     "5alloc6string6StringECs5WrX9I8c9nn_10rust_chain"),
             "core::ptr::drop_in_place::<alloc::string::String>");
 }
 

@@ -48,17 +48,11 @@ void expect_nm_text_symbols_found(const std::string& file, const std::string& nm
   EXPECT_GT(checked, 0u);
 }
 
-TEST(SymbolizeElfSymbols, PieMatchesNm) {
-  expect_nm_text_symbols_found(fixture::path("fixture_symbols"), "");
-}
+TEST(SymbolizeElfSymbols, PieMatchesNm) { expect_nm_text_symbols_found(fixture::path("fixture_symbols"), ""); }
 
-TEST(SymbolizeElfSymbols, NoPieMatchesNm) {
-  expect_nm_text_symbols_found(fixture::path("fixture_symbols_nopie"), "");
-}
+TEST(SymbolizeElfSymbols, NoPieMatchesNm) { expect_nm_text_symbols_found(fixture::path("fixture_symbols_nopie"), ""); }
 
-TEST(SymbolizeElfSymbols, SharedLibraryMatchesNm) {
-  expect_nm_text_symbols_found(fixture::path("libfixture.so"), "");
-}
+TEST(SymbolizeElfSymbols, SharedLibraryMatchesNm) { expect_nm_text_symbols_found(fixture::path("libfixture.so"), ""); }
 
 TEST(SymbolizeElfSymbols, KnownFunctionsPresent) {
   auto elf = load_or_fail(fixture::path("fixture_symbols"));

@@ -59,10 +59,10 @@ TEST(SymbolizeKallsyms, LookupNearestLowerSymbol) {
 TEST(SymbolizeKallsyms, OutsideKernelText) {
   KernelSymbols syms = KernelSymbols::parse(kKallsyms);
   EXPECT_EQ(syms.lookup(0), std::nullopt);
-  EXPECT_EQ(syms.lookup(0x1000), std::nullopt);               // below the first symbol
-  EXPECT_EQ(syms.lookup(0xffffffff81003000), std::nullopt);   // at _etext
-  EXPECT_EQ(syms.lookup(0xffffffff81500000), std::nullopt);   // data between _etext and init text
-  EXPECT_EQ(syms.lookup(0xffffffff90000000), std::nullopt);   // past _einittext, before modules
+  EXPECT_EQ(syms.lookup(0x1000), std::nullopt);              // below the first symbol
+  EXPECT_EQ(syms.lookup(0xffffffff81003000), std::nullopt);  // at _etext
+  EXPECT_EQ(syms.lookup(0xffffffff81500000), std::nullopt);  // data between _etext and init text
+  EXPECT_EQ(syms.lookup(0xffffffff90000000), std::nullopt);  // past _einittext, before modules
 }
 
 TEST(SymbolizeKallsyms, ModuleSymbols) {
@@ -177,7 +177,8 @@ TEST(SymbolizeKallsyms, HiddenAddressesAreAnErrorWithHint) {
 TEST(SymbolizeKallsyms, MissingFileIsAnError) {
   auto syms = KernelSymbols::load("/nonexistent/kallsyms");
   ASSERT_FALSE(syms.ok());
-  EXPECT_EQ(syms.error().message(), "failed to read kernel symbols from /nonexistent/kallsyms: No such file or directory");
+  EXPECT_EQ(syms.error().message(),
+            "failed to read kernel symbols from /nonexistent/kallsyms: No such file or directory");
 }
 
 TEST(SymbolizeKallsyms, RealKallsymsFindsSchedule) {

@@ -17,13 +17,14 @@ TEST(SymbolizeMiniDebugInfo, StrippedFileIsNamedFromGnuDebugdata) {
   const std::string dir = tmpl, bin = dir + "/bin", plain = dir + "/plain";
   // The recipe of find-debuginfo.sh: keep the function symbols of the debug file, xz it, embed it.
   bool ok = false;
-  fixture::run_command("set -e; cd " + dir + "; cp '" + fixture::path("fixture_symbols") + "' bin;" +
-                           " objcopy --only-keep-debug bin dbg;"
-                           " nm bin --format=posix --defined-only | awk '$2 == \"T\" || $2 == \"t\" {print $1}' > funcs;"
-                           " objcopy -S --remove-section .gdb_index --remove-section .comment --keep-symbols=funcs dbg mini;"
-                           " xz -k mini; strip --strip-all bin; cp bin plain;"
-                           " objcopy --add-section .gnu_debugdata=mini.xz bin",
-                       &ok);
+  fixture::run_command(
+      "set -e; cd " + dir + "; cp '" + fixture::path("fixture_symbols") + "' bin;" +
+          " objcopy --only-keep-debug bin dbg;"
+          " nm bin --format=posix --defined-only | awk '$2 == \"T\" || $2 == \"t\" {print $1}' > funcs;"
+          " objcopy -S --remove-section .gdb_index --remove-section .comment --keep-symbols=funcs dbg mini;"
+          " xz -k mini; strip --strip-all bin; cp bin plain;"
+          " objcopy --add-section .gnu_debugdata=mini.xz bin",
+      &ok);
   ASSERT_TRUE(ok) << "could not build the MiniDebugInfo fixture in " << dir;
 
   auto expect_name = [](const ElfSymbols& elf, const std::string& name, bool present) {

@@ -66,9 +66,9 @@ TEST(SymbolizeProcMaps, SkipsMalformedLines) {
   std::vector<MapEntry> maps = parse_proc_maps(
       "garbage\n"
       "\n"
-      "1000-2000 r-xp 00000000 08:01\n"           // no inode
-      "zz00-2000 r-xp 00000000 08:01 1 /bin/x\n"  // bad hex
-      "3000-2000 r-xp 00000000 08:01 1 /bin/x\n"  // end before start
+      "1000-2000 r-xp 00000000 08:01\n"            // no inode
+      "zz00-2000 r-xp 00000000 08:01 1 /bin/x\n"   // bad hex
+      "3000-2000 r-xp 00000000 08:01 1 /bin/x\n"   // end before start
       "4000-5000 r-xp 00000000 08:01 7 /bin/ok");  // no final newline
   ASSERT_EQ(maps.size(), 1u);
   EXPECT_EQ(maps[0].start, 0x4000u);

@@ -12,8 +12,8 @@ namespace {
 
 // The reference: the last row whose pc_offset <= off, by bisecting every row.
 int64_t find_row_plain(const std::vector<UnwindRow>& rows, uint64_t off) {
-  auto it = std::upper_bound(rows.begin(), rows.end(), off,
-                             [](uint64_t v, const UnwindRow& r) { return v < r.pc_offset; });
+  auto it =
+      std::upper_bound(rows.begin(), rows.end(), off, [](uint64_t v, const UnwindRow& r) { return v < r.pc_offset; });
   return static_cast<int64_t>(it - rows.begin()) - 1;
 }
 

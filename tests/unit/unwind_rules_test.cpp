@@ -29,8 +29,9 @@ Dwarf_Op op(uint8_t atom, int64_t number = 0, int64_t number2 = 0) {
 
 // What libdw gives for ld's .plt/.plt.sec CFA expression with threshold n.
 std::vector<Dwarf_Op> plt_expression(int n) {
-  return {op(DW_OP_breg7, 8), op(DW_OP_breg16, 0), op(DW_OP_lit15), op(DW_OP_and),
-          op(static_cast<uint8_t>(DW_OP_lit0 + n)), op(DW_OP_ge), op(DW_OP_lit3), op(DW_OP_shl), op(DW_OP_plus)};
+  return {
+      op(DW_OP_breg7, 8), op(DW_OP_breg16, 0), op(DW_OP_lit15), op(DW_OP_and), op(static_cast<uint8_t>(DW_OP_lit0 + n)),
+      op(DW_OP_ge),       op(DW_OP_lit3),      op(DW_OP_shl),   op(DW_OP_plus)};
 }
 
 CfaValue cfa_of(const std::vector<Dwarf_Op>& ops) { return cfa_from_ops(ops.data(), ops.size()); }
@@ -172,7 +173,7 @@ UnwindRow row(uint32_t pc_offset, CfaRule cfa, int32_t cfa_offset = 0) {
 UnwindTable small_table() {
   UnwindTable table;
   table.base_pc = 0x1000;
-  table.rows = {row(0x0, CfaRule::kRsp, 8),  row(0x4, CfaRule::kRsp, 16), row(0x10, CfaRule::kNoInfo),
+  table.rows = {row(0x0, CfaRule::kRsp, 8), row(0x4, CfaRule::kRsp, 16), row(0x10, CfaRule::kNoInfo),
                 row(0x20, CfaRule::kRbp, 16), row(0x30, CfaRule::kNoInfo)};
   return table;
 }

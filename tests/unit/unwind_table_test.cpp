@@ -475,7 +475,8 @@ struct ReadelfSignalFde {
 // The FDEs of file's .eh_frame whose CIE has the "S" (signal frame) augmentation.
 std::vector<ReadelfSignalFde> readelf_signal_fdes(const std::string& file) {
   bool ran = false;
-  std::string output = fixture::run_command("readelf --debug-dump=frames,no-follow-links '" + file + "' 2>/dev/null", &ran);
+  std::string output =
+      fixture::run_command("readelf --debug-dump=frames,no-follow-links '" + file + "' 2>/dev/null", &ran);
   EXPECT_TRUE(ran) << "readelf failed on " << file;
   std::vector<ReadelfSignalFde> fdes;
   std::map<std::string, bool> signal_cies;  // by offset
@@ -499,7 +500,8 @@ std::vector<ReadelfSignalFde> readelf_signal_fdes(const std::string& file) {
       if (in_signal_fde) {
         std::string range = words[5].substr(3);
         size_t dots = range.find("..");
-        fdes.push_back({std::stoull(range.substr(0, dots), nullptr, 16), std::stoull(range.substr(dots + 2), nullptr, 16)});
+        fdes.push_back(
+            {std::stoull(range.substr(0, dots), nullptr, 16), std::stoull(range.substr(dots + 2), nullptr, 16)});
       }
     } else if (in_signal_fde && line.find("DW_CFA_def_cfa_expression (DW_OP_breg7 (rsp): ") != std::string::npos &&
                line.find("; DW_OP_deref)") != std::string::npos) {
@@ -653,7 +655,7 @@ TEST_P(UnwindLld, RuntimeAddressesFindReadelfRows) {
   auto table = table_or_fail(file_);
   ASSERT_TRUE(table);
   const bool pie = std::string(GetParam()).find("nopie") == std::string::npos;
-  const uint64_t base = pie ? 0x7f3a12340000ull : 0;  // where a PIE is loaded; a fixed address otherwise
+  const uint64_t base = pie ? 0x7f3a12340000ull : 0;         // where a PIE is loaded; a fixed address otherwise
   std::vector<std::pair<KernelMapping, uint64_t>> mappings;  // with the bias they get
   for (const SegmentHeader& seg : readelf_load_segments(file_)) {
     if ((seg.flags & PF_X) == 0) continue;
