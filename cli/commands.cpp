@@ -9,6 +9,7 @@ int cmd_status(const GlobalOptions& g, const std::vector<std::string>& args);
 int cmd_profile(const GlobalOptions& g, const std::vector<std::string>& args);
 int cmd_offcpu(const GlobalOptions& g, const std::vector<std::string>& args);
 int cmd_malloc(const GlobalOptions& g, const std::vector<std::string>& args);
+int cmd_locks(const GlobalOptions& g, const std::vector<std::string>& args);
 
 namespace {
 
@@ -17,6 +18,7 @@ const Command kCommands[] = {
     {"profile", "on-CPU sampled stacks of processes or the whole system (scorch profile -h)", cmd_profile},
     {"offcpu", "time threads spend blocked, by stack (scorch offcpu -h)", cmd_offcpu},
     {"malloc", "allocator calls, bytes and live blocks, by stack (scorch malloc -h)", cmd_malloc},
+    {"locks", "time threads wait for locks, by stack, and who held them (scorch locks -h)", cmd_locks},
 };
 
 }  // namespace

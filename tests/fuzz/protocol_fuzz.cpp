@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <span>
 
+#include "proto/locks_options.h"
 #include "proto/malloc_options.h"
 #include "proto/protocol.h"
 #include "proto/wall_options.h"
@@ -20,6 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)proto::decode_offcpu_options(in);
   (void)proto::decode_wall_options(in);
   (void)proto::decode_malloc_options(in);
+  (void)proto::decode_locks_options(in);
   (void)proto::decode_stop_request(in);
   (void)proto::decode_status_reply(in);
   (void)proto::decode_progress(in);

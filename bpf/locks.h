@@ -1,0 +1,115 @@
+/* Types shared by locks.bpf.c and the daemon: fixed-width only. */
+#ifndef SCORCH_LOCKS_H
+#define SCORCH_LOCKS_H
+
+#include "scorch.h"
+#include "unwind.h"
+
+#ifndef SCORCH_LOCKS_MAX_ENTRIES
+#define SCORCH_LOCKS_MAX_ENTRIES 16384
+#endif
+#ifndef SCORCH_LOCKS_STACK_ENTRIES
+#define SCORCH_LOCKS_STACK_ENTRIES 8192
+#endif
+#ifndef SCORCH_LOCKS_WAKE_ENTRIES
+#define SCORCH_LOCKS_WAKE_ENTRIES 8192
+#endif
+#define SCORCH_LOCKS_FILTER_ENTRIES 1024
+#define SCORCH_LOCKS_HIST 24 /* log2 buckets of the wait in ns: [2^i, 2^(i+1)), the last one open */
+
+/* What kind of wait a futex call is (the daemon names them; see locks_session.cpp):
+ * LLL: FUTEX_WAIT with value 2, glibc's contended lock path (__lll_lock_wait: mutexes of every
+ *      kind but PI, std::mutex, a condvar's re-acquisition of its mutex);
+ * WAIT: other FUTEX_WAITs (std::atomic::wait, hand-made locks);
+ * BITSET: FUTEX_WAIT_BITSET (rwlocks, but also condvars, semaphores and pthread_join: told
+ *      apart by the waiter's stack in the daemon);
+ * PI: FUTEX_LOCK_PI / FUTEX_LOCK_PI2 (priority-inheritance mutexes). */
+enum scorch_lock_kind {
+  SCORCH_LOCK_LLL = 0,
+  SCORCH_LOCK_WAIT = 1,
+  SCORCH_LOCK_BITSET = 2,
+  SCORCH_LOCK_PI = 3,
+  SCORCH_LOCK_KERNEL = 4, /* lock:contention_begin/end; flags say spin/mutex/rwsem, read/write */
+};
+
+/* Per traced process (or SCORCH_PID_ANY for kernel locks of every process). */
+struct scorch_locks_filter {
+  __u64 min_wait_ns; /* shorter waits are not counted (nor their holders) */
+  __u32 user;        /* futex waits of this process */
+  __u32 kernel;      /* kernel lock contention of this process */
+};
+
+/* A wait in progress (task storage): from the futex entry (or contention_begin) to its exit. */
+struct scorch_lock_wait {
+  __u64 start_ns;
+  __u64 addr;   /* the futex word (user) or the lock (kernel) */
+  __u64 uhash;  /* user stack at the wait, in ustacks; 0: none */
+  __u64 khash;  /* kernel stack (kernel locks), in kstacks; 0: none */
+  __u32 kind;   /* scorch_lock_kind */
+  __u32 flags;  /* kernel: contention_begin's flags */
+  __u32 active; /* 1 while a wait is open */
+  __u32 seq;    /* the generation the stacks were stored in */
+  struct scorch_ustack user;
+  struct scorch_ustack kernel; /* kernel locks only */
+};
+
+/* Where contended unlocks happened: the last FUTEX_WAKE (or UNLOCK_PI) on an address. */
+struct scorch_lock_wake_key {
+  __u32 tgid;
+  __u32 pad;
+  __u64 addr;
+};
+struct scorch_lock_wake {
+  __u64 ts_ns;
+  __u64 uhash; /* the waker's user stack: where the holder released the lock */
+  __u32 tid;
+  __u32 pad;
+  char comm[SCORCH_COMM_LEN];
+};
+
+/* Waiting time by waiter: one process, one lock, one kind, one pair of stacks. */
+struct scorch_lock_key {
+  __u32 tgid;
+  __u32 kind;
+  __u64 addr;
+  __u64 uhash;
+  __u64 khash;
+  __u32 flags;
+  __u32 pad;
+};
+struct scorch_lock_value {
+  __u64 total_ns;
+  __u64 count;
+  __u64 max_ns;
+  __u64 hist[SCORCH_LOCKS_HIST];
+  char comm[SCORCH_COMM_LEN];
+};
+
+/* Waiting time by holder: the waits a release ended, by the releasing stack. */
+struct scorch_lock_holder_key {
+  __u32 tgid;
+  __u32 kind;
+  __u64 addr;
+  __u64 uhash; /* the holder's stack at the release */
+};
+struct scorch_lock_holder_value {
+  __u64 waited_ns; /* others' waits this release ended */
+  __u64 count;
+  __u32 tid; /* the last holder seen at this stack */
+  __u32 pad;
+  char comm[SCORCH_COMM_LEN];
+};
+
+enum scorch_locks_counter {
+  SCORCH_LK_WAITS = 0,   /* waits counted */
+  SCORCH_LK_SHORT,       /* waits under --min-wait */
+  SCORCH_LK_MAP_FULL,    /* counts or holders map full */
+  SCORCH_LK_STACK_ERROR, /* no stack */
+  SCORCH_LK_NESTED,      /* a wait began while one was open (a signal handler's futex) */
+  SCORCH_LK_NO_STORAGE,  /* no task storage */
+  SCORCH_LK_WAKES,       /* contended releases recorded */
+  SCORCH_LK_NO_HOLDER,   /* woken waits with no release seen on their address */
+  SCORCH_LK_MAX,
+};
+
+#endif

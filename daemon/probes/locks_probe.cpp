@@ -1,0 +1,189 @@
+#include "probes/locks_probe.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "common/log.h"
+#include "locks.h"
+#include "locks.skel.h"
+#include "probes/map_util.h"
+#include "probes/unwind_maps.h"
+
+namespace scorch {
+namespace {
+
+static_assert(sizeof(scorch_locks_filter) == 16);
+static_assert(sizeof(scorch_lock_key) == 40);
+static_assert(sizeof(scorch_lock_holder_key) == 24);
+static_assert(sizeof(scorch_lock_wake_key) == 16);
+
+}  // namespace
+
+void LocksProbe::SkelDeleter::operator()(locks_bpf* s) const { locks_bpf__destroy(s); }
+void LocksProbe::LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
+
+Result<std::unique_ptr<LocksProbe>> LocksProbe::load(const UnwindMaps& unwind) {
+  std::unique_ptr<LocksProbe> probe(new LocksProbe());
+  probe->skel_.reset(locks_bpf__open());
+  if (!probe->skel_) return make_errno_error("open BPF object locks", errno);
+  if (auto r = unwind.share_with(probe->skel_->obj); !r) return r.error();
+  // The kernel-lock programs need the lock tracepoints in the kernel's BTF; without them the
+  // user-space ones still load.
+  if (libbpf_find_vmlinux_btf_id("contention_begin", BPF_TRACE_RAW_TP) < 0) {
+    probe->kernel_unavailable_ = "the kernel has no lock:contention_begin tracepoint (Linux 5.19 or later)";
+    bpf_program__set_autoload(probe->skel_->progs.scorch_contention_begin, false);
+    bpf_program__set_autoload(probe->skel_->progs.scorch_contention_end, false);
+  }
+  int err = locks_bpf__load(probe->skel_.get());
+  if (err)
+    return make_errno_error("load BPF program locks", -err,
+                            "lock tracing needs the syscalls:sys_enter_futex tracepoint, task storage and BTF");
+  if (!probe->skel_->bss) return Error{"map .bss of locks", "kernel does not support mmap-able maps", ENOTSUP, {}};
+  return probe;
+}
+
+LocksProbe::~LocksProbe() {
+  user_links_.clear();  // detach before the program goes away
+  kernel_links_.clear();
+  skel_.reset();
+}
+
+Result<void> LocksProbe::attach_user() {
+  if (!user_links_.empty()) return {};
+  for (bpf_program* prog : {skel_->progs.scorch_futex_enter, skel_->progs.scorch_futex_exit}) {
+    bpf_link* link = bpf_program__attach(prog);
+    if (!link) {
+      int e = errno;
+      user_links_.clear();
+      return make_errno_error("attach the lock program to the futex syscall tracepoints", e);
+    }
+    user_links_.emplace_back(link);
+  }
+  return {};
+}
+
+Result<void> LocksProbe::attach_kernel() {
+  if (!kernel_links_.empty()) return {};
+  if (!kernel_unavailable_.empty())
+    return Error{"trace kernel locks", kernel_unavailable_, ENOTSUP, "scorch locks without --kernel traces user-space locks"};
+  for (bpf_program* prog : {skel_->progs.scorch_contention_begin, skel_->progs.scorch_contention_end}) {
+    bpf_link* link = bpf_program__attach(prog);
+    if (!link) {
+      int e = errno;
+      kernel_links_.clear();
+      return make_errno_error("attach the lock program to lock:contention_begin/end", e);
+    }
+    kernel_links_.emplace_back(link);
+  }
+  return {};
+}
+
+void LocksProbe::detach_unused() {
+  bool user = false, kernel = false;
+  for (const auto& [tgid, e] : filters_) {
+    user |= e.filter.user;
+    kernel |= e.filter.kernel;
+  }
+  if (!user) user_links_.clear();  // nobody asks: futex calls cost nothing again
+  if (!kernel) kernel_links_.clear();
+}
+
+Result<void> LocksProbe::add_filter(uint32_t tgid, const Filter& filter) {
+  auto it = filters_.find(tgid);
+  if (it != filters_.end()) {
+    if (!(it->second.filter == filter)) {
+      std::string who = tgid == kPidAny ? "the whole system" : "PID " + std::to_string(tgid);
+      return Error{"trace locks of " + who, "another session traces it with other options", EBUSY,
+                   "use the same --min-wait and --kernel, or wait for that session to end"};
+    }
+    ++it->second.refs;
+    return {};
+  }
+  // Programs first, then the filter entry: nothing is recorded before both are in.
+  if (filter.user)
+    if (auto r = attach_user(); !r) return r;
+  if (filter.kernel)
+    if (auto r = attach_kernel(); !r) {
+      detach_unused();
+      return r;
+    }
+  scorch_locks_filter value{};
+  value.min_wait_ns = filter.min_wait_ns;
+  value.user = filter.user ? 1 : 0;
+  value.kernel = filter.kernel ? 1 : 0;
+  if (bpf_map__update_elem(skel_->maps.filter, &tgid, sizeof(tgid), &value, sizeof(value), BPF_ANY) != 0) {
+    int e = errno;
+    detach_unused();
+    return make_errno_error("add the lock filter", e);
+  }
+  filters_.emplace(tgid, Entry{filter, 1});
+  return {};
+}
+
+void LocksProbe::remove_filter(uint32_t tgid) {
+  auto it = filters_.find(tgid);
+  if (it == filters_.end() || --it->second.refs > 0) return;
+  filters_.erase(it);
+  bpf_map__delete_elem(skel_->maps.filter, &tgid, sizeof(tgid), 0);
+  detach_unused();
+}
+
+Result<void> LocksProbe::drain(const std::function<void(const RawLockWait&)>& waits,
+                               const std::function<void(const RawLockHolder&)>& holders) {
+  uint32_t old = skel_->bss->active_generation & 1;
+  skel_->bss->active_generation = old ^ 1;
+  int counts_fd = bpf_map__fd(old ? skel_->maps.counts1 : skel_->maps.counts0);
+  int holders_fd = bpf_map__fd(old ? skel_->maps.holders1 : skel_->maps.holders0);
+  int ustacks_fd = bpf_map__fd(old ? skel_->maps.ustacks1 : skel_->maps.ustacks0);
+  int kstacks_fd = bpf_map__fd(old ? skel_->maps.kstacks1 : skel_->maps.kstacks0);
+  StackReader<uint64_t, scorch_ustack> users(ustacks_fd, lost_stacks_), kernels(kstacks_fd, lost_stacks_),
+      releases(bpf_map__fd(skel_->maps.wake_stacks), lost_stacks_);
+  static const std::vector<uint64_t> kNone;
+  auto stack = [](StackReader<uint64_t, scorch_ustack>& r, uint64_t hash) -> const std::vector<uint64_t>& {
+    return hash == 0 ? kNone : r.get(hash);
+  };
+  drain_counts<scorch_lock_key, scorch_lock_value>(counts_fd, [&](const auto& key, const auto& value) {
+    RawLockWait w;
+    w.tgid = key.tgid;
+    w.kind = key.kind;
+    w.flags = key.flags;
+    w.addr = key.addr;
+    w.comm = std::string_view(value.comm, strnlen(value.comm, sizeof(value.comm)));
+    w.total_ns = value.total_ns;
+    w.count = value.count;
+    w.max_ns = value.max_ns;
+    w.hist = value.hist;
+    w.user_ips = stack(users, key.uhash);
+    w.kernel_ips = stack(kernels, key.khash);
+    waits(w);
+  });
+  drain_counts<scorch_lock_holder_key, scorch_lock_holder_value>(holders_fd, [&](const auto& key, const auto& value) {
+    RawLockHolder h;
+    h.tgid = key.tgid;
+    h.kind = key.kind;
+    h.addr = key.addr;
+    h.tid = value.tid;
+    h.comm = std::string_view(value.comm, strnlen(value.comm, sizeof(value.comm)));
+    h.waited_ns = value.waited_ns;
+    h.count = value.count;
+    h.user_ips = stack(releases, key.uhash);
+    holders(h);
+  });
+  clear_map<uint64_t>(ustacks_fd);
+  clear_map<uint64_t>(kstacks_fd);
+  return {};
+}
+
+LocksProbe::Counters LocksProbe::counters() const {
+  uint64_t s[SCORCH_LK_MAX] = {};
+  sum_percpu_counters(bpf_map__fd(skel_->maps.counters), SCORCH_LK_MAX, s);
+  return Counters{s[SCORCH_LK_WAITS],       s[SCORCH_LK_SHORT],      s[SCORCH_LK_MAP_FULL],
+                  s[SCORCH_LK_STACK_ERROR], s[SCORCH_LK_NESTED],     s[SCORCH_LK_NO_STORAGE],
+                  s[SCORCH_LK_WAKES],       s[SCORCH_LK_NO_HOLDER],  lost_stacks_};
+}
+
+}  // namespace scorch

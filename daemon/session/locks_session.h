@@ -1,0 +1,37 @@
+#pragma once
+/// The lock-contention measure: time threads wait for locks, by waiter stack and lock, and
+/// the releasers that ended the waits (probes/locks_probe).
+
+#include <memory>
+#include <vector>
+
+#include "probes/locks_probe.h"
+#include "proto/locks_options.h"
+#include "session/measure.h"
+
+namespace scorch {
+
+class LocksSession;
+
+class LocksMeasure : public Measure {
+ public:
+  LocksMeasure(std::unique_ptr<LocksProbe> probe, Symbolizer& symbolizer);
+  static Result<std::unique_ptr<Measure>> load(MeasureEnv& env);
+
+  Result<std::unique_ptr<MeasureSession>> start(Session& core, std::span<const uint8_t> options) override;
+  void drain() override;
+  std::vector<std::string> status() const override;
+  DropCounters totals() const override;
+
+ private:
+  friend class LocksSession;
+  std::unique_ptr<LocksProbe> probe_;
+  Symbolizer& symbolizer_;
+  std::vector<LocksSession*> sessions_;
+};
+
+/// What a futex wait of this kind is, named from the waiter's frames (root first); empty when it
+/// is not lock contention (a condition variable, a semaphore, pthread_join, an idle futex).
+std::string lock_kind_name(uint32_t kind, uint32_t flags, const std::vector<Frame>& frames);
+
+}  // namespace scorch
