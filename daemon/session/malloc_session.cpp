@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "malloc.h"
 #include "session/frames.h"
+#include "session/profiler.h"  // process_alive
 #include "symbolize/symbolizer.h"
 
 namespace scorch {
@@ -38,18 +39,6 @@ std::string read_comm(uint32_t pid) {
   }
   while (!comm.empty() && comm.back() == '\n') comm.pop_back();
   return comm;
-}
-
-bool process_alive_now(uint32_t pid) {
-  FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
-  if (!f) return false;
-  char buf[512] = {};
-  size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
-  std::fclose(f);
-  std::string line(buf, n);
-  size_t paren = line.rfind(')');
-  if (paren == std::string::npos || paren + 2 >= line.size()) return false;
-  return line[paren + 2] != 'Z' && line[paren + 2] != 'X';
 }
 
 }  // namespace
@@ -135,7 +124,7 @@ Result<void> MallocSession::attach() {
   MallocProbe& probe = *measure_.probe_;
   const MallocProbe::Config cfg{options_.outstanding, options_.sample_bytes, options_.duty_permille};
   for (uint32_t pid : core_.pids) {
-    if (!process_alive_now(pid))
+    if (!process_alive(pid))
       return Error{"trace allocations of PID " + std::to_string(pid), "no such process", ESRCH, {}};
     auto allocator = find_allocator(pid);
     if (!allocator) return allocator.error();

@@ -104,8 +104,6 @@ Result<uint64_t> Profiler::start(const SessionSpec& spec, std::span<const uint8_
   if (unwinder_) s.unwind_at_start = unwinder_->file_frames_now();
   if (auto r = watch_creds(s); !r) return r.error();
   attach_unwinder(s);
-  s.started = Clock::now();
-  s.started_mono_ns = monotonic_ns();
   auto session = loaded->measure->start(s, options);
   if (!session) {
     release(s);

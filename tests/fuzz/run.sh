@@ -9,7 +9,8 @@ mkdir -p "$work"
 cxx=$(command -v clang++-14 || command -v clang++)
 flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I"$root/daemon")
 
-"$cxx" "${flags[@]}" -o "$work/protocol_fuzz" "$root/tests/fuzz/protocol_fuzz.cpp" "$root/daemon/proto/protocol.cpp"
+# The protocol and every measure's options codec (daemon/proto/*.cpp).
+"$cxx" "${flags[@]}" -o "$work/protocol_fuzz" "$root/tests/fuzz/protocol_fuzz.cpp" "$root"/daemon/proto/*.cpp
 "$cxx" "${flags[@]}" -o "$work/text_parsers_fuzz" "$root/tests/fuzz/text_parsers_fuzz.cpp" \
   "$root/daemon/export/folded.cpp" "$root/daemon/export/utf8.cpp" \
   "$root/daemon/symbolize/proc_maps.cpp" "$root/daemon/symbolize/kallsyms.cpp" "$root/daemon/common/safe_file.cpp" \
