@@ -156,7 +156,7 @@ Result<void> LocksProbe::drain(const std::function<void(const RawLockWait&)>& wa
     w.total_ns = value.total_ns;
     w.count = value.count;
     w.max_ns = value.max_ns;
-    w.hist = value.hist;
+    w.hist = std::span<const uint64_t>(reinterpret_cast<const uint64_t*>(value.hist), SCORCH_LOCKS_HIST);
     w.user_ips = stack(users, key.uhash);
     w.kernel_ips = stack(kernels, key.khash);
     waits(w);

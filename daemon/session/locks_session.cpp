@@ -19,9 +19,15 @@ namespace {
 constexpr uint32_t kLcbSpin = 1u << 0, kLcbRead = 1u << 1, kLcbWrite = 1u << 2, kLcbRt = 1u << 3,
                    kLcbPerCpu = 1u << 4, kLcbMutex = 1u << 5;
 
+/// True when a user frame's name, leading underscores left out, begins with prefix (glibc's
+/// symbols for one function: pthread_rwlock_rdlock, __pthread_rwlock_rdlock, ..._full64).
 bool has_frame(const std::vector<Frame>& frames, std::string_view prefix) {
-  return std::any_of(frames.begin(), frames.end(),
-                     [&](const Frame& f) { return !f.kernel && f.name.rfind(prefix, 0) == 0; });
+  return std::any_of(frames.begin(), frames.end(), [&](const Frame& f) {
+    if (f.kernel) return false;
+    std::string_view name = f.name;
+    while (!name.empty() && name.front() == '_') name.remove_prefix(1);
+    return name.substr(0, prefix.size()) == prefix;
+  });
 }
 
 std::string hex(uint64_t v) {

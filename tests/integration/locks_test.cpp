@@ -2,6 +2,7 @@
 // that times its own waits inside pthread_mutex_lock.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <regex>
 #include <thread>
@@ -52,23 +53,45 @@ Waited waited_in(const Profile& p, const std::string& function, const std::vecto
 
 class Locks : public DaemonTest {
  protected:
-  /// Runs lock_sites for 3 s under `scorch locks -p` (5 s) with extra args.
-  std::pair<LockTruth, Profile> trace_locks(const std::vector<std::string>& extra, RunResult* cli = nullptr) {
-    Child prog({testprog("lock_sites"), "4"});
+  /// Waits until scorchd reports a locks session on pid (its programs are attached then).
+  bool wait_attached(int pid) {
+    for (int i = 0; i < 200; ++i) {
+      RunResult st = daemon_->cli({"status"});
+      if (st.out.find("locks PID " + std::to_string(pid)) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+
+  /// Runs prog_argv (a program that prints "ready", waits for SIGUSR1, works, prints its own
+  /// figures in one line) under `scorch locks -p PID -d 8 extra...`, starting it once attached.
+  /// Returns the program's line and the profile.
+  std::pair<std::string, Profile> trace(const std::vector<std::string>& prog_argv,
+                                        const std::vector<std::string>& extra, RunResult* cli = nullptr) {
+    Child prog(prog_argv);
     EXPECT_EQ(prog.read_line().rfind("ready", 0), 0u);
     std::string out = dir_ + "/locks.folded";
-    std::vector<std::string> args = {"locks", "-p", std::to_string(prog.pid()), "-d", "6", "-o", out};
+    std::vector<std::string> args = {"locks", "-p", std::to_string(prog.pid()), "-d", "8", "-o", out};
     args.insert(args.end(), extra.begin(), extra.end());
     RunResult r;
     std::thread t([&] { r = daemon_->cli(args); });
+    bool attached = wait_attached(prog.pid());
+    EXPECT_TRUE(attached) << "no locks session appeared in scorch status";
+    ::kill(prog.pid(), SIGUSR1);
     std::string line = prog.read_line(std::chrono::seconds(20));
     t.join();
     prog.finish(SIGTERM);
     EXPECT_EQ(r.exit_code, 0) << r.err;
     if (cli) *cli = r;
+    return {line, ::access(out.c_str(), F_OK) == 0 ? load_folded(out) : Profile{}};
+  }
+
+  /// lock_sites for 3 s under `scorch locks -p`.
+  std::pair<LockTruth, Profile> trace_locks(const std::vector<std::string>& extra, RunResult* cli = nullptr) {
+    auto [line, p] = trace({testprog("lock_sites"), "3"}, extra, cli);
     LockTruth truth = parse_locks(line);
     EXPECT_TRUE(truth.ok) << line;
-    return {truth, load_folded(out)};
+    return {truth, p};
   }
 };
 
@@ -80,8 +103,6 @@ TEST_F(Locks, WaitPerSiteMatchesWhatTheProgramMeasured) {
   ASSERT_TRUE(truth.ok);
   Waited a = waited_in(p, "site_a", {"worker"});
   Waited b = waited_in(p, "site_b", {"worker"});
-  // The program started before the trace and ran 4 s of the 6 s trace, attach included: its own
-  // figure covers a little more than the trace does.
   EXPECT_NEAR(static_cast<double>(a.us), truth.site_a_us, truth.site_a_us * 0.10) << r.err;
   EXPECT_NEAR(static_cast<double>(b.us), truth.site_b_us, truth.site_b_us * 0.10);
   EXPECT_GE(a.chained, a.us * 95 / 100) << "site_a must sit below worker";

@@ -2,13 +2,16 @@
  *
  *   lock_sites [SECONDS]    (default: until SIGTERM/SIGINT)
  *
+ * Prints "ready <pid>", waits for SIGUSR1 (so a tracer can attach first), then runs the threads
+ * below for SECONDS and prints its figures.
+ *
  * Three threads contend on mutex A in site_a, each holding it ~100 us in hold_a; two threads
  * contend on mutex B in site_b (held ~200 us in hold_b); one thread waits on a condition variable
  * that main signals every 10 ms (a wait that is not lock contention). Every pthread_mutex_lock
  * call is timed (CLOCK_MONOTONIC around it), and at the end the program prints, per site, the
  * time its threads spent inside pthread_mutex_lock and how many calls had to wait:
  *   site_a_ns=<n> site_a_calls=<n> site_b_ns=<n> site_b_calls=<n> cond_wait_ns=<n>
- * Prints "ready <pid>" once every thread runs. Built -O2 -fomit-frame-pointer.
+ * Built -O2 -fomit-frame-pointer.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -18,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested, go;
 static pthread_mutex_t mutex_a = PTHREAD_MUTEX_INITIALIZER, mutex_b = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t cond_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
@@ -27,6 +30,10 @@ static volatile uint64_t sink;
 static void on_signal(int sig) {
   (void)sig;
   stop_requested = 1;
+}
+static void on_go(int sig) {
+  (void)sig;
+  go = 1;
 }
 
 static uint64_t now_ns(void) {
@@ -114,13 +121,22 @@ int main(int argc, char **argv) {
   sa.sa_handler = on_signal;
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
+  sa.sa_handler = on_go;
+  sigaction(SIGUSR1, &sa, NULL);
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, SIGUSR1);
+  sigaddset(&block, SIGTERM);
+  sigprocmask(SIG_BLOCK, &block, &old);
+  printf("ready %d\n", (int)getpid());
+  fflush(stdout);
+  while (!go && !stop_requested) sigsuspend(&old);
+  sigprocmask(SIG_SETMASK, &old, NULL);
 
   struct worker_arg args[5] = {{0, {0, 0}}, {0, {0, 0}}, {0, {0, 0}}, {1, {0, 0}}, {1, {0, 0}}};
   pthread_t threads[6];
   for (int i = 0; i < 5; ++i) pthread_create(&threads[i], NULL, worker, &args[i]);
   pthread_create(&threads[5], NULL, cond_waiter, NULL);
-  printf("ready %d\n", (int)getpid());
-  fflush(stdout);
 
   uint64_t start = now_ns();
   while (!stop_requested) {
