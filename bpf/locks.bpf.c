@@ -171,9 +171,8 @@ static __always_inline __u32 log2_bucket(__u64 ns)
 }
 
 /* Adds one wait of ns to its bucket in the active generation. */
-static __always_inline void add_wait(struct scorch_lock_wait *w, __u32 tgid, __u64 ns)
+static __always_inline void add_wait(struct scorch_lock_wait *w, __u32 tgid, __u64 ns, __u32 seq)
 {
-  __u32 seq = active_generation;
   struct scorch_lock_key key = {.tgid = tgid, .kind = w->kind, .addr = w->addr, .uhash = w->uhash,
                                 .khash = w->khash, .flags = w->flags};
   void *counts = scorch_active_map(seq, &counts0, &counts1);
@@ -203,7 +202,7 @@ static __always_inline void add_wait(struct scorch_lock_wait *w, __u32 tgid, __u
 }
 
 /* Charges a woken waiter's time to the last release on its address, if it came after the wait began. */
-static __always_inline void add_holder(struct scorch_lock_wait *w, __u32 tgid, __u64 ns)
+static __always_inline void add_holder(struct scorch_lock_wait *w, __u32 tgid, __u64 ns, __u32 seq)
 {
   struct scorch_lock_wake_key wk = {.tgid = tgid, .addr = w->addr};
   struct scorch_lock_wake *wake = bpf_map_lookup_elem(&wakes, &wk);
@@ -211,11 +210,13 @@ static __always_inline void add_holder(struct scorch_lock_wait *w, __u32 tgid, _
     scorch_count(&counters, SCORCH_LK_NO_HOLDER);
     return;
   }
-  struct scorch_lock_holder_key key = {.tgid = tgid, .kind = w->kind, .addr = w->addr, .uhash = wake->uhash};
-  void *holders = scorch_active_map(active_generation, &holders0, &holders1);
+  struct scorch_lock_holder_key key = {.tgid = tgid, .kind = w->kind, .addr = w->addr, .uhash = wake->uhash,
+                                       .whash = w->uhash, .tid = wake->tid};
+  void *holders = scorch_active_map(seq, &holders0, &holders1);
   struct scorch_lock_holder_value *v = bpf_map_lookup_elem(holders, &key);
   if (!v) {
     struct scorch_lock_holder_value init = {};
+    __builtin_memcpy(init.comm, wake->comm, sizeof(init.comm));
     v = scorch_insert_or_get(holders, &key, &init);
     if (!v) {
       scorch_count(&counters, SCORCH_LK_MAP_FULL);
@@ -224,8 +225,6 @@ static __always_inline void add_holder(struct scorch_lock_wait *w, __u32 tgid, _
   }
   __sync_fetch_and_add(&v->waited_ns, ns);
   __sync_fetch_and_add(&v->count, 1);
-  v->tid = wake->tid;
-  __builtin_memcpy(v->comm, wake->comm, sizeof(v->comm));
 }
 
 /* A contended release: who released the lock at addr, and where. */
@@ -305,9 +304,10 @@ int scorch_futex_exit(struct trace_event_raw_sys_exit *ctx)
     scorch_count(&counters, SCORCH_LK_SHORT);
     return 0;
   }
-  add_wait(w, tgid, ns);
+  __u32 seq = active_generation;
+  add_wait(w, tgid, ns, seq);
   if (ctx->ret == 0)
-    add_holder(w, tgid, ns); /* woken (or the lock taken), not timed out nor interrupted */
+    add_holder(w, tgid, ns, seq); /* woken (or the lock taken), not timed out nor interrupted */
   return 0;
 }
 
@@ -336,6 +336,14 @@ int BPF_PROG(scorch_contention_begin, void *lock, unsigned int flags)
   w->addr = (__u64)lock;
   w->kind = SCORCH_LOCK_KERNEL;
   w->flags = flags;
+  /* Locks inside objects have no symbol: name the two every process contends on (as perf lock
+   * contention does), by comparing with the waiter's own. */
+  struct mm_struct *mm = task->mm;
+  if (mm && (__u64)&mm->mmap_lock == (__u64)lock)
+    w->flags |= SCORCH_LOCK_F_MMAP_LOCK;
+  struct sighand_struct *sighand = task->sighand;
+  if (sighand && (__u64)&sighand->siglock == (__u64)lock)
+    w->flags |= SCORCH_LOCK_F_SIGLOCK;
   long bytes = bpf_get_stack(ctx, w->kernel.ips, sizeof(w->kernel.ips), 0);
   if (bytes < 0)
     scorch_count(&counters, SCORCH_LK_STACK_ERROR);
@@ -368,6 +376,6 @@ int BPF_PROG(scorch_contention_end, void *lock, int ret)
     scorch_count(&counters, SCORCH_LK_SHORT);
     return 0;
   }
-  add_wait(w, tgid, ns);
+  add_wait(w, tgid, ns, active_generation);
   return 0;
 }

@@ -32,6 +32,11 @@ enum scorch_lock_kind {
   SCORCH_LOCK_KERNEL = 4, /* lock:contention_begin/end; flags say spin/mutex/rwsem, read/write */
 };
 
+/* Set by the program in scorch_lock_wait.flags (above contention_begin's own LCB_F_* bits) when
+ * a kernel lock is one it can name: the waiter's own mm's mmap_lock, its signal lock. */
+#define SCORCH_LOCK_F_MMAP_LOCK (1u << 24)
+#define SCORCH_LOCK_F_SIGLOCK   (1u << 25)
+
 /* Per traced process (or SCORCH_PID_ANY for kernel locks of every process). */
 struct scorch_locks_filter {
   __u64 min_wait_ns; /* shorter waits are not counted (nor their holders) */
@@ -85,19 +90,21 @@ struct scorch_lock_value {
   char comm[SCORCH_COMM_LEN];
 };
 
-/* Waiting time by holder: the waits a release ended, by the releasing stack. */
+/* Waiting time by holder: the waits a release ended, by the releasing thread and stack, and by
+ * the waiter's stack (the daemon tells lock waits from condvar waits by it, then sums it away). */
 struct scorch_lock_holder_key {
   __u32 tgid;
-  __u32 kind;
+  __u32 kind;   /* the waiter's */
   __u64 addr;
-  __u64 uhash; /* the holder's stack at the release */
+  __u64 uhash;  /* the holder's stack at the release, in wake_stacks */
+  __u64 whash;  /* the waiter's stack, in ustacks of the same generation */
+  __u32 tid;    /* the releasing thread */
+  __u32 pad;
 };
 struct scorch_lock_holder_value {
   __u64 waited_ns; /* others' waits this release ended */
   __u64 count;
-  __u32 tid; /* the last holder seen at this stack */
-  __u32 pad;
-  char comm[SCORCH_COMM_LEN];
+  char comm[SCORCH_COMM_LEN]; /* the releasing thread's */
 };
 
 enum scorch_locks_counter {

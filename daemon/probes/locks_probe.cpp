@@ -18,7 +18,7 @@ namespace {
 
 static_assert(sizeof(scorch_locks_filter) == 16);
 static_assert(sizeof(scorch_lock_key) == 40);
-static_assert(sizeof(scorch_lock_holder_key) == 24);
+static_assert(sizeof(scorch_lock_holder_key) == 40);
 static_assert(sizeof(scorch_lock_wake_key) == 16);
 
 }  // namespace
@@ -166,11 +166,12 @@ Result<void> LocksProbe::drain(const std::function<void(const RawLockWait&)>& wa
     h.tgid = key.tgid;
     h.kind = key.kind;
     h.addr = key.addr;
-    h.tid = value.tid;
+    h.tid = key.tid;
     h.comm = std::string_view(value.comm, strnlen(value.comm, sizeof(value.comm)));
     h.waited_ns = value.waited_ns;
     h.count = value.count;
     h.user_ips = stack(releases, key.uhash);
+    h.waiter_ips = stack(users, key.whash);
     holders(h);
   });
   clear_map<uint64_t>(ustacks_fd);

@@ -36,10 +36,11 @@ struct RawLockHolder {
   uint32_t tgid = 0;
   uint32_t kind = 0;
   uint64_t addr = 0;
-  uint32_t tid = 0;  // the last releasing thread seen there
-  std::string_view comm;
+  uint32_t tid = 0;       // the releasing thread
+  std::string_view comm;  // its name
   uint64_t waited_ns = 0, count = 0;
-  std::span<const uint64_t> user_ips;  // where it released the lock
+  std::span<const uint64_t> user_ips;    // where it released the lock
+  std::span<const uint64_t> waiter_ips;  // where the waits it ended waited
 };
 
 class LocksProbe {

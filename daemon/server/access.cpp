@@ -66,18 +66,20 @@ Result<void> check_targets(const std::vector<uint32_t>& pids, bool needs_user_sp
   return {};
 }
 
-Result<void> authorize_profile(uint32_t uid, const std::vector<uint32_t>& pids, const UidLookup& lookup) {
+Result<void> authorize_profile(uint32_t uid, const std::vector<uint32_t>& pids, const UidLookup& lookup,
+                               std::string_view verb) {
+  const std::string v(verb);
   if (pids.empty() && uid != 0)
-    return Error{"profile the whole system", "only root may profile every process", EPERM,
+    return Error{v + " the whole system", "only root may profile every process", EPERM,
                  "name your own processes with -p PID, or run scorch as root"};
   for (uint32_t pid : pids) {
     auto uids = lookup(pid);
     if (!uids)
-      return Error{"profile PID " + std::to_string(pid), "no such process", ESRCH,
+      return Error{v + " PID " + std::to_string(pid), "no such process", ESRCH,
                    "check the PID with: ps -p " + std::to_string(pid)};
     if (uid == 0) continue;
     if (uids->real != uid || uids->effective != uid || uids->saved != uid)
-      return Error{"profile PID " + std::to_string(pid),
+      return Error{v + " PID " + std::to_string(pid),
                    "permission denied: the process belongs to uid " + std::to_string(uids->effective) +
                        ", you are uid " + std::to_string(uid),
                    EPERM, "a non-root user may profile only its own processes; run scorch as root for others"};

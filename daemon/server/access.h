@@ -47,6 +47,7 @@ Result<void> check_targets(const std::vector<uint32_t>& pids, bool needs_user_sp
 
 /// Root may profile anything; another user only its own processes (all three uids its own,
 /// as ptrace requires) and never the whole system. Unknown PIDs are refused for everyone.
-Result<void> authorize_profile(uint32_t uid, const std::vector<uint32_t>& pids, const UidLookup& lookup);
+Result<void> authorize_profile(uint32_t uid, const std::vector<uint32_t>& pids, const UidLookup& lookup,
+                               std::string_view verb = "profile");
 
 }  // namespace scorch

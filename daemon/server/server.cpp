@@ -445,12 +445,12 @@ awaitable<void> Server::run_profile(std::shared_ptr<Connection> c, std::vector<u
   // Access rules, target checks and the start itself read /proc and files: all on the worker.
   // Jobs are named locals: g++ 12 mishandles temporaries inside co_await expressions.
   auto start_job = [this, spec, options]() -> Result<uint64_t> {
-    if (auto ok = authorize_profile(spec.uid, spec.pids, read_process_uids); !ok) {
+    const MeasureDef* def = profiler_.definition(spec.measure);
+    if (auto ok = authorize_profile(spec.uid, spec.pids, read_process_uids, def ? def->verb : "profile"); !ok) {
       log::info("refused uid " + std::to_string(spec.uid) + ": " + ok.error().message());
       return ok.error();
     }
     if (auto ok = descriptors_left_for(spec.uid); !ok) return ok.error();
-    const MeasureDef* def = profiler_.definition(spec.measure);
     if (def)
       if (auto ok = check_targets(spec.pids, def->needs_pids, def->verb, read_process_state); !ok) return ok.error();
     return profiler_.start(spec, options);

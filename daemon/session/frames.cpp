@@ -23,8 +23,12 @@ void stack_frames(Symbolizer& symbolizer, uint32_t tgid, std::span<const uint64_
   for (auto& name : symbolizer.symbolize_user(tgid, user)) out.push_back(Frame{std::move(name), false});
 
   size_t nk = kernel_leaf_first.size(), first = 0;
+  // The tracing machinery sits at the leaf end: the BPF program (a bpf_prog_ symbol, or no symbol
+  // when the JIT's symbols are hidden) under bpf_trace_run / __bpf_trace_. Everything up to the
+  // last such frame among the first few goes.
   if (rules.skip_tracing)
-    while (first < nk && tracing_frame(symbolizer.symbolize_kernel(kernel_leaf_first[first]))) ++first;
+    for (size_t i = 0; i < nk && i < 6; ++i)
+      if (tracing_frame(symbolizer.symbolize_kernel(kernel_leaf_first[i]))) first = i + 1;
   for (size_t j = nk; j-- > first;) {
     const bool exact = j == first && rules.kernel_leaf_exact;
     out.push_back(Frame{symbolizer.symbolize_kernel(exact ? kernel_leaf_first[j] : kernel_leaf_first[j] - 1), true});

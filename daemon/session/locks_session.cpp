@@ -117,7 +117,9 @@ class LocksSession : public MeasureSession {
     for (size_t i = 0; i < w.hist.size() && i < h.size(); ++i) h[i] += w.hist[i];
   }
   void add_holder(uint32_t tgid, std::string_view comm, const std::vector<Frame>& frames, const RawLockHolder& h) {
-    if (options_.holders) core_.add(tgid, comm, frames, h.waited_ns, h.count);
+    if (!options_.holders) return;
+    core_.add(tgid, comm, frames, h.waited_ns, h.count);
+    stats_[frames_key(tgid, frames)].count += h.count;
   }
   void excluded(uint64_t count) { excluded_ += count; }
 
@@ -128,13 +130,12 @@ class LocksSession : public MeasureSession {
     for (auto& st : core_.stacks()) {
       const uint64_t ns = st.count;
       st.count = (ns + 500) / 1000;
-      if (options_.holders) {
-        st.values = {st.count, 0};
-        continue;
-      }
       auto it = stats_.find(frames_key(st.pid, st.frames));
       const Stat s = it == stats_.end() ? Stat{} : it->second;
-      st.values = {st.count, s.count, (s.max_ns + 500) / 1000};
+      if (options_.holders)
+        st.values = {st.count, s.count};
+      else
+        st.values = {st.count, s.count, (s.max_ns + 500) / 1000};
     }
     std::erase_if(core_.stacks(), [](const StackCount& st) { return st.count == 0; });
     LocksProbe::Counters c = measure_.probe_->counters();
@@ -207,6 +208,15 @@ Result<std::unique_ptr<MeasureSession>> LocksMeasure::start(Session& core, std::
   return std::unique_ptr<MeasureSession>(std::move(s));
 }
 
+std::string LocksMeasure::lock_name(uint32_t tgid, uint32_t kind, uint32_t flags, uint64_t addr) {
+  if (kind == SCORCH_LOCK_KERNEL && (flags & SCORCH_LOCK_F_MMAP_LOCK)) return "mmap_lock";
+  if (kind == SCORCH_LOCK_KERNEL && (flags & SCORCH_LOCK_F_SIGLOCK)) return "siglock";
+  std::string name = kind == SCORCH_LOCK_KERNEL ? symbolizer_.symbolize_kernel(addr) : std::string();
+  (void)tgid;
+  if (name.empty() || name == "[unknown]") return hex(addr);
+  return name + " (" + hex(addr) + ")";
+}
+
 void LocksMeasure::drain() {
   std::unordered_map<uint32_t, std::vector<LocksSession*>> by_pid;
   std::vector<LocksSession*> any;
@@ -237,18 +247,22 @@ void LocksMeasure::drain() {
           for (LocksSession* s : sessions) s->excluded(w.count);
           return;
         }
-        std::string lock = w.kind == SCORCH_LOCK_KERNEL ? symbolizer_.symbolize_kernel(w.addr) : std::string();
-        if (lock.empty() || lock == "[unknown]") lock = hex(w.addr);
-        frames.push_back(Frame{"[" + kind + " " + lock + "]", w.kind == SCORCH_LOCK_KERNEL});
+        frames.push_back(Frame{"[" + kind + " " + lock_name(w.tgid, w.kind, w.flags, w.addr) + "]", w.kind == SCORCH_LOCK_KERNEL});
         for (LocksSession* s : sessions) s->add_wait(w.tgid, w.comm, frames, w);
       },
       [&](const RawLockHolder& h) {
         auto p = by_pid.find(h.tgid);
         if (p == by_pid.end()) return;
+        // Only the waits that are lock contention count: the waiter's stack tells (as above).
         frames.clear();
-        static const FrameRules kRelease{UserLeaf::kReturnAddress, true, false};
-        stack_frames(symbolizer_, h.tgid, h.user_ips, {}, kRelease, frames);
-        frames.push_back(Frame{"[released " + hex(h.addr) + "]", false});
+        stack_frames(symbolizer_, h.tgid, h.waiter_ips, {}, kRules, frames);
+        const std::string kind = lock_kind_name(h.kind, 0, frames);
+        if (kind.empty()) return;
+        frames.clear();
+        stack_frames(symbolizer_, h.tgid, h.user_ips, {}, kRules, frames);
+        frames.push_back(Frame{"[released " + kind + " " + lock_name(h.tgid, h.kind, 0, h.addr) + " by tid " +
+                                   std::to_string(h.tid) + "]",
+                               false});
         for (LocksSession* s : p->second) s->add_holder(h.tgid, h.comm, frames, h);
       });
   if (!result) log::warning(result.error().message());

@@ -25,6 +25,8 @@ class LocksMeasure : public Measure {
 
  private:
   friend class LocksSession;
+  /// The lock's name and address ("mutex_a (0x55..)"), or its address alone.
+  std::string lock_name(uint32_t tgid, uint32_t kind, uint32_t flags, uint64_t addr);
   std::unique_ptr<LocksProbe> probe_;
   Symbolizer& symbolizer_;
   std::vector<LocksSession*> sessions_;

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <regex>
 #include <thread>
 
@@ -49,6 +50,27 @@ Waited waited_in(const Profile& p, const std::string& function, const std::vecto
       break;
     }
   return w;
+}
+
+/// Microseconds in stacks holding `function` whose leaf (the lock frame) begins with `leaf`.
+uint64_t waited_at(const Profile& p, const std::string& function, const std::string& leaf) {
+  uint64_t us = 0;
+  for (const auto& s : p.stacks) {
+    if (s.frames.empty() || s.frames.back().name.rfind(leaf, 0) != 0) continue;
+    for (const auto& f : s.frames)
+      if (f.name == function) {
+        us += s.count;
+        break;
+      }
+  }
+  return us;
+}
+
+/// A number after `key=` in a program's line; -1 when absent.
+double figure(const std::string& line, const std::string& key) {
+  std::smatch m;
+  if (!std::regex_search(line, m, std::regex(key + "=(\\d+)"))) return -1;
+  return std::stod(m[1]);
 }
 
 class Locks : public DaemonTest {
@@ -108,6 +130,7 @@ TEST_F(Locks, WaitPerSiteMatchesWhatTheProgramMeasured) {
   EXPECT_GE(a.chained, a.us * 95 / 100) << "site_a must sit below worker";
   EXPECT_LT(static_cast<double>(waited_in(p, "cond_waiter", {}).us), truth.cond_us * 0.05)
       << "the condition variable's wait is not lock contention";
+  EXPECT_NE(r.err.find("exited during the profile"), std::string::npos) << "the program exits mid-trace: " << r.err;
 }
 
 // --holders: A's waits are charged to the stacks that released A, through hold_a.
@@ -123,6 +146,85 @@ TEST_F(Locks, HoldersAreTheStacksThatReleased) {
       }
   ASSERT_GT(all_a, 0u);
   EXPECT_GE(through_hold_a, all_a * 80 / 100);
+}
+
+// Acceptance 2: std::mutex, a rwlock whose writer blocks its readers, and a PI mutex: each site's
+// wait within 10% of the program's own figure, under a leaf that names the lock's kind.
+TEST_F(Locks, EachKindShowsItsWaitsAndKind) {
+  RunResult r;
+  auto [line, p] = trace({testprog("lock_kinds"), "3"}, {}, &r);
+  ASSERT_GE(figure(line, "pi_ns"), 0) << line;
+  struct Site {
+    const char *function, *leaf, *key;
+  } sites[] = {{"std_site", "[mutex ", "std_ns"},
+               {"read_site", "[rwlock (read) ", "read_ns"},
+               {"write_site", "[rwlock (write) ", "write_ns"},
+               {"pi_site", "[pi-mutex ", "pi_ns"}};
+  for (const Site& s : sites) {
+    const double truth_us = figure(line, s.key) / 1e3;
+    ASSERT_GT(truth_us, 50'000) << s.function << " hardly waited: " << line;
+    EXPECT_NEAR(static_cast<double>(waited_at(p, s.function, s.leaf)), truth_us, truth_us * 0.10)
+        << s.function << " under " << s.leaf << "...]: " << r.err;
+  }
+}
+
+// Acceptance 3: --kernel on threads contending on their mmap_lock: the kernel stack through the
+// rwsem's slow path, the lock named, the process and its user stack shown.
+TEST_F(Locks, KernelLocksShowStacksTheLockAndTheProcess) {
+  RunResult r;
+  auto [line, p] = trace({testprog("mmap_storm"), "4", "3"}, {"--kernel"}, &r);
+  ASSERT_GT(figure(line, "maps"), 0) << line;
+  uint64_t mmap_lock = 0, through_slowpath = 0, with_user = 0;
+  for (const auto& s : p.stacks) {
+    ASSERT_FALSE(s.frames.empty());
+    if (s.frames.back().name.find(" mmap_lock]") == std::string::npos) continue;
+    EXPECT_EQ(s.comm, "mmap_storm");
+    mmap_lock += s.count;
+    bool slow = false, user = false;
+    for (const auto& f : s.frames) {
+      slow |= f.kernel && f.name.find("rwsem_down_") != std::string::npos;
+      user |= !f.kernel && f.name == "map_loop";
+    }
+    if (slow) through_slowpath += s.count;
+    if (user) with_user += s.count;
+  }
+  ASSERT_GT(mmap_lock, 1000u) << "4 threads mapping and unmapping for 3 s wait on their mmap_lock: " << r.err;
+  EXPECT_GE(through_slowpath, mmap_lock * 95 / 100) << "kernel stacks through rwsem_down_*_slowpath";
+  EXPECT_GE(with_user, mmap_lock * 95 / 100) << "the user stack of the task that waited, through map_loop";
+}
+
+// Acceptance 4: --min-wait is applied in the kernel: no counted wait is shorter, and the shorter
+// ones are counted as such.
+TEST_F(Locks, MinWaitFiltersInTheKernel) {
+  RunResult r;
+  std::string table = dir_ + "/min.txt";
+  Child prog({testprog("lock_sites"), "3"});
+  ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
+  std::thread t([&] {
+    r = daemon_->cli({"locks", "-p", std::to_string(prog.pid()), "-d", "8", "--min-wait", "1ms", "-o", table});
+  });
+  ASSERT_TRUE(wait_attached(prog.pid()));
+  ::kill(prog.pid(), SIGUSR1);
+  LockTruth truth = parse_locks(prog.read_line(std::chrono::seconds(20)));
+  t.join();
+  prog.finish(SIGTERM);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_TRUE(truth.ok);
+  // Rows: WAIT US, CONTENTIONS, MAX WAIT US, stack.
+  std::ifstream in(table);
+  std::string row;
+  uint64_t rows = 0, waited = 0;
+  while (std::getline(in, row)) {
+    std::smatch m;
+    if (!std::regex_search(row, m, std::regex("^\\s*(\\d+)\\s+(\\d+)\\s+(\\d+)\\s+\\["))) continue;
+    ++rows;
+    uint64_t us = std::stoull(m[1]), n = std::stoull(m[2]);
+    waited += us;
+    EXPECT_GE(us, n * 1000) << "a wait under 1 ms was counted: " << row;
+  }
+  EXPECT_GT(rows, 0u) << read_file(table);
+  EXPECT_LT(static_cast<double>(waited), truth.site_a_us + truth.site_b_us) << "short waits were left out";
+  EXPECT_NE(r.err.find("shorter than --min-wait"), std::string::npos) << r.err;
 }
 
 TEST_F(Locks, UnknownPidIsAClearError) {

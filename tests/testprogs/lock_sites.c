@@ -51,17 +51,23 @@ static void spin_for(uint64_t ns) {
 }
 
 struct site_stats {
-  uint64_t ns, calls;
+  uint64_t ns, calls, held_ns;
 };
 
-__attribute__((noinline)) void hold_a(void) {
+/* Holds the lock ~100 us, releases it, and counts how long it held it (so the unlock is a call
+ * from hold_a, not a tail call that leaves hold_a's frame). */
+__attribute__((noinline)) void hold_a(struct site_stats *s) {
+  uint64_t t0 = now_ns();
   spin_for(100 * 1000);
   pthread_mutex_unlock(&mutex_a);
+  s->held_ns += now_ns() - t0;
 }
 
-__attribute__((noinline)) void hold_b(void) {
+__attribute__((noinline)) void hold_b(struct site_stats *s) {
+  uint64_t t0 = now_ns();
   spin_for(200 * 1000);
   pthread_mutex_unlock(&mutex_b);
+  s->held_ns += now_ns() - t0;
 }
 
 /* The lock call, timed: the whole time spent inside pthread_mutex_lock. */
@@ -70,7 +76,7 @@ __attribute__((noinline)) void site_a(struct site_stats *s) {
   pthread_mutex_lock(&mutex_a);
   s->ns += now_ns() - t0;
   s->calls++;
-  hold_a();
+  hold_a(s);
 }
 
 __attribute__((noinline)) void site_b(struct site_stats *s) {
@@ -78,7 +84,7 @@ __attribute__((noinline)) void site_b(struct site_stats *s) {
   pthread_mutex_lock(&mutex_b);
   s->ns += now_ns() - t0;
   s->calls++;
-  hold_b();
+  hold_b(s);
 }
 
 struct worker_arg {
@@ -133,7 +139,7 @@ int main(int argc, char **argv) {
   while (!go && !stop_requested) sigsuspend(&old);
   sigprocmask(SIG_SETMASK, &old, NULL);
 
-  struct worker_arg args[5] = {{0, {0, 0}}, {0, {0, 0}}, {0, {0, 0}}, {1, {0, 0}}, {1, {0, 0}}};
+  struct worker_arg args[5] = {{0, {0, 0, 0}}, {0, {0, 0, 0}}, {0, {0, 0, 0}}, {1, {0, 0, 0}}, {1, {0, 0, 0}}};
   pthread_t threads[6];
   for (int i = 0; i < 5; ++i) pthread_create(&threads[i], NULL, worker, &args[i]);
   pthread_create(&threads[5], NULL, cond_waiter, NULL);
@@ -153,7 +159,7 @@ int main(int argc, char **argv) {
   pthread_mutex_unlock(&cond_mutex);
   for (int i = 0; i < 6; ++i) pthread_join(threads[i], NULL);
 
-  struct site_stats a = {0, 0}, b = {0, 0};
+  struct site_stats a = {0, 0, 0}, b = {0, 0, 0};
   for (int i = 0; i < 5; ++i) {
     struct site_stats *t = args[i].site == 0 ? &a : &b;
     t->ns += args[i].stats.ns;
