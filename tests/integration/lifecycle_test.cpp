@@ -192,29 +192,31 @@ std::vector<std::string> still_loaded(const std::map<uint32_t, std::string>& pro
   return left;
 }
 
-/// An on-CPU, an off-CPU and a malloc session on one program at once, so that every scorch program
-/// is loaded and attached; the daemon then gets sig. Returns the clients' results (profile, offcpu,
-/// malloc) after checking that none of the daemon's programs outlives it.
+/// An on-CPU, an off-CPU, a malloc and a locks session on one program at once, so that every scorch
+/// program is loaded and attached; the daemon then gets sig. Returns the clients' results (profile,
+/// offcpu, malloc, locks) after checking that none of the daemon's programs outlives it.
 std::vector<RunResult> expect_every_program_gone_after(int sig) {
   Daemon d;
   Child prog({testprog("cpu_split"), "70"});
   EXPECT_EQ(prog.read_line().rfind("ready", 0), 0u);
   const std::string pid = std::to_string(prog.pid());
   std::vector<std::unique_ptr<Child>> clients;
-  for (const char* measure : {"profile", "offcpu", "malloc"})
+  for (const char* measure : {"profile", "offcpu", "malloc", "locks"})
     clients.push_back(std::make_unique<Child>(
         std::vector<std::string>{bin_dir() + "/scorch", "--socket", d.socket(), measure, "-p", pid}));
   bool running = false;
   for (int i = 0; i < 50 && !running; ++i) {
     std::this_thread::sleep_for(100ms);
-    running = d.cli({"status"}).out.find("sessions: 3") != std::string::npos;
+    running = d.cli({"status"}).out.find("sessions: 4") != std::string::npos;
   }
   EXPECT_TRUE(running) << d.log();
   std::this_thread::sleep_for(1000ms);
 
   // scorch_malloc_e is also the program of the trap calibration's uprobe (on scorchd itself, at start-up).
   const auto progs = scorch_programs_of(d.pid());
-  for (const char* name : {"scorch_oncpu", "scorch_offcpu_s", "scorch_malloc_e", "scorch_malloc_r"}) {
+  // The kernel-lock programs (scorch_contenti...) are loaded though no session asked for them.
+  for (const char* name : {"scorch_oncpu", "scorch_offcpu_s", "scorch_malloc_e", "scorch_malloc_r", "scorch_futex_en",
+                           "scorch_futex_ex", "scorch_contenti"}) {
     bool found = false;
     for (const auto& [id, loaded] : progs) found = found || loaded.rfind(name, 0) == 0;
     EXPECT_TRUE(found) << name << " must be loaded while the daemon runs\n" << d.log();
@@ -236,7 +238,7 @@ std::vector<RunResult> expect_every_program_gone_after(int sig) {
 // Acceptance 6: after SIGTERM (even mid-profile), none of the daemon's programs is loaded.
 TEST_F(Lifecycle, SigtermDetachesEverything) {
   auto results = expect_every_program_gone_after(SIGTERM);
-  ASSERT_EQ(results.size(), 3u);
+  ASSERT_EQ(results.size(), 4u);
   for (const auto& r : results) EXPECT_EQ(r.exit_code, 0) << "the client still receives what was collected\n" << r.err;
   EXPECT_NE(results[0].out.find("burn_a"), std::string::npos);
 }
