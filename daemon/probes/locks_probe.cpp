@@ -23,6 +23,13 @@ static_assert(sizeof(scorch_lock_wake_key) == 16);
 
 }  // namespace
 
+std::string kernel_locks_unavailable(const std::function<bool(const char*)>& has_tracepoint) {
+  for (const char* tp : {"contention_begin", "contention_end"})
+    if (!has_tracepoint(tp))
+      return std::string("the kernel has no lock:") + tp + " tracepoint in its BTF (Linux 5.19 or later)";
+  return {};
+}
+
 void LocksProbe::SkelDeleter::operator()(locks_bpf* s) const { locks_bpf__destroy(s); }
 void LocksProbe::LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
 
@@ -33,8 +40,9 @@ Result<std::unique_ptr<LocksProbe>> LocksProbe::load(const UnwindMaps& unwind) {
   if (auto r = unwind.share_with(probe->skel_->obj); !r) return r.error();
   // The kernel-lock programs need the lock tracepoints in the kernel's BTF; without them the
   // user-space ones still load.
-  if (libbpf_find_vmlinux_btf_id("contention_begin", BPF_TRACE_RAW_TP) < 0) {
-    probe->kernel_unavailable_ = "the kernel has no lock:contention_begin tracepoint (Linux 5.19 or later)";
+  probe->kernel_unavailable_ = kernel_locks_unavailable(
+      [](const char* name) { return libbpf_find_vmlinux_btf_id(name, BPF_TRACE_RAW_TP) >= 0; });
+  if (!probe->kernel_unavailable_.empty()) {
     bpf_program__set_autoload(probe->skel_->progs.scorch_contention_begin, false);
     bpf_program__set_autoload(probe->skel_->progs.scorch_contention_end, false);
   }
@@ -59,7 +67,10 @@ Result<void> LocksProbe::attach_user() {
     if (!link) {
       int e = errno;
       user_links_.clear();
-      return make_errno_error("attach the lock program to the futex syscall tracepoints", e);
+      return make_errno_error("attach the lock program to the futex syscall tracepoints", e,
+                              e == ENOENT ? "the kernel has no syscalls:sys_enter_futex tracepoint "
+                                            "(built without CONFIG_FTRACE_SYSCALLS)"
+                                          : "");
     }
     user_links_.emplace_back(link);
   }

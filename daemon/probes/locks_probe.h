@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -43,10 +44,14 @@ struct RawLockHolder {
   std::span<const uint64_t> waiter_ips;  // where the waits it ended waited
 };
 
+/// Why kernel locks cannot be traced, given which tracepoints the kernel's BTF has; empty when
+/// both lock tracepoints are there.
+std::string kernel_locks_unavailable(const std::function<bool(const char*)>& has_tracepoint);
+
 class LocksProbe {
  public:
-  /// tp_btf for the kernel-lock programs needs lock:contention_begin/end; without them (kernel
-  /// without CONFIG_LOCKDEP... or too old) only user-space locks are traced.
+  /// tp_btf for the kernel-lock programs needs lock:contention_begin/end; without them (a kernel
+  /// before 5.19) only user-space locks are traced.
   static Result<std::unique_ptr<LocksProbe>> load(const UnwindMaps& unwind);
   ~LocksProbe();
   LocksProbe(const LocksProbe&) = delete;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "locks.h"
+#include "probes/locks_probe.h"
 #include "proto/locks_options.h"
 #include "session/locks_session.h"
 
@@ -81,6 +82,14 @@ TEST(LockKind, KernelLocksByContentionFlags) {
   EXPECT_EQ(lock_kind_name(SCORCH_LOCK_KERNEL, percpu | write, {}), "percpu-rwsem (write)");
   EXPECT_EQ(lock_kind_name(SCORCH_LOCK_KERNEL, write | SCORCH_LOCK_F_MMAP_LOCK, {}), "rwsem (write)")
       << "scorch's own flags do not change the kind";
+}
+
+TEST(LocksProbe, SaysWhyKernelLocksAreUnavailable) {
+  EXPECT_EQ(kernel_locks_unavailable([](const char*) { return true; }), "");
+  EXPECT_EQ(kernel_locks_unavailable([](const char* tp) { return std::string(tp) != "contention_end"; }),
+            "the kernel has no lock:contention_end tracepoint in its BTF (Linux 5.19 or later)");
+  EXPECT_EQ(kernel_locks_unavailable([](const char*) { return false; }),
+            "the kernel has no lock:contention_begin tracepoint in its BTF (Linux 5.19 or later)");
 }
 
 }  // namespace
