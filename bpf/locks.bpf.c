@@ -299,7 +299,7 @@ int scorch_futex_exit(struct trace_event_raw_sys_exit *ctx)
   struct scorch_locks_filter *f = wanted(tgid);
   if (!f || !f->user) /* the session ended meanwhile */
     return 0;
-  __u64 ns = bpf_ktime_get_ns() - w->start_ns;
+  __u64 ns = bpf_ktime_get_ns() - (w->start_ns > f->since_ns ? w->start_ns : f->since_ns);
   if (ns < f->min_wait_ns) {
     scorch_count(&counters, SCORCH_LK_SHORT);
     return 0;
@@ -371,7 +371,7 @@ int BPF_PROG(scorch_contention_end, void *lock, int ret)
     if (!f || !f->kernel)
       return 0;
   }
-  __u64 ns = bpf_ktime_get_ns() - w->start_ns;
+  __u64 ns = bpf_ktime_get_ns() - (w->start_ns > f->since_ns ? w->start_ns : f->since_ns);
   if (ns < f->min_wait_ns) {
     scorch_count(&counters, SCORCH_LK_SHORT);
     return 0;

@@ -40,6 +40,8 @@ enum scorch_lock_kind {
 /* Per traced process (or SCORCH_PID_ANY for kernel locks of every process). */
 struct scorch_locks_filter {
   __u64 min_wait_ns; /* shorter waits are not counted (nor their holders) */
+  __u64 since_ns;    /* when the filter went in (bpf_ktime_get_ns): a wait recorded before, by an
+                        earlier session, counts from here */
   __u32 user;        /* futex waits of this process */
   __u32 kernel;      /* kernel lock contention of this process */
 };

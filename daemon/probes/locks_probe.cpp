@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <string>
 
 #include "common/log.h"
@@ -16,7 +17,7 @@
 namespace scorch {
 namespace {
 
-static_assert(sizeof(scorch_locks_filter) == 16);
+static_assert(sizeof(scorch_locks_filter) == 24);
 static_assert(sizeof(scorch_lock_key) == 40);
 static_assert(sizeof(scorch_lock_holder_key) == 40);
 static_assert(sizeof(scorch_lock_wake_key) == 16);
@@ -124,6 +125,9 @@ Result<void> LocksProbe::add_filter(uint32_t tgid, const Filter& filter) {
     }
   scorch_locks_filter value{};
   value.min_wait_ns = filter.min_wait_ns;
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);  // bpf_ktime_get_ns's clock
+  value.since_ns = static_cast<uint64_t>(now.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(now.tv_nsec);
   value.user = filter.user ? 1 : 0;
   value.kernel = filter.kernel ? 1 : 0;
   if (bpf_map__update_elem(skel_->maps.filter, &tgid, sizeof(tgid), &value, sizeof(value), BPF_ANY) != 0) {
