@@ -211,9 +211,12 @@ Result<std::unique_ptr<MeasureSession>> LocksMeasure::start(Session& core, std::
 std::string LocksMeasure::lock_name(uint32_t tgid, uint32_t kind, uint32_t flags, uint64_t addr) {
   if (kind == SCORCH_LOCK_KERNEL && (flags & SCORCH_LOCK_F_MMAP_LOCK)) return "mmap_lock";
   if (kind == SCORCH_LOCK_KERNEL && (flags & SCORCH_LOCK_F_SIGLOCK)) return "siglock";
-  std::string name = kind == SCORCH_LOCK_KERNEL ? symbolizer_.symbolize_kernel(addr) : std::string();
+  // Kernel locks elsewhere go by address: kallsyms lists text symbols (data ones only with
+  // CONFIG_KALLSYMS_ALL, which Debian's kernel lacks), and a text lookup could name a module
+  // function for a lock in module data.
+  std::string name;
   (void)tgid;
-  if (name.empty() || name == "[unknown]") return hex(addr);
+  if (name.empty()) return hex(addr);
   return name + " (" + hex(addr) + ")";
 }
 
