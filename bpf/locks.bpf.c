@@ -106,40 +106,6 @@ static __always_inline struct scorch_locks_filter *wanted(__u32 tgid)
   return bpf_map_lookup_elem(&filter, &tgid);
 }
 
-struct hash_ctx {
-  __u64 *ips;
-  __u32 n;
-  __u64 hash;
-};
-
-static long hash_step(__u32 i, void *arg)
-{
-  struct hash_ctx *hc = arg;
-  __u32 k = i;
-  if (k >= hc->n || k >= SCORCH_MAX_STACK_DEPTH)
-    return 1;
-  asm volatile("" : "+r"(k)); /* keep the bounded copy: clang would index with the unchecked one */
-  if (k >= SCORCH_MAX_STACK_DEPTH)
-    return 1;
-  hc->hash = scorch_hash_step(hc->hash, hc->ips[k]);
-  return 0;
-}
-
-/* FNV-1a over the frames bpf_get_stack wrote (bytes), never 0; ends the array with a 0 frame. */
-static __always_inline __u64 hash_frames(struct scorch_ustack *stack, long bytes)
-{
-  if (bytes <= 0)
-    return 0;
-  __u32 n = bytes / sizeof(__u64);
-  if (n > SCORCH_MAX_STACK_DEPTH)
-    n = SCORCH_MAX_STACK_DEPTH;
-  struct hash_ctx hc = {.ips = stack->ips, .n = n, .hash = SCORCH_FNV_OFFSET};
-  bpf_loop(SCORCH_MAX_STACK_DEPTH, hash_step, &hc, 0);
-  if (n < SCORCH_MAX_STACK_DEPTH)
-    stack->ips[n] = 0;
-  return hc.hash ? hc.hash : 1;
-}
-
 /* The user stack of current from the registers saved at syscall entry: unwind tables when the
  * process has them, else frame pointers. Its hash, 0 when none. */
 static __noinline __u64 take_user_stack(void *ctx, struct scorch_ustack *out, __u32 tgid)
@@ -155,7 +121,7 @@ static __noinline __u64 take_user_stack(void *ctx, struct scorch_ustack *out, __
   long bytes = bpf_get_stack(ctx, out->ips, sizeof(out->ips), BPF_F_USER_STACK);
   if (bytes < 0)
     scorch_count(&counters, SCORCH_LK_STACK_ERROR);
-  return hash_frames(out, bytes);
+  return scorch_hash_frames(out->ips, bytes);
 }
 
 static __always_inline __u32 log2_bucket(__u64 ns)
@@ -347,7 +313,7 @@ int BPF_PROG(scorch_contention_begin, void *lock, unsigned int flags)
   long bytes = bpf_get_stack(ctx, w->kernel.ips, sizeof(w->kernel.ips), 0);
   if (bytes < 0)
     scorch_count(&counters, SCORCH_LK_STACK_ERROR);
-  w->khash = hash_frames(&w->kernel, bytes);
+  w->khash = scorch_hash_frames(w->kernel.ips, bytes);
   w->uhash = 0;
   if (scorch_current_has_user_stack() && scorch_creds_ok(task, tgid))
     w->uhash = take_user_stack(ctx, &w->user, tgid);

@@ -73,40 +73,6 @@ struct {
   __type(value, struct scorch_offcpu_start);
 } starts SEC(".maps");
 
-struct hash_ctx {
-  __u64 *ips;
-  __u32 n;
-  __u64 hash;
-};
-
-static long hash_step(__u32 i, void *arg)
-{
-  struct hash_ctx *hc = arg;
-  __u32 k = i;
-  if (k >= hc->n || k >= SCORCH_MAX_STACK_DEPTH)
-    return 1;
-  asm volatile("" : "+r"(k)); /* keep the bounded copy: clang would index with the unchecked one */
-  if (k >= SCORCH_MAX_STACK_DEPTH)
-    return 1;
-  hc->hash = scorch_hash_step(hc->hash, hc->ips[k]);
-  return 0;
-}
-
-/* FNV-1a over the first n frames, never 0 (0 means "no stack"); ends the array with a 0 frame. */
-static __always_inline __u64 hash_frames(struct scorch_kstack *stack, long bytes)
-{
-  if (bytes <= 0)
-    return 0;
-  __u32 n = bytes / sizeof(__u64);
-  if (n > SCORCH_MAX_STACK_DEPTH)
-    n = SCORCH_MAX_STACK_DEPTH;
-  struct hash_ctx hc = {.ips = stack->ips, .n = n, .hash = SCORCH_FNV_OFFSET};
-  bpf_loop(SCORCH_MAX_STACK_DEPTH, hash_step, &hc, 0);
-  if (n < SCORCH_MAX_STACK_DEPTH)
-    stack->ips[n] = 0;
-  return hc.hash ? hc.hash : 1;
-}
-
 static __always_inline __u32 offcpu_state_of(bool preempt, unsigned int prev_state)
 {
   if (preempt || prev_state == 0)
@@ -133,7 +99,7 @@ static __noinline __u64 take_user_stack(void *ctx, struct scorch_offcpu_start *r
   long bytes = bpf_get_stack(ctx, rec->user.ips, sizeof(rec->user.ips), BPF_F_USER_STACK);
   if (bytes < 0)
     scorch_count(&counters, SCORCH_OFF_STACK_ERROR);
-  return hash_frames(&rec->user, bytes);
+  return scorch_hash_frames(rec->user.ips, bytes);
 }
 
 /* User stack by frame pointers only: the raw_tp fallback, for kernels without BTF task pointers. */
@@ -142,7 +108,7 @@ static __noinline __u64 take_user_stack_fp(void *ctx, struct scorch_offcpu_start
   long bytes = bpf_get_stack(ctx, rec->user.ips, sizeof(rec->user.ips), BPF_F_USER_STACK);
   if (bytes < 0)
     scorch_count(&counters, SCORCH_OFF_STACK_ERROR);
-  return hash_frames(&rec->user, bytes);
+  return scorch_hash_frames(rec->user.ips, bytes);
 }
 
 /* Which scopes want a block of tgid in this state (0: nobody). */
@@ -343,7 +309,7 @@ static __always_inline void take_kernel_stack(void *ctx, struct scorch_offcpu_st
       bpf_get_stack(ctx, rec->kernel.ips, sizeof(rec->kernel.ips), kernel_skip & BPF_F_SKIP_FIELD_MASK);
   if (kbytes < 0)
     scorch_count(&counters, SCORCH_OFF_STACK_ERROR);
-  rec->khash = hash_frames(&rec->kernel, kbytes);
+  rec->khash = scorch_hash_frames(rec->kernel.ips, kbytes);
   if (!km || !regs || !rec->khash || kbytes <= 0)
     return;
   __u32 victim = km->mru ? 0 : 1; /* the least recently used way */
@@ -388,7 +354,7 @@ static __always_inline void fill_start(void *ctx, struct scorch_offcpu_start *re
         bpf_get_stack(ctx, rec->kernel.ips, sizeof(rec->kernel.ips), kernel_skip & BPF_F_SKIP_FIELD_MASK);
     if (kbytes < 0)
       scorch_count(&counters, SCORCH_OFF_STACK_ERROR);
-    rec->khash = hash_frames(&rec->kernel, kbytes);
+    rec->khash = scorch_hash_frames(rec->kernel.ips, kbytes);
   }
 }
 

@@ -3,9 +3,7 @@
 #ifndef SCORCH_UNWIND_H
 #define SCORCH_UNWIND_H
 
-#ifndef SCORCH_MAX_STACK_DEPTH
-#define SCORCH_MAX_STACK_DEPTH 127
-#endif
+#include "scorch.h" /* SCORCH_MAX_STACK_DEPTH */
 #ifndef SCORCH_UNWIND_MAX_ROWS
 #define SCORCH_UNWIND_MAX_ROWS (1u << 20)
 #endif

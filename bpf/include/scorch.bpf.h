@@ -34,6 +34,41 @@ static __always_inline __u64 scorch_hash_step(__u64 hash, __u64 word)
   return (hash ^ word) * SCORCH_FNV_PRIME;
 }
 
+struct scorch_hash_ctx {
+  __u64 *ips;
+  __u32 n;
+  __u64 hash;
+};
+
+static long scorch_hash_loop_step(__u32 i, void *arg)
+{
+  struct scorch_hash_ctx *hc = arg;
+  __u32 k = i;
+  if (k >= hc->n || k >= SCORCH_MAX_STACK_DEPTH)
+    return 1;
+  asm volatile("" : "+r"(k)); /* keep the bounded copy: clang would index with the unchecked one */
+  if (k >= SCORCH_MAX_STACK_DEPTH)
+    return 1;
+  hc->hash = scorch_hash_step(hc->hash, hc->ips[k]);
+  return 0;
+}
+
+/* FNV-1a over the frames bpf_get_stack wrote into ips[SCORCH_MAX_STACK_DEPTH] (bytes of them),
+ * never 0 (0 means "no stack"); ends the array with a 0 frame. */
+static __always_inline __u64 scorch_hash_frames(__u64 *ips, long bytes)
+{
+  if (bytes <= 0)
+    return 0;
+  __u32 n = bytes / sizeof(__u64);
+  if (n > SCORCH_MAX_STACK_DEPTH)
+    n = SCORCH_MAX_STACK_DEPTH;
+  struct scorch_hash_ctx hc = {.ips = ips, .n = n, .hash = SCORCH_FNV_OFFSET};
+  bpf_loop(SCORCH_MAX_STACK_DEPTH, scorch_hash_loop_step, &hc, 0);
+  if (n < SCORCH_MAX_STACK_DEPTH)
+    ips[n] = 0;
+  return hc.hash ? hc.hash : 1;
+}
+
 /* The map of a double-buffered pair the program fills now: the daemon drains the other one, and
  * bumps seq (the program's active_generation) as it swaps them. */
 static __always_inline void *scorch_active_map(__u32 seq, void *map0, void *map1)
