@@ -80,9 +80,10 @@ constexpr size_t kMaxSymbolEntries = 8u << 20;
 constexpr size_t kMaxNameBytes = 256u << 20;
 constexpr size_t kMaxNameLength = 64u << 10;
 
-/// Adds the table's function symbols to out; false when the tables would exceed the caps above.
+/// Adds the table's function symbols to out and, when objects is given, its data objects to that;
+/// false when the tables would exceed the caps above.
 bool read_symbol_table(Elf* elf, Elf_Scn* scn, const GElf_Shdr& shdr, std::vector<RawSymbol>& out, size_t& entries,
-                       size_t& name_bytes) {
+                       size_t& name_bytes, std::vector<RawSymbol>* objects = nullptr) {
   if (shdr.sh_entsize == 0) {
     return true;
   }
@@ -99,18 +100,24 @@ bool read_symbol_table(Elf* elf, Elf_Scn* scn, const GElf_Shdr& shdr, std::vecto
       continue;
     }
     int type = GELF_ST_TYPE(sym.st_info);
-    if (type != STT_FUNC && type != STT_GNU_IFUNC) {
+    const bool object = type == STT_OBJECT && objects != nullptr;
+    if (type != STT_FUNC && type != STT_GNU_IFUNC && !object) {
       continue;
     }
     if (sym.st_shndx == SHN_UNDEF || sym.st_value == 0) {
       continue;
     }
+    if (object && (sym.st_shndx == SHN_ABS || sym.st_shndx == SHN_COMMON)) continue;  // not at a loaded address
     const char* name = elf_strptr(elf, shdr.sh_link, sym.st_name);
     if (name == nullptr || name[0] == '\0') {
       continue;
     }
-    const size_t length = strnlen(name, kMaxNameLength + 1);
+    size_t length = strnlen(name, kMaxNameLength + 1);
     if (length > kMaxNameLength) continue;
+    // An object a program copied from a library (a copy relocation: stdout, environ) is named
+    // "stdout@GLIBC_2.2.5" in its .symtab: the name without the version.
+    if (const char* at = object ? static_cast<const char*>(std::memchr(name, '@', length)) : nullptr; at && at != name)
+      length = static_cast<size_t>(at - name);
     if ((name_bytes += length) > kMaxNameBytes) return false;
     uint64_t section_end = 0;
     GElf_Shdr section;
@@ -118,8 +125,9 @@ bool read_symbol_table(Elf* elf, Elf_Scn* scn, const GElf_Shdr& shdr, std::vecto
         (section.sh_flags & SHF_ALLOC) != 0) {
       section_end = section.sh_addr + section.sh_size;
     }
-    out.push_back(
-        RawSymbol{sym.st_value, sym.st_size, section_end, binding_rank(sym.st_info), std::string(name, length)});
+    (object ? *objects : out)
+        .push_back(
+            RawSymbol{sym.st_value, sym.st_size, section_end, binding_rank(sym.st_info), std::string(name, length)});
   }
   return true;
 }
@@ -235,6 +243,45 @@ bool read_mini_debuginfo(Elf_Data* data, std::vector<RawSymbol>& out) {
   return false;
 }
 
+/// raw sorted with one symbol per address (the preferred alias, with the first non-zero size among
+/// the aliases), as Symbols; size-0 ones are given sizes by fill when it is set (functions).
+std::vector<Symbol> merge_aliases(std::vector<RawSymbol>& raw, bool fill) {
+  std::sort(raw.begin(), raw.end(), raw_symbol_less);
+  std::vector<RawSymbol> merged;
+  for (RawSymbol& r : raw) {
+    if (!merged.empty() && merged.back().address == r.address) {
+      if (merged.back().size == 0) {
+        merged.back().size = r.size;
+      }
+      continue;
+    }
+    merged.push_back(std::move(r));
+  }
+  if (fill) fill_missing_sizes(merged);
+  std::vector<Symbol> symbols;
+  symbols.reserve(merged.size());
+  for (RawSymbol& r : merged) {
+    symbols.push_back(Symbol{r.address, r.size, std::move(r.name)});
+  }
+  return symbols;
+}
+
+/// Merges two tables sorted by address with one symbol per address; over's symbol wins where both have one.
+std::vector<Symbol> merge_tables(const std::vector<Symbol>& base, const std::vector<Symbol>& over) {
+  std::vector<Symbol> out;
+  out.reserve(base.size() + over.size());
+  size_t i = 0, j = 0;
+  while (i < base.size() || j < over.size()) {
+    if (j == over.size() || (i < base.size() && base[i].address < over[j].address)) {
+      out.push_back(base[i++]);
+    } else {
+      if (i < base.size() && base[i].address == over[j].address) ++i;
+      out.push_back(over[j++]);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<std::shared_ptr<const ElfSymbols>> ElfSymbols::load(const std::string& path) {
@@ -282,6 +329,9 @@ Result<std::shared_ptr<const ElfSymbols>> ElfSymbols::load_fd(int fd, const std:
   }
 
   std::vector<RawSymbol> raw;
+  // Data objects of .symtab, and of .dynsym for a file without .symtab (a subset of it otherwise).
+  std::vector<RawSymbol> symtab_objects, dynsym_objects;
+  bool has_symtab = false;
   size_t entries = 0, name_bytes = 0;
   Elf_Scn* scn = nullptr;
   while ((scn = elf_nextscn(elf.get(), scn)) != nullptr) {
@@ -290,7 +340,9 @@ Result<std::shared_ptr<const ElfSymbols>> ElfSymbols::load_fd(int fd, const std:
       continue;
     }
     if (shdr.sh_type == SHT_SYMTAB || shdr.sh_type == SHT_DYNSYM) {
-      if (!read_symbol_table(elf.get(), scn, shdr, raw, entries, name_bytes))
+      has_symtab = has_symtab || shdr.sh_type == SHT_SYMTAB;
+      if (!read_symbol_table(elf.get(), scn, shdr, raw, entries, name_bytes,
+                             shdr.sh_type == SHT_SYMTAB ? &symtab_objects : &dynsym_objects))
         return Error{"load symbols from " + name,
                      "its symbol tables exceed the caps (" + std::to_string(kMaxSymbolEntries) + " entries, " +
                          std::to_string(kMaxNameBytes >> 20) + " MiB of names)",
@@ -314,23 +366,8 @@ Result<std::shared_ptr<const ElfSymbols>> ElfSymbols::load_fd(int fd, const std:
   }
   result->build_id_ = elf_build_id(elf.get());
 
-  // One symbol per address: the preferred alias, with the first non-zero size among the aliases.
-  std::sort(raw.begin(), raw.end(), raw_symbol_less);
-  std::vector<RawSymbol> merged;
-  for (RawSymbol& r : raw) {
-    if (!merged.empty() && merged.back().address == r.address) {
-      if (merged.back().size == 0) {
-        merged.back().size = r.size;
-      }
-      continue;
-    }
-    merged.push_back(std::move(r));
-  }
-  fill_missing_sizes(merged);
-  result->symbols_.reserve(merged.size());
-  for (RawSymbol& r : merged) {
-    result->symbols_.push_back(Symbol{r.address, r.size, std::move(r.name)});
-  }
+  result->symbols_ = merge_aliases(raw, true);
+  result->objects_ = merge_aliases(has_symtab ? symtab_objects : dynsym_objects, false);
   return std::shared_ptr<const ElfSymbols>(std::move(result));
 }
 
@@ -345,6 +382,14 @@ const Symbol* ElfSymbols::lookup(uint64_t elf_vaddr) const {
     return &*it;
   }
   return nullptr;
+}
+
+const Symbol* ElfSymbols::lookup_object(uint64_t elf_vaddr) const {
+  auto it = std::upper_bound(objects_.begin(), objects_.end(), elf_vaddr,
+                             [](uint64_t v, const Symbol& s) { return v < s.address; });
+  if (it == objects_.begin()) return nullptr;
+  --it;
+  return elf_vaddr - it->address < std::max<uint64_t>(it->size, 1) ? &*it : nullptr;
 }
 
 std::optional<uint64_t> ElfSymbols::file_offset_to_vaddr(uint64_t file_offset) const {
@@ -364,26 +409,19 @@ std::shared_ptr<const ElfSymbols> ElfSymbols::with_debug_symbols(const ElfSymbol
   out->segments_ = base.segments_;
   // Both are sorted by address with one symbol per address; the debug file's (the full .symtab)
   // win where both have one.
-  out->symbols_.reserve(base.symbols_.size() + debug.symbols_.size());
-  size_t i = 0, j = 0;
-  while (i < base.symbols_.size() || j < debug.symbols_.size()) {
-    if (j == debug.symbols_.size() ||
-        (i < base.symbols_.size() && base.symbols_[i].address < debug.symbols_[j].address)) {
-      out->symbols_.push_back(base.symbols_[i++]);
-    } else {
-      if (i < base.symbols_.size() && base.symbols_[i].address == debug.symbols_[j].address) ++i;
-      out->symbols_.push_back(debug.symbols_[j++]);
-    }
-  }
+  out->symbols_ = merge_tables(base.symbols_, debug.symbols_);
+  out->objects_ = merge_tables(base.objects_, debug.objects_);
   return out;
 }
 
 size_t ElfSymbols::memory_bytes() const {
   size_t bytes = sizeof(*this) + path_.capacity() + build_id_.capacity();
-  bytes += symbols_.capacity() * sizeof(Symbol) + segments_.capacity() * sizeof(LoadSegment);
-  for (const Symbol& sym : symbols_) {
-    if (sym.name.size() >= sizeof(std::string)) {  // longer than the small-string buffer
-      bytes += sym.name.capacity() + 1;
+  bytes += (symbols_.capacity() + objects_.capacity()) * sizeof(Symbol) + segments_.capacity() * sizeof(LoadSegment);
+  for (const std::vector<Symbol>* table : {&symbols_, &objects_}) {
+    for (const Symbol& sym : *table) {
+      if (sym.name.size() >= sizeof(std::string)) {  // longer than the small-string buffer
+        bytes += sym.name.capacity() + 1;
+      }
     }
   }
   return bytes;

@@ -1,5 +1,5 @@
 #pragma once
-/// Function symbols, load segments and build ID of one ELF file, for turning file offsets into names.
+/// Function and data symbols, load segments and build ID of one ELF file, for turning file offsets into names.
 
 #include <cstdint>
 #include <memory>
@@ -11,10 +11,12 @@
 
 namespace scorch {
 
-/// One function symbol: [address, address + size) in the ELF's virtual addresses.
+/// One function or data symbol: [address, address + size) in the ELF's virtual addresses.
 struct Symbol {
   uint64_t address = 0;
-  uint64_t size = 0;  // from the ELF; a size-0 symbol gets the distance to the next symbol, within its section
+  // From the ELF. A size-0 function gets the distance to the next function, within its section; a
+  // size-0 data object keeps 0 and holds only its own address.
+  uint64_t size = 0;
   std::string name;
 };
 
@@ -31,7 +33,9 @@ struct LoadSegment {
 /// from its notes alone: what a caller that needs no symbols pays. name is used in errors.
 Result<std::string> read_build_id_fd(int fd, const std::string& name);
 
-/// The symbol table of one ELF file (FUNC and IFUNC symbols of .symtab and .dynsym); immutable once loaded.
+/// The symbol tables of one ELF file, immutable once loaded: functions (FUNC and IFUNC symbols of
+/// .symtab and .dynsym) and, in a table of their own, data objects (OBJECT symbols of .symtab, or
+/// of .dynsym when the file has no .symtab; TLS symbols are not objects at an address).
 class ElfSymbols {
  public:
   /// Loads path; the error says "load symbols from <path>".
@@ -43,16 +47,20 @@ class ElfSymbols {
   /// added: what a stripped binary is named with when its debug file is found.
   static std::shared_ptr<const ElfSymbols> with_debug_symbols(const ElfSymbols& base, const ElfSymbols& debug);
 
-  /// The symbol with address <= elf_vaddr < address + size, or nullptr.
+  /// The function with address <= elf_vaddr < address + size, or nullptr.
   const Symbol* lookup(uint64_t elf_vaddr) const;
+  /// The data object with address <= elf_vaddr < address + size (== address for a size-0 one), or nullptr.
+  const Symbol* lookup_object(uint64_t elf_vaddr) const;
   /// The ELF virtual address at file_offset, from the PT_LOAD segment whose file range holds it.
   std::optional<uint64_t> file_offset_to_vaddr(uint64_t file_offset) const;
 
   const std::string& path() const { return path_; }
   /// Lowercase hex of NT_GNU_BUILD_ID; empty when the file has none.
   const std::string& build_id() const { return build_id_; }
-  /// Sorted by address, one symbol per address.
+  /// Functions, sorted by address, one symbol per address.
   const std::vector<Symbol>& symbols() const { return symbols_; }
+  /// Data objects, sorted by address, one symbol per address.
+  const std::vector<Symbol>& objects() const { return objects_; }
   const std::vector<LoadSegment>& segments() const { return segments_; }
   /// The file name in .gnu_debuglink (a separate debug file), or empty.
   const std::string& debuglink() const { return debuglink_; }
@@ -69,6 +77,7 @@ class ElfSymbols {
   std::string debug_path_;
   std::string debuglink_;
   std::vector<Symbol> symbols_;
+  std::vector<Symbol> objects_;
   std::vector<LoadSegment> segments_;
 };
 

@@ -271,6 +271,53 @@ std::string Symbolizer::symbolize_in_mapping(uint32_t pid, ProcessState& state, 
   return display(symbol->name);
 }
 
+std::string Symbolizer::symbolize_data(uint32_t pid, uint64_t addr) {
+  std::lock_guard lock(mutex_);
+  ProcessState* state = processes_.find(pid);
+  if (state == nullptr) state = &processes_.put(pid, ProcessState{});
+  bool refreshed = false;
+  if (!state->loaded) {
+    refresh_maps(pid, *state);
+    refreshed = true;
+  }
+  if (find_mapping(state->maps, addr) == nullptr && !refreshed) refresh_maps(pid, *state);
+  const std::vector<MapEntry>& maps = state->maps;
+  if (find_mapping(maps, addr) == nullptr) return {};
+
+  // The file mapped at addr or, when addr is in anonymous memory (the .bss past a file's last page),
+  // the nearest file mapped below it; whether its loaded segments cover addr decides.
+  auto it = std::upper_bound(maps.begin(), maps.end(), addr, [](uint64_t a, const MapEntry& e) { return a < e.start; });
+  while (it != maps.begin() && !std::prev(it)->file_backed()) --it;
+  if (it == maps.begin()) return {};
+  const MapEntry& file_map = *std::prev(it);
+  std::shared_ptr<const ElfSymbols> elf = elf_for(pid, *state, file_map);
+  if (!elf || elf->segments().empty()) return {};
+
+  // The load bias: where the lowest PT_LOAD segment is mapped (its page, as the loader maps it),
+  // from the nearest mapping of the same file at that segment's file page, at or below file_map.
+  static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  const LoadSegment& first =
+      *std::min_element(elf->segments().begin(), elf->segments().end(),
+                        [](const LoadSegment& a, const LoadSegment& b) { return a.vaddr < b.vaddr; });
+  const MapEntry* base = nullptr;
+  for (auto m = it; m != maps.begin() && base == nullptr;) {
+    --m;
+    if (m->inode == file_map.inode && m->dev_major == file_map.dev_major && m->dev_minor == file_map.dev_minor &&
+        m->offset == (first.offset & ~(page - 1)))
+      base = &*m;
+  }
+  if (base == nullptr) return {};
+  const uint64_t vaddr = addr - (base->start - (first.vaddr & ~(page - 1)));
+  const bool loaded = std::any_of(elf->segments().begin(), elf->segments().end(), [&](const LoadSegment& seg) {
+    return vaddr >= seg.vaddr && vaddr - seg.vaddr < seg.memsz;
+  });
+  const Symbol* object = loaded ? elf->lookup_object(vaddr) : nullptr;
+  if (object == nullptr) return {};
+  std::string name = display(object->name);
+  if (vaddr != object->address) name += "+0x" + to_hex(vaddr - object->address);
+  return name;
+}
+
 std::shared_ptr<const ElfSymbols> Symbolizer::elf_for(uint32_t pid, ProcessState& state, const MapEntry& mapping) {
   FileKey key{mapping.dev_major, mapping.dev_minor, mapping.inode};
   if (auto* cached = elf_cache_.find(key)) {

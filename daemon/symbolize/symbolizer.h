@@ -54,6 +54,15 @@ class Symbolizer {
   /// The kernel symbol at ip, or "[unknown]"; kallsyms is read on first use.
   std::string symbolize_kernel(uint64_t ip);
 
+  /// The data object (an ELF OBJECT symbol: a global or static variable) holding addr in pid's
+  /// memory: its name at its first byte, "<name>+0x<offset>" inside it; empty when none holds it
+  /// (heap, stack, anonymous memory, a file without symbols there, pid gone). Objects are those of
+  /// the main executable and shared libraries, .data and .bss: the file is the one whose load bias
+  /// and PT_LOAD segments (p_vaddr + p_memsz) cover addr, so the .bss tail that the maps show as an
+  /// anonymous mapping after the file's last mapping counts. Names are shown as display_name does.
+  /// Maps of pid are re-read at most once per call, when addr falls outside every known mapping.
+  std::string symbolize_data(uint32_t pid, uint64_t addr);
+
   /// Reads pid's maps and the symbols of its executable files now, while it lives, so that samples
   /// drained after it exited (or exec'd) are still named. Returns false when pid is gone.
   bool prepare(uint32_t pid);
