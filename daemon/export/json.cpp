@@ -3,6 +3,30 @@
 #include "export/json_writer.h"
 
 namespace scorch {
+namespace {
+
+/// {"label","unit","buckets":[{"low","high","count"}]} with the non-empty buckets only.
+void write_histogram(JsonWriter& w, const Histogram& h) {
+  w.begin_object();
+  w.key("label").value(h.label);
+  w.key("unit").value(h.unit);
+  w.key("buckets").begin_array();
+  for (size_t i = 0; i < h.counts.size() && i < Histogram::kMaxBuckets; ++i) {
+    if (h.counts[i] == 0) continue;
+    w.begin_object();
+    w.key("low").value(i == 0 ? uint64_t{0} : uint64_t{1} << i);
+    if (i + 1 < Histogram::kMaxBuckets)
+      w.key("high").value(uint64_t{1} << (i + 1));
+    else
+      w.key("high").value(18446744073709551616.0);  // 2^64: past uint64_t; a double prints it exactly
+    w.key("count").value(h.counts[i]);
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
+}
+
+}  // namespace
 
 std::string render_json(const Profile& profile) {
   JsonWriter w;
@@ -55,6 +79,13 @@ std::string render_json(const Profile& profile) {
     w.end_object();
   }
   w.end_array();
+
+  // Only when the measure made some, so profiles without them read as before.
+  if (!profile.histograms.empty()) {
+    w.key("histograms").begin_array();
+    for (const Histogram& h : profile.histograms) write_histogram(w, h);
+    w.end_array();
+  }
 
   w.end_object();
   std::string out = w.take();

@@ -9,7 +9,10 @@ namespace scorch {
 
 /// Renders the profile as a compact JSON object followed by a newline:
 /// {"measure","unit","period_ns","duration_ns","pids":[],"total","drops":{...},"notes":[],
-///  "stacks":[{"pid","comm","count","frames":[{"name","kernel"}]}]} with frames root first.
+///  "stacks":[{"pid","comm","count","frames":[{"name","kernel"}]}]} with frames root first, then,
+/// when the profile has any, "histograms":[{"label","unit","buckets":[{"low","high","count"}]}]
+/// listing the non-empty buckets only: [low, high) is [2^i, 2^(i+1)), low 0 for bucket 0 (the last
+/// bucket's high, 2^64, is past uint64_t: readers that parse integers as doubles still get it exactly).
 std::string render_json(const Profile& profile);
 
 }  // namespace scorch

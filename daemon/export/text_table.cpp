@@ -49,7 +49,61 @@ std::string drops_line(const DropCounters& drops) {
   return line;
 }
 
+std::string pad_right(const std::string& text, size_t width) {
+  if (text.size() >= width) return text;
+  return text + std::string(width - text.size(), ' ');
+}
+
+constexpr size_t kHistogramBar = 40;
+
+/// "[low, high)" of bucket i: [0, 2) first, then [2^i, 2^(i+1)), the last one's high being 2^64.
+std::string bucket_range(size_t i) {
+  const std::string low = i == 0 ? "0" : std::to_string(uint64_t{1} << i);
+  const std::string high =
+      i + 1 < Histogram::kMaxBuckets ? std::to_string(uint64_t{1} << (i + 1)) : "18446744073709551616";
+  return "[" + low + ", " + high + ")";
+}
+
+/// count / max of the bar's width, rounded down; in 128 bits, counts may be near 2^64.
+size_t bar_length(uint64_t count, uint64_t max) {
+  if (max == 0) return 0;
+  return static_cast<size_t>(static_cast<unsigned __int128>(count) * kHistogramBar / max);
+}
+
+std::string render_histogram(const Histogram& h) {
+  std::string out = "\n" + (h.label.empty() ? std::string("histogram") : printable(h.label));
+  if (!h.unit.empty()) out += " (" + printable(h.unit) + ")";
+  out += ":\n";
+  const size_t n = std::min(h.counts.size(), Histogram::kMaxBuckets);
+  size_t first = n, last = 0;
+  uint64_t max = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (h.counts[i] == 0) continue;
+    if (first == n) first = i;
+    last = i;
+    max = std::max(max, h.counts[i]);
+  }
+  if (first == n) return out + "(no values)\n";
+  size_t range_width = 0, count_width = 0;
+  for (size_t i = first; i <= last; ++i) {
+    range_width = std::max(range_width, bucket_range(i).size());
+    count_width = std::max(count_width, std::to_string(h.counts[i]).size());
+  }
+  for (size_t i = first; i <= last; ++i) {
+    const size_t bar = bar_length(h.counts[i], max);
+    out += pad_right(bucket_range(i), range_width) + "  " + pad_left(std::to_string(h.counts[i]), count_width) + " |" +
+           std::string(bar, '@') + std::string(kHistogramBar - bar, ' ') + "|\n";
+  }
+  return out;
+}
+
 }  // namespace
+
+std::string render_histograms(const Profile& profile) {
+  std::string out;
+  for (const Histogram& h : profile.histograms) out += render_histogram(h);
+  return out;
+}
 
 std::vector<FunctionStat> function_stats(const Profile& profile) {
   std::map<std::pair<std::string, bool>, StatEntry> entries;
@@ -89,6 +143,7 @@ std::string render_top_table(const Profile& profile, size_t limit) {
   std::string out;
   if (total == 0) {
     out += "No samples recorded.\n";
+    out += render_histograms(profile);
     out += drops_line(profile.drops);
     return out;
   }
@@ -112,6 +167,7 @@ std::string render_top_table(const Profile& profile, size_t limit) {
     out += plural(stats.size() - rows, "more function", "more functions");
     out += ")\n";
   }
+  out += render_histograms(profile);
   out += drops_line(profile.drops);
   return out;
 }
@@ -120,7 +176,7 @@ std::string render_stack_values_table(const Profile& profile, size_t limit, size
   std::vector<const StackCount*> rows;
   for (const StackCount& stack : profile.stacks)
     if (!stack.values.empty()) rows.push_back(&stack);
-  if (rows.empty()) return "No allocations recorded.\n" + drops_line(profile.drops);
+  if (rows.empty()) return "No allocations recorded.\n" + render_histograms(profile) + drops_line(profile.drops);
   std::stable_sort(rows.begin(), rows.end(), [](const StackCount* a, const StackCount* b) {
     if (a->count != b->count) return a->count > b->count;
     return a->values < b->values;
@@ -157,6 +213,7 @@ std::string render_stack_values_table(const Profile& profile, size_t limit, size
     out += "\n";
   }
   if (n < rows.size()) out += "(" + plural(rows.size() - n, "more stack", "more stacks") + ")\n";
+  out += render_histograms(profile);
   out += drops_line(profile.drops);
   return out;
 }

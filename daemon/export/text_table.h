@@ -28,6 +28,13 @@ std::vector<FunctionStat> function_stats(const Profile& profile);
 /// instead. Ends with a "Dropped: ..." line if any DropCounters field other than `samples` is non-zero.
 std::string render_top_table(const Profile& profile, size_t limit);
 
+/// Every histogram of the profile as bcc and bpftrace print theirs, each after an empty line: a
+/// "<label> (<unit>):" line, then one "[low, high)  count |@@@@   |" line per bucket from the first
+/// non-empty one to the last, the bar 40 wide for the largest count; bounds are the raw numbers in
+/// the unit. A histogram without values prints "(no values)". Nothing for a profile without any.
+/// Both tables above end with these (before their "Dropped: ..." line).
+std::string render_histograms(const Profile& profile);
+
 /// For profiles with per-stack values (malloc): one row per stack, the largest `count` first, a
 /// column per value name, then the stack leaf first ("malloc <- alloc_a <- main"), cut at
 /// `frames` frames. An empty profile prints "No allocations recorded.".

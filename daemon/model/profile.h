@@ -1,7 +1,9 @@
 #pragma once
 /// The profile model every layer shares (probes, sessions, the protocol, exporters, the CLI): a
-/// symbolized, aggregated set of stacks with values in units, and what was lost, by name.
+/// symbolized, aggregated set of stacks with values in units, log2 histograms a measure adds, and
+/// what was lost, by name.
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -78,6 +80,37 @@ struct DropCounters {
   }
 };
 
+/// A log2 histogram of some value the measure saw (a lock's wait times, ...): counts[i] is how many
+/// values fell in [2^i, 2^(i+1)), and counts[0] also holds the zeros, so bucket 0 is [0, 2).
+struct Histogram {
+  static constexpr size_t kMaxBuckets = 64;  // enough for any uint64_t value
+
+  std::string label;             // what it is of, e.g. "lock mutex_a (0x55..)"
+  std::string unit;              // of the bucket bounds, e.g. "ns"
+  std::vector<uint64_t> counts;  // at most kMaxBuckets; trailing empty buckets may be left out
+
+  /// The bucket a value falls in: floor(log2(value)), 0 for 0 and 1.
+  static size_t bucket_of(uint64_t value) {
+    size_t b = 0;
+    while (value > 1) {
+      value >>= 1;
+      ++b;
+    }
+    return b;
+  }
+  /// Counts n values of this size (growing counts as far as its bucket).
+  void add(uint64_t value, uint64_t n = 1) {
+    const size_t b = bucket_of(value);
+    if (counts.size() <= b) counts.resize(b + 1, 0);
+    counts[b] += n;
+  }
+  uint64_t total() const {
+    uint64_t t = 0;
+    for (uint64_t c : counts) t += c;
+    return t;
+  }
+};
+
 /// A finished profile: what was measured, over which processes, and the stacks.
 struct Profile {
   std::string measure = "cpu";   // "cpu" for sampled on-CPU stacks
@@ -89,6 +122,7 @@ struct Profile {
   DropCounters drops;
   std::vector<std::string> notes;        // things the user should know (process exited, ...)
   std::vector<std::string> value_names;  // what StackCount::values hold ("calls", "bytes", ...)
+  std::vector<Histogram> histograms;     // the measure's own distributions, if any (lock waits, ...)
 
   uint64_t total() const {
     uint64_t t = 0;

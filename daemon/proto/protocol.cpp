@@ -16,6 +16,8 @@ constexpr uint32_t kMaxListItems = 4096;
 constexpr uint32_t kMaxDropCounters = 64;
 constexpr size_t kMaxDropName = 64;
 constexpr uint32_t kKernelBit = 0x80000000u;
+constexpr size_t kMaxHistogramLabel = 4096;
+constexpr size_t kMaxHistogramUnit = 256;  // as a profile's unit
 
 Error decode_error(const char* what, const std::string& why) {
   return Error{std::string("decode ") + what, why, EPROTO, {}};
@@ -78,6 +80,33 @@ std::vector<std::string> get_strings(wire::Reader& r) {
   uint32_t n = r.count(kMaxListItems, 4);
   std::vector<std::string> v;
   for (uint32_t i = 0; i < n && !r.failed(); ++i) v.push_back(r.str(kMaxString));
+  return v;
+}
+
+// Each histogram: label, unit, then its buckets as a count and that many u64s.
+void put_histograms(wire::Writer& w, const std::vector<Histogram>& v) {
+  w.u32(static_cast<uint32_t>(v.size()));
+  for (const Histogram& h : v) {
+    w.str(h.label);
+    w.str(h.unit);
+    w.u32(static_cast<uint32_t>(h.counts.size()));
+    for (uint64_t c : h.counts) w.u64(c);
+  }
+}
+
+std::vector<Histogram> get_histograms(wire::Reader& r) {
+  uint32_t n = r.count(kMaxHistograms, 12);
+  std::vector<Histogram> v;
+  v.reserve(n);
+  for (uint32_t i = 0; i < n && !r.failed(); ++i) {
+    Histogram h;
+    h.label = r.str(kMaxHistogramLabel);
+    h.unit = r.str(kMaxHistogramUnit);
+    uint32_t nb = r.count(static_cast<uint32_t>(Histogram::kMaxBuckets), 8);
+    h.counts.reserve(nb);
+    for (uint32_t j = 0; j < nb && !r.failed(); ++j) h.counts.push_back(r.u64());
+    v.push_back(std::move(h));
+  }
   return v;
 }
 
@@ -328,6 +357,7 @@ std::vector<uint8_t> encode(const Profile& p) {
   put_drops(w, p.drops);
   put_strings(w, p.notes);
   put_strings(w, p.value_names);
+  put_histograms(w, p.histograms);
   w.u32(static_cast<uint32_t>(table.size()));
   for (const auto& s : table) w.str(s);
   auto& out = w.bytes();
@@ -346,6 +376,7 @@ Result<Profile> decode_profile(std::span<const uint8_t> payload) {
   p.drops = get_drops(r);
   p.notes = get_strings(r);
   p.value_names = get_strings(r);
+  p.histograms = get_histograms(r);
   uint32_t nstr = r.count(kMaxStrings, 4);
   std::vector<std::string> table;
   table.reserve(nstr);

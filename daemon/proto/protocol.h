@@ -17,8 +17,9 @@
 namespace scorch::proto {
 
 inline constexpr uint32_t kMagic = 0x524f4353;  // "SCOR" little-endian
-inline constexpr uint16_t kVersion = 4;         // 2: measures (off-CPU, wall); 3: malloc, stack values;
-                                                // 4: per-measure options, named drop counters
+inline constexpr uint16_t kVersion = 5;         // 2: measures (off-CPU, wall); 3: malloc, stack values;
+                                                // 4: per-measure options, named drop counters;
+                                                // 5: log2 histograms in profile results
 inline constexpr size_t kHeaderSize = 16;
 inline constexpr uint32_t kMaxRequestPayload = 64 * 1024;        // client -> daemon
 inline constexpr uint32_t kMaxReplyPayload = 256 * 1024 * 1024;  // daemon -> client
@@ -69,6 +70,7 @@ struct ProfileRequest {
   std::vector<uint8_t> options;
 };
 inline constexpr uint32_t kMaxOptionsBytes = 4096;
+inline constexpr uint32_t kMaxHistograms = 64 * 1024;  // per profile result; buckets: Histogram::kMaxBuckets
 
 /// End the running profile now and send its result.
 struct StopRequest {};

@@ -30,6 +30,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (p.ok()) {
     auto again = proto::decode_profile(proto::encode(*p));
     if (!again.ok() || again->stacks.size() != p->stacks.size() || again->total() != p->total()) std::abort();
+    if (again->histograms.size() != p->histograms.size()) std::abort();
+    for (size_t i = 0; i < p->histograms.size(); ++i)
+      if (again->histograms[i].label != p->histograms[i].label ||
+          again->histograms[i].counts != p->histograms[i].counts)
+        std::abort();
   }
   return 0;
 }

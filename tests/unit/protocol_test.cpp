@@ -291,5 +291,110 @@ TEST(Protocol, StringIndexOutOfRangeIsRefused) {
   EXPECT_NE(back.error().reason.find("out of range"), std::string::npos);
 }
 
+Profile histogram_profile() {
+  Profile p;
+  p.measure = "locks";
+  p.unit = "us";
+  p.value_names = {"wait_us", "contentions", "max_wait_us"};
+  p.stacks.push_back({7, "srv", {{"main", false}, {"pthread_mutex_lock", false}}, 12, {12, 3, 9}});
+  Histogram a{"lock mutex_a (0x55d0c0de1000)", "ns", {0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 5, 1}};
+  Histogram all{"every bucket", "ns", std::vector<uint64_t>(Histogram::kMaxBuckets, 1)};
+  all.counts.back() = UINT64_MAX;
+  p.histograms = {a, all, Histogram{"empty", "", {}}};
+  return p;
+}
+
+TEST(Protocol, HistogramsRoundTrip) {
+  const Profile p = histogram_profile();
+  auto frame = proto::frame(MsgType::kProfileResult, p);
+  ASSERT_EQ(decode_header(header_of(frame), kMaxReplyPayload).problem, HeaderProblem::kNone);
+  auto back = decode_profile(payload_of(frame));
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  ASSERT_EQ(back->histograms.size(), 3u);
+  for (size_t i = 0; i < p.histograms.size(); ++i) {
+    EXPECT_EQ(back->histograms[i].label, p.histograms[i].label);
+    EXPECT_EQ(back->histograms[i].unit, p.histograms[i].unit);
+    EXPECT_EQ(back->histograms[i].counts, p.histograms[i].counts);
+  }
+  // The rest of the profile travels as before.
+  ASSERT_EQ(back->stacks.size(), 1u);
+  EXPECT_EQ(back->stacks[0].values, (std::vector<uint64_t>{12, 3, 9}));
+  EXPECT_EQ(back->stacks[0].frames[1].name, "pthread_mutex_lock");
+  EXPECT_EQ(back->value_names, p.value_names);
+  // A profile without histograms decodes to none.
+  EXPECT_TRUE(decode_profile(encode(Profile{}))->histograms.empty());
+}
+
+TEST(Protocol, TruncatedOrOversizedHistogramsAreRefused) {
+  Profile p;
+  p.histograms = {Histogram{"lock a", "ns", {1, 2, 3}}};
+  auto bytes = encode(p);
+  for (size_t cut = 0; cut < bytes.size(); ++cut) {
+    std::vector<uint8_t> part(bytes.begin(), bytes.begin() + static_cast<long>(cut));
+    EXPECT_FALSE(decode_profile(part).ok()) << "accepted a profile cut at " << cut;
+  }
+  // More buckets than a uint64_t value has.
+  p.histograms[0].counts.assign(Histogram::kMaxBuckets + 1, 1);
+  auto big = decode_profile(encode(p));
+  ASSERT_FALSE(big.ok());
+  EXPECT_NE(big.error().reason.find("count"), std::string::npos) << big.error().reason;
+  p.histograms[0].counts.assign(Histogram::kMaxBuckets, 1);
+  EXPECT_TRUE(decode_profile(encode(p)).ok());
+  // Label and unit past their limits.
+  p.histograms[0].label.assign(64 * 1024, 'x');
+  EXPECT_FALSE(decode_profile(encode(p)).ok());
+  p.histograms[0].label = "lock a";
+  p.histograms[0].unit.assign(1024, 'n');
+  EXPECT_FALSE(decode_profile(encode(p)).ok());
+  // More histograms than allowed (each the smallest there is: no label, unit or buckets).
+  p.histograms.assign(kMaxHistograms + 1, Histogram{});
+  EXPECT_FALSE(decode_profile(encode(p)).ok());
+}
+
+TEST(Protocol, LyingHistogramCountsAllocateNothing) {
+  auto head = [] {
+    wire::Writer w;
+    w.str("locks");
+    w.str("us");
+    w.u64(0);
+    w.u64(0);
+    w.u32(0);  // pids
+    w.u64(0);  // drops: samples
+    w.u32(0);  // drops: no counters
+    w.u32(0);  // notes
+    w.u32(0);  // value names
+    return w;
+  };
+  wire::Writer many = head();
+  many.u32(kMaxHistograms);  // histograms, in a few bytes
+  many.u64(0);
+  auto p = decode_profile(many.bytes());
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.error().reason.find("count"), std::string::npos) << p.error().reason;
+
+  wire::Writer buckets = head();
+  buckets.u32(1);  // one histogram
+  buckets.str("lock");
+  buckets.str("ns");
+  buckets.u32(Histogram::kMaxBuckets);  // 64 buckets claimed, 2 sent
+  buckets.u64(1);
+  buckets.u64(2);
+  p = decode_profile(buckets.bytes());
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.error().reason.find("count"), std::string::npos) << p.error().reason;
+}
+
+TEST(Protocol, PeersOfTheVersionBeforeHistogramsGetTheVersionError) {
+  // A version 4 frame (no histograms in its profiles) is refused by its header, never parsed.
+  static_assert(kVersion == 5);
+  auto old = proto::frame(MsgType::kProfileResult, histogram_profile());
+  old[4] = 4;
+  old[5] = 0;
+  auto check = decode_header(header_of(old), kMaxReplyPayload);
+  EXPECT_EQ(check.problem, HeaderProblem::kBadVersion);
+  EXPECT_NE(check.reason.find("protocol version 4 not supported (this side speaks 5)"), std::string::npos)
+      << check.reason;
+}
+
 }  // namespace
 }  // namespace scorch::proto
