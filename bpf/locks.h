@@ -15,7 +15,7 @@
 #define SCORCH_LOCKS_WAKE_ENTRIES 8192
 #endif
 #define SCORCH_LOCKS_FILTER_ENTRIES 1024
-#define SCORCH_LOCKS_HIST 24 /* log2 buckets of the wait in ns: [2^i, 2^(i+1)), the last one open */
+#define SCORCH_LOCKS_HIST 32 /* log2 buckets of the wait in ns: [2^i, 2^(i+1)); the last, from 2.1 s, open */
 
 /* What kind of wait a futex call is (the daemon names them; see locks_session.cpp):
  * LLL: FUTEX_WAIT with value 2, glibc's contended lock path (__lll_lock_wait: mutexes of every

@@ -106,15 +106,20 @@ class LocksSession : public MeasureSession {
   bool holders() const { return options_.holders; }
 
   /// A waiter bucket (frames already named, the lock's leaf included).
-  void add_wait(uint32_t tgid, std::string_view comm, const std::vector<Frame>& frames, const RawLockWait& w) {
+  void add_wait(uint32_t tgid, std::string_view comm, const std::vector<Frame>& frames, const RawLockWait& w,
+                const std::string& lock) {
     if (options_.holders) return;
     core_.add(tgid, comm, frames, w.total_ns, w.count);
     auto& s = stats_[frames_key(tgid, frames)];
     s.count += w.count;
     s.max_ns = std::max(s.max_ns, w.max_ns);
-    auto& h = hist_[w.addr];
-    h.resize(SCORCH_LOCKS_HIST);
-    for (size_t i = 0; i < w.hist.size() && i < h.size(); ++i) h[i] += w.hist[i];
+    auto& h = hist_[{tgid, w.addr}];
+    if (h.label.empty()) {
+      h.label = "PID " + std::to_string(tgid) + " " + lock;
+      h.unit = "ns";
+      h.counts.resize(SCORCH_LOCKS_HIST);
+    }
+    for (size_t i = 0; i < w.hist.size() && i < h.counts.size(); ++i) h.counts[i] += w.hist[i];
   }
   void add_holder(uint32_t tgid, std::string_view comm, const std::vector<Frame>& frames, const RawLockHolder& h) {
     if (!options_.holders) return;
@@ -152,12 +157,19 @@ class LocksSession : public MeasureSession {
       p.notes.push_back(std::to_string(n) + " waits shorter than --min-wait not counted (system-wide)");
     p.notes.push_back("a futex wait's time runs from the waiter's futex call to its return, so it includes the "
                       "time the woken thread waited for a CPU");
-    for (const auto& [addr, h] : hist_) {
-      std::string line = "wait histogram of lock " + hex(addr) + " (log2 ns buckets from 1 ns):";
-      for (size_t i = 0; i < h.size(); ++i)
-        if (h[i]) line += " 2^" + std::to_string(i) + ":" + std::to_string(h[i]);
-      p.notes.push_back(line);
+    bool open_bucket = false;
+    for (auto& [key, h] : hist_) {
+      open_bucket |= h.counts.back() != 0;
+      while (!h.counts.empty() && h.counts.back() == 0) h.counts.pop_back();
+      if (!h.counts.empty()) p.histograms.push_back(std::move(h));
     }
+    // Heaviest locks first, as the table's stacks are.
+    std::stable_sort(p.histograms.begin(), p.histograms.end(), [](const Histogram& a, const Histogram& b) {
+      return a.total() > b.total();
+    });
+    if (open_bucket)
+      p.notes.push_back("a histogram's last bucket, [2^" + std::to_string(SCORCH_LOCKS_HIST - 1) +
+                        ", ...) ns, holds every longer wait too");
   }
 
  private:
@@ -179,7 +191,7 @@ class LocksSession : public MeasureSession {
   std::vector<uint32_t> filters_;
   LocksProbe::Counters at_start_;
   std::unordered_map<std::string, Stat> stats_;
-  std::map<uint64_t, std::vector<uint64_t>> hist_;
+  std::map<std::pair<uint32_t, uint64_t>, Histogram> hist_;  // by {pid, lock address}
   uint64_t excluded_ = 0;
 };
 
@@ -211,11 +223,11 @@ Result<std::unique_ptr<MeasureSession>> LocksMeasure::start(Session& core, std::
 std::string LocksMeasure::lock_name(uint32_t tgid, uint32_t kind, uint32_t flags, uint64_t addr) {
   if (kind == SCORCH_LOCK_KERNEL && (flags & SCORCH_LOCK_F_MMAP_LOCK)) return "mmap_lock";
   if (kind == SCORCH_LOCK_KERNEL && (flags & SCORCH_LOCK_F_SIGLOCK)) return "siglock";
-  // Kernel locks elsewhere go by address: kallsyms lists text symbols (data ones only with
+  // A user lock in a global or static variable of a mapped file is named by its symbol. Kernel
+  // locks elsewhere go by address: kallsyms lists text symbols (data ones only with
   // CONFIG_KALLSYMS_ALL, which Debian's kernel lacks), and a text lookup could name a module
   // function for a lock in module data.
-  std::string name;
-  (void)tgid;
+  std::string name = kind == SCORCH_LOCK_KERNEL ? std::string() : symbolizer_.symbolize_data(tgid, addr);
   if (name.empty()) return hex(addr);
   return name + " (" + hex(addr) + ")";
 }
@@ -250,8 +262,9 @@ void LocksMeasure::drain() {
           for (LocksSession* s : sessions) s->excluded(w.count);
           return;
         }
-        frames.push_back(Frame{"[" + kind + " " + lock_name(w.tgid, w.kind, w.flags, w.addr) + "]", w.kind == SCORCH_LOCK_KERNEL});
-        for (LocksSession* s : sessions) s->add_wait(w.tgid, w.comm, frames, w);
+        const std::string lock = kind + " " + lock_name(w.tgid, w.kind, w.flags, w.addr);
+        frames.push_back(Frame{"[" + lock + "]", w.kind == SCORCH_LOCK_KERNEL});
+        for (LocksSession* s : sessions) s->add_wait(w.tgid, w.comm, frames, w, lock);
       },
       [&](const RawLockHolder& h) {
         auto p = by_pid.find(h.tgid);

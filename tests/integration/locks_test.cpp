@@ -128,6 +128,9 @@ TEST_F(Locks, WaitPerSiteMatchesWhatTheProgramMeasured) {
   EXPECT_NEAR(static_cast<double>(a.us), truth.site_a_us, truth.site_a_us * 0.10) << r.err;
   EXPECT_NEAR(static_cast<double>(b.us), truth.site_b_us, truth.site_b_us * 0.10);
   EXPECT_GE(a.chained, a.us * 95 / 100) << "site_a must sit below worker";
+  // The locks are static variables of the program: named by their symbols.
+  EXPECT_EQ(waited_at(p, "site_a", "[mutex mutex_a (0x"), a.us) << "mutex A named by its symbol";
+  EXPECT_EQ(waited_at(p, "site_b", "[mutex mutex_b (0x"), b.us) << "mutex B named by its symbol";
   EXPECT_LT(static_cast<double>(waited_in(p, "cond_waiter", {}).us), truth.cond_us * 0.05)
       << "the condition variable's wait is not lock contention";
   EXPECT_NE(r.err.find("exited during the profile"), std::string::npos) << "the program exits mid-trace: " << r.err;
@@ -154,12 +157,13 @@ TEST_F(Locks, EachKindShowsItsWaitsAndKind) {
   RunResult r;
   auto [line, p] = trace({testprog("lock_kinds"), "3"}, {}, &r);
   ASSERT_GE(figure(line, "pi_ns"), 0) << line;
+  // The locks are variables in an anonymous namespace (local symbols): named, demangled.
   struct Site {
     const char *function, *leaf, *key;
-  } sites[] = {{"std_site", "[mutex ", "std_ns"},
-               {"read_site", "[rwlock (read) ", "read_ns"},
-               {"write_site", "[rwlock (write) ", "write_ns"},
-               {"pi_site", "[pi-mutex ", "pi_ns"}};
+  } sites[] = {{"std_site", "[mutex (anonymous namespace)::std_mu (0x", "std_ns"},
+               {"read_site", "[rwlock (read) (anonymous namespace)::rw_mu", "read_ns"},
+               {"write_site", "[rwlock (write) (anonymous namespace)::rw_mu", "write_ns"},
+               {"pi_site", "[pi-mutex (anonymous namespace)::pi_mu (0x", "pi_ns"}};
   for (const Site& s : sites) {
     const double truth_us = figure(line, s.key) / 1e3;
     ASSERT_GT(truth_us, 50'000) << s.function << " hardly waited: " << line;
@@ -210,19 +214,30 @@ TEST_F(Locks, MinWaitFiltersInTheKernel) {
   prog.finish(SIGTERM);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ASSERT_TRUE(truth.ok);
-  // Rows: WAIT US, CONTENTIONS, MAX WAIT US, stack.
+  // Rows: WAIT US, CONTENTIONS, MAX WAIT US, stack; then a log2 histogram of the waits per lock,
+  // one line per bucket: "[low, high)  count |@@@ |".
   std::ifstream in(table);
   std::string row;
-  uint64_t rows = 0, waited = 0;
+  uint64_t rows = 0, waited = 0, contentions = 0, in_histograms = 0;
   while (std::getline(in, row)) {
     std::smatch m;
+    if (std::regex_search(row, m, std::regex("^\\[(\\d+), (\\d+)\\)\\s+(\\d+) \\|"))) {
+      const uint64_t low = std::stoull(m[1]), n = std::stoull(m[3]);
+      in_histograms += n;
+      if (n) {
+        EXPECT_GE(low, 1u << 19) << "1 ms is in [2^19, 2^20) ns: " << row;
+      }
+      continue;
+    }
     if (!std::regex_search(row, m, std::regex("^\\s*(\\d+)\\s+(\\d+)\\s+(\\d+)\\s+\\["))) continue;
     ++rows;
     uint64_t us = std::stoull(m[1]), n = std::stoull(m[2]);
     waited += us;
+    contentions += n;
     EXPECT_GE(us, n * 1000) << "a wait under 1 ms was counted: " << row;
   }
   EXPECT_GT(rows, 0u) << read_file(table);
+  EXPECT_EQ(in_histograms, contentions) << "every counted wait is in its lock's histogram\n" << read_file(table);
   EXPECT_LT(static_cast<double>(waited), truth.site_a_us + truth.site_b_us) << "short waits were left out";
   EXPECT_NE(r.err.find("shorter than --min-wait"), std::string::npos) << r.err;
 }
