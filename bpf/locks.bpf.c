@@ -93,6 +93,16 @@ struct waits_map {
 };
 struct waits_map user_waits SEC(".maps"), kernel_waits SEC(".maps");
 
+/* How many traced threads sleep in a futex wait on each address now: a release on an address
+ * nobody traced sleeps on ends no wait, so its stack is not taken. LRU: an evicted count only
+ * costs releases their stack (counted as woken waits without a release). */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, SCORCH_LOCKS_WAKE_ENTRIES);
+  __type(key, struct scorch_lock_wake_key);
+  __type(value, __s64);
+} sleepers SEC(".maps");
+
 /* A scratch record for a release's stack (too large for the BPF stack). */
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -124,6 +134,21 @@ static __noinline __u64 take_user_stack(void *ctx, struct scorch_ustack *out, __
   return scorch_hash_frames(out->ips, bytes);
 }
 
+static __always_inline void count_sleeper(__u32 tgid, __u64 addr, __s64 delta)
+{
+  struct scorch_lock_wake_key k = {.tgid = tgid, .addr = addr};
+  __s64 *n = bpf_map_lookup_elem(&sleepers, &k);
+  if (!n) {
+    if (delta < 0)
+      return;
+    __s64 zero = 0;
+    n = scorch_insert_or_get(&sleepers, &k, &zero);
+    if (!n)
+      return;
+  }
+  __sync_fetch_and_add(n, delta);
+}
+
 static __always_inline __u32 log2_bucket(__u64 ns)
 {
   __u32 b = 0;
@@ -151,6 +176,12 @@ static __always_inline void add_wait(struct scorch_lock_wait *w, __u32 tgid, __u
       scorch_count(&counters, SCORCH_LK_MAP_FULL);
       return;
     }
+    /* A new bucket in this generation: its stacks go in with it, so the daemon finds them
+     * together (a bucket that exists already has them). */
+    if (w->uhash)
+      bpf_map_update_elem(scorch_active_map(seq, &ustacks0, &ustacks1), &w->uhash, &w->user, BPF_ANY);
+    if (w->khash)
+      bpf_map_update_elem(scorch_active_map(seq, &kstacks0, &kstacks1), &w->khash, &w->kernel, BPF_ANY);
   }
   __sync_fetch_and_add(&v->total_ns, ns);
   __sync_fetch_and_add(&v->count, 1);
@@ -159,11 +190,6 @@ static __always_inline void add_wait(struct scorch_lock_wait *w, __u32 tgid, __u
   __u32 b = log2_bucket(ns);
   if (b < SCORCH_LOCKS_HIST)
     __sync_fetch_and_add(&v->hist[b], 1);
-  /* The stacks go in with the bucket, in its generation, so the daemon finds them together. */
-  if (w->uhash)
-    bpf_map_update_elem(scorch_active_map(seq, &ustacks0, &ustacks1), &w->uhash, &w->user, BPF_ANY);
-  if (w->khash)
-    bpf_map_update_elem(scorch_active_map(seq, &kstacks0, &kstacks1), &w->khash, &w->kernel, BPF_ANY);
   scorch_count(&counters, SCORCH_LK_WAITS);
 }
 
@@ -196,6 +222,12 @@ static __always_inline void add_holder(struct scorch_lock_wait *w, __u32 tgid, _
 /* A contended release: who released the lock at addr, and where. */
 static __noinline void record_wake(void *ctx, __u32 tgid, __u32 tid, __u64 addr)
 {
+  struct scorch_lock_wake_key wk = {.tgid = tgid, .addr = addr};
+  __s64 *sleeping = bpf_map_lookup_elem(&sleepers, &wk);
+  if (!sleeping || *sleeping <= 0) {
+    scorch_count(&counters, SCORCH_LK_IDLE_WAKES);
+    return;
+  }
   __u32 zero = 0;
   struct scorch_ustack *stack = bpf_map_lookup_elem(&scratch, &zero);
   if (!stack)
@@ -205,7 +237,6 @@ static __noinline void record_wake(void *ctx, __u32 tgid, __u32 tid, __u64 addr)
   bpf_get_current_comm(wake.comm, sizeof(wake.comm));
   if (wake.uhash)
     bpf_map_update_elem(&wake_stacks, &wake.uhash, stack, BPF_ANY);
-  struct scorch_lock_wake_key wk = {.tgid = tgid, .addr = addr};
   bpf_map_update_elem(&wakes, &wk, &wake, BPF_ANY);
   scorch_count(&counters, SCORCH_LK_WAKES);
 }
@@ -232,7 +263,8 @@ int scorch_futex_enter(struct trace_event_raw_sys_enter *ctx)
   else if (op == FUTEX_LOCK_PI || op == FUTEX_LOCK_PI2)
     kind = SCORCH_LOCK_PI;
   else if (op == FUTEX_WAKE || op == FUTEX_WAKE_BITSET || op == FUTEX_UNLOCK_PI) {
-    record_wake(ctx, tgid, tid, addr);
+    if (f->holders)
+      record_wake(ctx, tgid, tid, addr);
     return 0;
   } else
     return 0;
@@ -241,15 +273,21 @@ int scorch_futex_enter(struct trace_event_raw_sys_enter *ctx)
     scorch_count(&counters, SCORCH_LK_NO_STORAGE);
     return 0;
   }
-  if (w->active)
+  if (w->active) {
     scorch_count(&counters, SCORCH_LK_NESTED); /* a futex from a signal handler: the newer one counts */
+    if (f->holders)
+      count_sleeper(tgid, w->addr, -1);
+  }
   w->active = 1;
   w->addr = addr;
   w->kind = kind;
   w->flags = 0;
   w->khash = 0;
+  w->holders = f->holders;
   w->uhash = take_user_stack(ctx, &w->user, tgid);
   w->start_ns = bpf_ktime_get_ns(); /* after the walk: its cost is not the lock's */
+  if (f->holders)
+    count_sleeper(tgid, addr, 1);
   return 0;
 }
 
@@ -262,6 +300,8 @@ int scorch_futex_exit(struct trace_event_raw_sys_exit *ctx)
     return 0;
   w->active = 0;
   __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+  if (w->holders)
+    count_sleeper(tgid, w->addr, -1);
   struct scorch_locks_filter *f = wanted(tgid);
   if (!f || !f->user) /* the session ended meanwhile */
     return 0;
@@ -272,7 +312,7 @@ int scorch_futex_exit(struct trace_event_raw_sys_exit *ctx)
   }
   __u32 seq = active_generation;
   add_wait(w, tgid, ns, seq);
-  if (ctx->ret == 0)
+  if (ctx->ret == 0 && f->holders)
     add_holder(w, tgid, ns, seq); /* woken (or the lock taken), not timed out nor interrupted */
   return 0;
 }

@@ -44,6 +44,8 @@ struct scorch_locks_filter {
                         earlier session, counts from here */
   __u32 user;        /* futex waits of this process */
   __u32 kernel;      /* kernel lock contention of this process */
+  __u32 holders;     /* record its contended releases (a session asked for --holders) */
+  __u32 pad;
 };
 
 /* A wait in progress (task storage): from the futex entry (or contention_begin) to its exit. */
@@ -54,8 +56,8 @@ struct scorch_lock_wait {
   __u64 khash;  /* kernel stack (kernel locks), in kstacks; 0: none */
   __u32 kind;   /* scorch_lock_kind */
   __u32 flags;  /* kernel: contention_begin's flags */
-  __u32 active; /* 1 while a wait is open */
-  __u32 seq;    /* the generation the stacks were stored in */
+  __u32 active;  /* 1 while a wait is open */
+  __u32 holders; /* it was counted in sleepers (releases were being recorded) */
   struct scorch_ustack user;
   struct scorch_ustack kernel; /* kernel locks only */
 };
@@ -118,6 +120,7 @@ enum scorch_locks_counter {
   SCORCH_LK_NO_STORAGE,  /* no task storage */
   SCORCH_LK_WAKES,       /* contended releases recorded */
   SCORCH_LK_NO_HOLDER,   /* woken waits with no release seen on their address */
+  SCORCH_LK_IDLE_WAKES,  /* releases with no traced waiter asleep on the address: no stack taken */
   SCORCH_LK_MAX,
 };
 

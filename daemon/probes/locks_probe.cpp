@@ -17,7 +17,7 @@
 namespace scorch {
 namespace {
 
-static_assert(sizeof(scorch_locks_filter) == 24);
+static_assert(sizeof(scorch_locks_filter) == 32);
 static_assert(sizeof(scorch_lock_key) == 40);
 static_assert(sizeof(scorch_lock_holder_key) == 40);
 static_assert(sizeof(scorch_lock_wake_key) == 16);
@@ -104,7 +104,19 @@ void LocksProbe::detach_unused() {
   if (!kernel) kernel_links_.clear();
 }
 
-Result<void> LocksProbe::add_filter(uint32_t tgid, const Filter& filter) {
+Result<void> LocksProbe::write_filter(uint32_t tgid, const Entry& e) {
+  scorch_locks_filter value{};
+  value.min_wait_ns = e.filter.min_wait_ns;
+  value.since_ns = e.since_ns;
+  value.user = e.filter.user ? 1 : 0;
+  value.kernel = e.filter.kernel ? 1 : 0;
+  value.holders = e.holder_refs > 0 ? 1 : 0;
+  if (bpf_map__update_elem(skel_->maps.filter, &tgid, sizeof(tgid), &value, sizeof(value), BPF_ANY) != 0)
+    return make_errno_error("add the lock filter", errno);
+  return {};
+}
+
+Result<void> LocksProbe::add_filter(uint32_t tgid, const Filter& filter, bool holders) {
   auto it = filters_.find(tgid);
   if (it != filters_.end()) {
     if (!(it->second.filter == filter)) {
@@ -112,7 +124,13 @@ Result<void> LocksProbe::add_filter(uint32_t tgid, const Filter& filter) {
       return Error{"trace locks of " + who, "another session traces it with other options", EBUSY,
                    "use the same --min-wait and --kernel, or wait for that session to end"};
     }
-    ++it->second.refs;
+    Entry& e = it->second;
+    if (holders && e.holder_refs++ == 0)
+      if (auto r = write_filter(tgid, e); !r) {
+        --e.holder_refs;
+        return r;
+      }
+    ++e.refs;
     return {};
   }
   // Programs first, then the filter entry: nothing is recorded before both are in.
@@ -123,25 +141,24 @@ Result<void> LocksProbe::add_filter(uint32_t tgid, const Filter& filter) {
       detach_unused();
       return r;
     }
-  scorch_locks_filter value{};
-  value.min_wait_ns = filter.min_wait_ns;
+  Entry e{filter, 1, holders ? 1 : 0, 0};
   timespec now{};
   clock_gettime(CLOCK_MONOTONIC, &now);  // bpf_ktime_get_ns's clock
-  value.since_ns = static_cast<uint64_t>(now.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(now.tv_nsec);
-  value.user = filter.user ? 1 : 0;
-  value.kernel = filter.kernel ? 1 : 0;
-  if (bpf_map__update_elem(skel_->maps.filter, &tgid, sizeof(tgid), &value, sizeof(value), BPF_ANY) != 0) {
-    int e = errno;
+  e.since_ns = static_cast<uint64_t>(now.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(now.tv_nsec);
+  if (auto r = write_filter(tgid, e); !r) {
     detach_unused();
-    return make_errno_error("add the lock filter", e);
+    return r;
   }
-  filters_.emplace(tgid, Entry{filter, 1});
+  filters_.emplace(tgid, e);
   return {};
 }
 
-void LocksProbe::remove_filter(uint32_t tgid) {
+void LocksProbe::remove_filter(uint32_t tgid, bool holders) {
   auto it = filters_.find(tgid);
-  if (it == filters_.end() || --it->second.refs > 0) return;
+  if (it == filters_.end()) return;
+  Entry& e = it->second;
+  if (holders && --e.holder_refs == 0 && e.refs > 1) (void)write_filter(tgid, e);  // releases cost nothing again
+  if (--e.refs > 0) return;
   filters_.erase(it);
   bpf_map__delete_elem(skel_->maps.filter, &tgid, sizeof(tgid), 0);
   detach_unused();
@@ -199,7 +216,8 @@ LocksProbe::Counters LocksProbe::counters() const {
   sum_percpu_counters(bpf_map__fd(skel_->maps.counters), SCORCH_LK_MAX, s);
   return Counters{s[SCORCH_LK_WAITS],       s[SCORCH_LK_SHORT],      s[SCORCH_LK_MAP_FULL],
                   s[SCORCH_LK_STACK_ERROR], s[SCORCH_LK_NESTED],     s[SCORCH_LK_NO_STORAGE],
-                  s[SCORCH_LK_WAKES],       s[SCORCH_LK_NO_HOLDER],  lost_stacks_};
+                  s[SCORCH_LK_WAKES],       s[SCORCH_LK_NO_HOLDER],  s[SCORCH_LK_IDLE_WAKES],
+                  lost_stacks_};
 }
 
 }  // namespace scorch

@@ -66,8 +66,9 @@ class LocksProbe {
   };
   /// Traces tgid (kPidAny: kernel locks of every process) with this filter; shared by reference
   /// count, refused (EBUSY) when another session traces the target with a different filter.
-  Result<void> add_filter(uint32_t tgid, const Filter& filter);
-  void remove_filter(uint32_t tgid);
+  /// holders: also record the target's contended releases (while any of its sessions asks).
+  Result<void> add_filter(uint32_t tgid, const Filter& filter, bool holders);
+  void remove_filter(uint32_t tgid, bool holders);
   /// Why kernel locks cannot be traced here; empty when they can.
   const std::string& kernel_unavailable() const { return kernel_unavailable_; }
 
@@ -77,7 +78,7 @@ class LocksProbe {
 
   struct Counters {
     uint64_t waits = 0, short_waits = 0, map_full = 0, stack_errors = 0, nested = 0, no_storage = 0, wakes = 0,
-             no_holder = 0, lost_stacks = 0;
+             no_holder = 0, idle_wakes = 0, lost_stacks = 0;
   };
   Counters counters() const;
 
@@ -99,7 +100,10 @@ class LocksProbe {
   struct Entry {
     Filter filter;
     int refs = 0;
+    int holder_refs = 0;    // sessions that want releases recorded
+    uint64_t since_ns = 0;  // when the filter went in (CLOCK_MONOTONIC)
   };
+  Result<void> write_filter(uint32_t tgid, const Entry& e);
   std::map<uint32_t, Entry> filters_;
   std::string kernel_unavailable_;
   uint64_t lost_stacks_ = 0;

@@ -74,7 +74,7 @@ class LocksSession : public MeasureSession {
     measure_.sessions_.push_back(this);
   }
   ~LocksSession() override {
-    for (uint32_t t : filters_) measure_.probe_->remove_filter(t);
+    for (uint32_t t : filters_) measure_.probe_->remove_filter(t, options_.holders);
     std::erase(measure_.sessions_, this);
   }
 
@@ -82,7 +82,7 @@ class LocksSession : public MeasureSession {
     at_start_ = measure_.probe_->counters();
     const LocksProbe::Filter f{options_.min_wait_ns, !options_.kernel, options_.kernel};
     for (uint32_t t : core_.targets()) {
-      if (auto r = measure_.probe_->add_filter(t, f); !r) return r.error();
+      if (auto r = measure_.probe_->add_filter(t, f, options_.holders); !r) return r.error();
       filters_.push_back(t);
     }
     return {};
@@ -97,7 +97,7 @@ class LocksSession : public MeasureSession {
 
   void lose(uint32_t pid) override {
     if (auto it = std::find(filters_.begin(), filters_.end(), pid); it != filters_.end()) {
-      measure_.probe_->remove_filter(pid);
+      measure_.probe_->remove_filter(pid, options_.holders);
       filters_.erase(it);
     }
   }
@@ -287,7 +287,8 @@ void LocksMeasure::drain() {
 std::vector<std::string> LocksMeasure::status() const {
   auto c = probe_->counters();
   std::string line = "locks: " + std::to_string(c.waits) + " waits counted, " + std::to_string(c.short_waits) +
-                     " under --min-wait, " + std::to_string(c.wakes) + " contended releases, " +
+                     " under --min-wait, " + std::to_string(c.wakes) + " contended releases recorded (" +
+                     std::to_string(c.idle_wakes) + " more with no traced waiter asleep), " +
                      std::to_string(c.no_holder) + " woken waits without a release seen; lost: " +
                      std::to_string(c.map_full) + " (map full), " + std::to_string(c.stack_errors) +
                      " stack errors, " + std::to_string(c.nested) + " nested, " + std::to_string(c.no_storage) +
