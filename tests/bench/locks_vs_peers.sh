@@ -249,9 +249,11 @@ run_one() {
       lines=$(wc -l <"$t_out" 2>/dev/null || echo 0)
       sum=$(awk '{ s += $NF } END { printf "%.0f", s }' "$t_out" 2>/dev/null || echo 0)
       note="waits=${waits:-?} stacks=$lines waited_us=$sum${coll:+ collisions=$coll}"
-      # scorch's notes list frames "0 lost" per file: only nonzero losses, drops and errors
-      if grep -qiE 'drop|[1-9][0-9]* lost|error|warn' "$t_err"; then
-        EXTRA[$key]+="$tag: $(grep -iE 'drop|[1-9][0-9]* lost|error|warn' "$t_err" | head -2 | tr '\n' ' ')"$'\n'
+      # scorch's notes list frames "0 lost" per file and end with "drops: none": only nonzero
+      # losses, drops and errors
+      local pat='drops: [^n]|[1-9][0-9]* lost|error|warn'
+      if grep -qiE "$pat" "$t_err"; then
+        EXTRA[$key]+="$tag: $(grep -iE "$pat" "$t_err" | grep -v 'drop counters are system-wide' | head -2 | sed 's/^.*drops:/drops:/' | tr '\n' ' ')"$'\n'
       fi
       ;;
     bpftrace)
