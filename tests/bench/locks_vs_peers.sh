@@ -37,7 +37,7 @@
 # Environment knobs:
 #   BENCH_RUNS=5           timed runs per mode (plus one untimed warm-up run of each variant)
 #   BENCH_THREADS=4        lockloop threads
-#   BENCH_ITERS=3000000    lock/unlock per thread (contended and uncontended)
+#   BENCH_ITERS=3000000    lock/unlock per thread (contended variant)
 #   BENCH_UNC_ITERS=6000000  the same for the uncontended variant (its loop is faster)
 #   BENCH_MMAP_ITERS=5000  mmap + touch + munmap per thread (mmap variant)
 #   BENCH_VARIANTS="contended uncontended mmap"   which variants to run
