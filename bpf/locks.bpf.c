@@ -14,14 +14,14 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define FUTEX_WAIT         0
-#define FUTEX_WAKE         1
-#define FUTEX_LOCK_PI      6
-#define FUTEX_UNLOCK_PI    7
-#define FUTEX_WAIT_BITSET  9
-#define FUTEX_WAKE_BITSET  10
-#define FUTEX_LOCK_PI2     13
-#define FUTEX_CMD_MASK     0x7f /* without FUTEX_PRIVATE_FLAG (128) and FUTEX_CLOCK_REALTIME (256) */
+#define FUTEX_WAIT        0
+#define FUTEX_WAKE        1
+#define FUTEX_LOCK_PI     6
+#define FUTEX_UNLOCK_PI   7
+#define FUTEX_WAIT_BITSET 9
+#define FUTEX_WAKE_BITSET 10
+#define FUTEX_LOCK_PI2    13
+#define FUTEX_CMD_MASK    0x7f /* without FUTEX_PRIVATE_FLAG (128) and FUTEX_CLOCK_REALTIME (256) */
 
 /* The daemon drains one generation while the program fills the other (as on-CPU). */
 volatile __u32 active_generation = 0;
@@ -164,8 +164,12 @@ static __always_inline __u32 log2_bucket(__u64 ns)
 /* Adds one wait of ns to its bucket in the active generation. */
 static __always_inline void add_wait(struct scorch_lock_wait *w, __u32 tgid, __u64 ns, __u32 seq)
 {
-  struct scorch_lock_key key = {.tgid = tgid, .kind = w->kind, .addr = w->addr, .uhash = w->uhash,
-                                .khash = w->khash, .flags = w->flags};
+  struct scorch_lock_key key = {.tgid = tgid,
+                                .kind = w->kind,
+                                .addr = w->addr,
+                                .uhash = w->uhash,
+                                .khash = w->khash,
+                                .flags = w->flags};
   void *counts = scorch_active_map(seq, &counts0, &counts1);
   struct scorch_lock_value *v = bpf_map_lookup_elem(counts, &key);
   if (!v) {
@@ -202,8 +206,12 @@ static __always_inline void add_holder(struct scorch_lock_wait *w, __u32 tgid, _
     scorch_count(&counters, SCORCH_LK_NO_HOLDER);
     return;
   }
-  struct scorch_lock_holder_key key = {.tgid = tgid, .kind = w->kind, .addr = w->addr, .uhash = wake->uhash,
-                                       .whash = w->uhash, .tid = wake->tid};
+  struct scorch_lock_holder_key key = {.tgid = tgid,
+                                       .kind = w->kind,
+                                       .addr = w->addr,
+                                       .uhash = wake->uhash,
+                                       .whash = w->uhash,
+                                       .tid = wake->tid};
   void *holders = scorch_active_map(seq, &holders0, &holders1);
   struct scorch_lock_holder_value *v = bpf_map_lookup_elem(holders, &key);
   if (!v) {
@@ -335,7 +343,8 @@ int BPF_PROG(scorch_contention_begin, void *lock, unsigned int flags)
     return 0;
   }
   if (w->active) {
-    scorch_count(&counters, SCORCH_LK_NESTED); /* a spinlock inside a mutex's slow path: the outer one counts */
+    scorch_count(&counters,
+                 SCORCH_LK_NESTED); /* a spinlock inside a mutex's slow path: the outer one counts */
     return 0;
   }
   w->active = 1;

@@ -15,7 +15,8 @@
 #define SCORCH_LOCKS_WAKE_ENTRIES 8192
 #endif
 #define SCORCH_LOCKS_FILTER_ENTRIES 1024
-#define SCORCH_LOCKS_HIST 32 /* log2 buckets of the wait in ns: [2^i, 2^(i+1)); the last, from 2.1 s, open */
+#define SCORCH_LOCKS_HIST           32 /* log2 buckets of the wait in ns: [2^i, 2^(i+1)); the last, from 2.1 s, open \
+                                        */
 
 /* What kind of wait a futex call is (the daemon names them; see locks_session.cpp):
  * LLL: FUTEX_WAIT with value 2, glibc's contended lock path (__lll_lock_wait: mutexes of every
@@ -51,11 +52,11 @@ struct scorch_locks_filter {
 /* A wait in progress (task storage): from the futex entry (or contention_begin) to its exit. */
 struct scorch_lock_wait {
   __u64 start_ns;
-  __u64 addr;   /* the futex word (user) or the lock (kernel) */
-  __u64 uhash;  /* user stack at the wait, in ustacks; 0: none */
-  __u64 khash;  /* kernel stack (kernel locks), in kstacks; 0: none */
-  __u32 kind;   /* scorch_lock_kind */
-  __u32 flags;  /* kernel: contention_begin's flags */
+  __u64 addr;    /* the futex word (user) or the lock (kernel) */
+  __u64 uhash;   /* user stack at the wait, in ustacks; 0: none */
+  __u64 khash;   /* kernel stack (kernel locks), in kstacks; 0: none */
+  __u32 kind;    /* scorch_lock_kind */
+  __u32 flags;   /* kernel: contention_begin's flags */
   __u32 active;  /* 1 while a wait is open */
   __u32 holders; /* it was counted in sleepers (releases were being recorded) */
   struct scorch_ustack user;
@@ -98,11 +99,11 @@ struct scorch_lock_value {
  * the waiter's stack (the daemon tells lock waits from condvar waits by it, then sums it away). */
 struct scorch_lock_holder_key {
   __u32 tgid;
-  __u32 kind;   /* the waiter's */
+  __u32 kind; /* the waiter's */
   __u64 addr;
-  __u64 uhash;  /* the holder's stack at the release, in wake_stacks */
-  __u64 whash;  /* the waiter's stack, in ustacks of the same generation */
-  __u32 tid;    /* the releasing thread */
+  __u64 uhash; /* the holder's stack at the release, in wake_stacks */
+  __u64 whash; /* the waiter's stack, in ustacks of the same generation */
+  __u32 tid;   /* the releasing thread */
   __u32 pad;
 };
 struct scorch_lock_holder_value {

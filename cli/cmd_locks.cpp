@@ -29,7 +29,8 @@ proto::LocksOptions req;
 
 std::vector<Option> locks_options() {
   return {
-      {{"--min-wait"}, "a time",
+      {{"--min-wait"},
+       "a time",
        [](const std::string& v) {
          return parse_time(v, 1e3, req.min_wait_ns) ? "" : "'" + v + "' is not a time (e.g. 100us, 1ms)";
        }},
@@ -52,8 +53,8 @@ void encode(proto::ProfileRequest& r) {
 std::string render(const SessionRun& run, const Profile& p) {
   FlameOptions fo;
   fo.title = req.holders ? "scorch lock holders (width: time others waited)" : "scorch lock waits";
-  fo.subtitle = (p.pids.empty() ? std::string("all processes") : run.who) + ", " +
-                format_seconds(p.duration_ns / 1'000'000);
+  fo.subtitle =
+      (p.pids.empty() ? std::string("all processes") : run.who) + ", " + format_seconds(p.duration_ns / 1'000'000);
   fo.unit = p.unit;
   return render_profile(p, run.format, fo,
                         [](const Profile& q, size_t limit) { return render_stack_values_table(q, limit); });
@@ -67,7 +68,7 @@ void summarize(const SessionRun& run, const Profile& p) {
 }  // namespace
 
 int cmd_locks(const GlobalOptions& g, const std::vector<std::string>& args) {
-  static const SessionCommand kLocks{"locks", kLocksUsage, "tracing", "waits", locks_options,
+  static const SessionCommand kLocks{"locks", kLocksUsage, "tracing", "waits",  locks_options,
                                      check,   encode,      render,    summarize};
   return run_session_command(g, args, kLocks);
 }

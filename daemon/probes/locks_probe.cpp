@@ -81,7 +81,8 @@ Result<void> LocksProbe::attach_user() {
 Result<void> LocksProbe::attach_kernel() {
   if (!kernel_links_.empty()) return {};
   if (!kernel_unavailable_.empty())
-    return Error{"trace kernel locks", kernel_unavailable_, ENOTSUP, "scorch locks without --kernel traces user-space locks"};
+    return Error{"trace kernel locks", kernel_unavailable_, ENOTSUP,
+                 "scorch locks without --kernel traces user-space locks"};
   for (bpf_program* prog : {skel_->progs.scorch_contention_begin, skel_->progs.scorch_contention_end}) {
     bpf_link* link = bpf_program__attach(prog);
     if (!link) {
@@ -214,10 +215,11 @@ Result<void> LocksProbe::drain(const std::function<void(const RawLockWait&)>& wa
 LocksProbe::Counters LocksProbe::counters() const {
   uint64_t s[SCORCH_LK_MAX] = {};
   sum_percpu_counters(bpf_map__fd(skel_->maps.counters), SCORCH_LK_MAX, s);
-  return Counters{s[SCORCH_LK_WAITS],       s[SCORCH_LK_SHORT],      s[SCORCH_LK_MAP_FULL],
-                  s[SCORCH_LK_STACK_ERROR], s[SCORCH_LK_NESTED],     s[SCORCH_LK_NO_STORAGE],
-                  s[SCORCH_LK_WAKES],       s[SCORCH_LK_NO_HOLDER],  s[SCORCH_LK_IDLE_WAKES],
-                  lost_stacks_};
+  return Counters{s[SCORCH_LK_WAITS],      s[SCORCH_LK_SHORT],
+                  s[SCORCH_LK_MAP_FULL],   s[SCORCH_LK_STACK_ERROR],
+                  s[SCORCH_LK_NESTED],     s[SCORCH_LK_NO_STORAGE],
+                  s[SCORCH_LK_WAKES],      s[SCORCH_LK_NO_HOLDER],
+                  s[SCORCH_LK_IDLE_WAKES], lost_stacks_};
 }
 
 }  // namespace scorch

@@ -16,8 +16,8 @@ namespace scorch {
 namespace {
 
 // contention_begin's flags (include/trace/events/lock.h).
-constexpr uint32_t kLcbSpin = 1u << 0, kLcbRead = 1u << 1, kLcbWrite = 1u << 2, kLcbRt = 1u << 3,
-                   kLcbPerCpu = 1u << 4, kLcbMutex = 1u << 5;
+constexpr uint32_t kLcbSpin = 1u << 0, kLcbRead = 1u << 1, kLcbWrite = 1u << 2, kLcbRt = 1u << 3, kLcbPerCpu = 1u << 4,
+                   kLcbMutex = 1u << 5;
 
 /// True when a user frame's name, leading underscores left out, begins with prefix (glibc's
 /// symbols for one function: pthread_rwlock_rdlock, __pthread_rwlock_rdlock, ..._full64).
@@ -55,10 +55,10 @@ std::string lock_kind_name(uint32_t kind, uint32_t flags, const std::vector<Fram
     case SCORCH_LOCK_WAIT:
       return "";  // a futex wait of no known lock (std::atomic::wait, a hand-made event)
     case SCORCH_LOCK_KERNEL: {
-      std::string k = (flags & kLcbPerCpu) ? "percpu-rwsem"
+      std::string k = (flags & kLcbPerCpu)  ? "percpu-rwsem"
                       : (flags & kLcbMutex) ? ((flags & kLcbRt) ? "rt-mutex" : "mutex")
-                      : (flags & kLcbSpin) ? ((flags & (kLcbRead | kLcbWrite)) ? "rwlock" : "spinlock")
-                                           : "rwsem";
+                      : (flags & kLcbSpin)  ? ((flags & (kLcbRead | kLcbWrite)) ? "rwlock" : "spinlock")
+                                            : "rwsem";
       if (flags & kLcbRead) k += " (read)";
       if (flags & kLcbWrite) k += " (write)";
       return k;
@@ -131,7 +131,7 @@ class LocksSession : public MeasureSession {
   void finish(Profile& p) override {
     p.unit = "us";
     p.value_names = options_.holders ? std::vector<std::string>{"waited_us", "waits"}
-                                      : std::vector<std::string>{"wait_us", "contentions", "max_wait_us"};
+                                     : std::vector<std::string>{"wait_us", "contentions", "max_wait_us"};
     for (auto& st : core_.stacks()) {
       const uint64_t ns = st.count;
       st.count = (ns + 500) / 1000;
@@ -155,8 +155,9 @@ class LocksSession : public MeasureSession {
                         "pthread_join, other futex waits)");
     if (uint64_t n = c.short_waits - at_start_.short_waits; n)
       p.notes.push_back(std::to_string(n) + " waits shorter than --min-wait not counted (system-wide)");
-    p.notes.push_back("a futex wait's time runs from the waiter's futex call to its return, so it includes the "
-                      "time the woken thread waited for a CPU");
+    p.notes.push_back(
+        "a futex wait's time runs from the waiter's futex call to its return, so it includes the "
+        "time the woken thread waited for a CPU");
     bool open_bucket = false;
     for (auto& [key, h] : hist_) {
       open_bucket |= h.counts.back() != 0;
@@ -164,9 +165,8 @@ class LocksSession : public MeasureSession {
       if (!h.counts.empty()) p.histograms.push_back(std::move(h));
     }
     // Heaviest locks first, as the table's stacks are.
-    std::stable_sort(p.histograms.begin(), p.histograms.end(), [](const Histogram& a, const Histogram& b) {
-      return a.total() > b.total();
-    });
+    std::stable_sort(p.histograms.begin(), p.histograms.end(),
+                     [](const Histogram& a, const Histogram& b) { return a.total() > b.total(); });
     if (open_bucket)
       p.notes.push_back("a histogram's last bucket, [2^" + std::to_string(SCORCH_LOCKS_HIST - 1) +
                         ", ...) ns, holds every longer wait too");
@@ -204,8 +204,7 @@ Result<std::unique_ptr<Measure>> LocksMeasure::load(MeasureEnv& env) {
   if (!env.unwind_maps) return Error{"load the lock program", "no unwind maps", EINVAL, {}};
   auto probe = LocksProbe::load(*env.unwind_maps);
   if (!probe) return probe.error();
-  if (!(*probe)->kernel_unavailable().empty())
-    log::info("kernel locks unavailable: " + (*probe)->kernel_unavailable());
+  if (!(*probe)->kernel_unavailable().empty()) log::info("kernel locks unavailable: " + (*probe)->kernel_unavailable());
   return std::unique_ptr<Measure>(new LocksMeasure(std::move(*probe), env.symbolizer));
 }
 
@@ -276,9 +275,9 @@ void LocksMeasure::drain() {
         if (kind.empty()) return;
         frames.clear();
         stack_frames(symbolizer_, h.tgid, h.user_ips, {}, kRules, frames);
-        frames.push_back(Frame{"[released " + kind + " " + lock_name(h.tgid, h.kind, 0, h.addr) + " by tid " +
-                                   std::to_string(h.tid) + "]",
-                               false});
+        frames.push_back(Frame{
+            "[released " + kind + " " + lock_name(h.tgid, h.kind, 0, h.addr) + " by tid " + std::to_string(h.tid) + "]",
+            false});
         for (LocksSession* s : p->second) s->add_holder(h.tgid, h.comm, frames, h);
       });
   if (!result) log::warning(result.error().message());
@@ -289,10 +288,10 @@ std::vector<std::string> LocksMeasure::status() const {
   std::string line = "locks: " + std::to_string(c.waits) + " waits counted, " + std::to_string(c.short_waits) +
                      " under --min-wait, " + std::to_string(c.wakes) + " contended releases recorded (" +
                      std::to_string(c.idle_wakes) + " more with no traced waiter asleep), " +
-                     std::to_string(c.no_holder) + " woken waits without a release seen; lost: " +
-                     std::to_string(c.map_full) + " (map full), " + std::to_string(c.stack_errors) +
-                     " stack errors, " + std::to_string(c.nested) + " nested, " + std::to_string(c.no_storage) +
-                     " (no task storage)";
+                     std::to_string(c.no_holder) +
+                     " woken waits without a release seen; lost: " + std::to_string(c.map_full) + " (map full), " +
+                     std::to_string(c.stack_errors) + " stack errors, " + std::to_string(c.nested) + " nested, " +
+                     std::to_string(c.no_storage) + " (no task storage)";
   if (!probe_->kernel_unavailable().empty()) line += "; kernel locks: " + probe_->kernel_unavailable();
   return {line};
 }

@@ -58,8 +58,7 @@ static pthread_barrier_t start_line;
 static long page_size;
 
 /* A few dozen dependent operations: the "little work" in and outside the lock. */
-static inline uint64_t work(uint64_t x, int rounds)
-{
+static inline uint64_t work(uint64_t x, int rounds) {
   for (int i = 0; i < rounds; i++) {
     x ^= x << 13;
     x ^= x >> 7;
@@ -68,28 +67,24 @@ static inline uint64_t work(uint64_t x, int rounds)
   return x;
 }
 
-static void lock_counting(pthread_mutex_t *m, struct worker *w)
-{
-  if (pthread_mutex_trylock(m) == 0)
-    return;
+static void lock_counting(pthread_mutex_t* m, struct worker* w) {
+  if (pthread_mutex_trylock(m) == 0) return;
   w->collisions++;
   pthread_mutex_lock(m);
 }
 
-static void *run(void *arg)
-{
-  struct worker *w = arg;
-  pthread_mutex_t *m = mode == CONTENDED ? &shared : &w->own;
+static void* run(void* arg) {
+  struct worker* w = arg;
+  pthread_mutex_t* m = mode == CONTENDED ? &shared : &w->own;
   pthread_barrier_wait(&start_line);
   if (mode == MMAP) {
     for (long i = 0; i < iters; i++) {
-      char *p = mmap(NULL, MMAP_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      char* p = mmap(NULL, MMAP_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       if (p == MAP_FAILED) {
         fprintf(stderr, "lockloop: mmap: %s\n", strerror(errno));
         exit(1);
       }
-      for (long off = 0; off < MMAP_BYTES; off += page_size)
-        p[off] = (char)i;
+      for (long off = 0; off < MMAP_BYTES; off += page_size) p[off] = (char)i;
       w->state += (unsigned char)p[MMAP_BYTES - page_size];
       munmap(p, MMAP_BYTES);
     }
@@ -98,8 +93,7 @@ static void *run(void *arg)
   for (long i = 0; i < iters; i++) {
     lock_counting(m, w);
     w->state = work(w->state, 8);
-    if (mode == CONTENDED)
-      shared_counter += w->state & 1;
+    if (mode == CONTENDED) shared_counter += w->state & 1;
     pthread_mutex_unlock(m);
     w->state = work(w->state, 24);
   }
@@ -107,21 +101,18 @@ static void *run(void *arg)
 }
 
 static volatile sig_atomic_t got_go;
-static void on_usr1(int sig)
-{
+static void on_usr1(int sig) {
   (void)sig;
   got_go = 1;
 }
 
-static double now_s(void)
-{
+static double now_s(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char** argv) {
   if (argc < 4) {
   usage:
     fprintf(stderr, "usage: lockloop contended|uncontended|mmap THREADS ITERS [stdin|signal]\n");
@@ -137,9 +128,8 @@ int main(int argc, char **argv)
     goto usage;
   long threads = strtol(argv[2], NULL, 10);
   iters = strtol(argv[3], NULL, 10);
-  const char *go = argc > 4 ? argv[4] : "stdin";
-  if (threads < 1 || threads > MAX_THREADS || iters < 1)
-    goto usage;
+  const char* go = argc > 4 ? argv[4] : "stdin";
+  if (threads < 1 || threads > MAX_THREADS || iters < 1) goto usage;
   page_size = sysconf(_SC_PAGESIZE);
 
   sigset_t usr1, old;
@@ -166,8 +156,7 @@ int main(int argc, char **argv)
   fflush(stdout);
 
   if (!strcmp(go, "signal")) {
-    while (!got_go)
-      sigsuspend(&old);
+    while (!got_go) sigsuspend(&old);
   } else {
     char c;
     while (read(0, &c, 1) < 0 && errno == EINTR)
@@ -176,8 +165,7 @@ int main(int argc, char **argv)
 
   double t0 = now_s();
   pthread_barrier_wait(&start_line);
-  for (long t = 0; t < threads; t++)
-    pthread_join(workers[t].thread, NULL);
+  for (long t = 0; t < threads; t++) pthread_join(workers[t].thread, NULL);
   double t1 = now_s();
 
   long collisions = 0;
@@ -187,8 +175,7 @@ int main(int argc, char **argv)
     sum += workers[t].state;
   }
   printf("elapsed_s=%.6f\n", t1 - t0);
-  if (mode != MMAP)
-    printf("collisions=%ld\n", collisions);
+  if (mode != MMAP) printf("collisions=%ld\n", collisions);
   printf("checksum=%llx\n", (unsigned long long)sum);
   return 0;
 }

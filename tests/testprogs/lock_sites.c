@@ -56,14 +56,14 @@ struct site_stats {
 
 /* Holds the lock ~100 us, releases it, and counts how long it held it (so the unlock is a call
  * from hold_a, not a tail call that leaves hold_a's frame). */
-__attribute__((noinline)) void hold_a(struct site_stats *s) {
+__attribute__((noinline)) void hold_a(struct site_stats* s) {
   uint64_t t0 = now_ns();
   spin_for(100 * 1000);
   pthread_mutex_unlock(&mutex_a);
   s->held_ns += now_ns() - t0;
 }
 
-__attribute__((noinline)) void hold_b(struct site_stats *s) {
+__attribute__((noinline)) void hold_b(struct site_stats* s) {
   uint64_t t0 = now_ns();
   spin_for(200 * 1000);
   pthread_mutex_unlock(&mutex_b);
@@ -71,7 +71,7 @@ __attribute__((noinline)) void hold_b(struct site_stats *s) {
 }
 
 /* The lock call, timed: the whole time spent inside pthread_mutex_lock. */
-__attribute__((noinline)) void site_a(struct site_stats *s) {
+__attribute__((noinline)) void site_a(struct site_stats* s) {
   uint64_t t0 = now_ns();
   pthread_mutex_lock(&mutex_a);
   s->ns += now_ns() - t0;
@@ -79,7 +79,7 @@ __attribute__((noinline)) void site_a(struct site_stats *s) {
   hold_a(s);
 }
 
-__attribute__((noinline)) void site_b(struct site_stats *s) {
+__attribute__((noinline)) void site_b(struct site_stats* s) {
   uint64_t t0 = now_ns();
   pthread_mutex_lock(&mutex_b);
   s->ns += now_ns() - t0;
@@ -92,8 +92,8 @@ struct worker_arg {
   struct site_stats stats;
 };
 
-__attribute__((noinline)) void *worker(void *p) {
-  struct worker_arg *a = p;
+__attribute__((noinline)) void* worker(void* p) {
+  struct worker_arg* a = p;
   while (!stop_requested) {
     if (a->site == 0)
       site_a(&a->stats);
@@ -107,7 +107,7 @@ __attribute__((noinline)) void *worker(void *p) {
 static uint64_t cond_wait_ns;
 static int signals;
 
-__attribute__((noinline)) void *cond_waiter(void *p) {
+__attribute__((noinline)) void* cond_waiter(void* p) {
   (void)p;
   pthread_mutex_lock(&cond_mutex);
   int seen = 0;
@@ -121,7 +121,7 @@ __attribute__((noinline)) void *cond_waiter(void *p) {
   return NULL;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   double seconds = argc > 1 ? atof(argv[1]) : 0;
   struct sigaction sa = {0};
   sa.sa_handler = on_signal;
@@ -161,12 +161,12 @@ int main(int argc, char **argv) {
 
   struct site_stats a = {0, 0, 0}, b = {0, 0, 0};
   for (int i = 0; i < 5; ++i) {
-    struct site_stats *t = args[i].site == 0 ? &a : &b;
+    struct site_stats* t = args[i].site == 0 ? &a : &b;
     t->ns += args[i].stats.ns;
     t->calls += args[i].stats.calls;
   }
   printf("site_a_ns=%llu site_a_calls=%llu site_b_ns=%llu site_b_calls=%llu cond_wait_ns=%llu\n",
-         (unsigned long long)a.ns, (unsigned long long)a.calls, (unsigned long long)b.ns,
-         (unsigned long long)b.calls, (unsigned long long)cond_wait_ns);
+         (unsigned long long)a.ns, (unsigned long long)a.calls, (unsigned long long)b.ns, (unsigned long long)b.calls,
+         (unsigned long long)cond_wait_ns);
   return 0;
 }

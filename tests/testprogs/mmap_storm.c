@@ -23,12 +23,12 @@ static void on_go(int sig) {
   go = 1;
 }
 
-__attribute__((noinline)) void *map_loop(void *p) {
-  uint64_t *maps = p;
+__attribute__((noinline)) void* map_loop(void* p) {
+  uint64_t* maps = p;
   const size_t size = 256 * 1024;
   long page = sysconf(_SC_PAGESIZE);
   while (!stop) {
-    char *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char* m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) {
       perror("mmap_storm: mmap");
       exit(1);
@@ -40,7 +40,7 @@ __attribute__((noinline)) void *map_loop(void *p) {
   return NULL;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   int threads = argc > 1 ? atoi(argv[1]) : 4;
   double seconds = argc > 2 ? atof(argv[2]) : 3;
   if (threads < 1 || threads > 64) {

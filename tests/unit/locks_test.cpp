@@ -47,9 +47,9 @@ TEST(LocksOptions, RoundTripAndRefusals) {
 TEST(LockKind, MutexesAndTheirCondvarReacquire) {
   EXPECT_EQ(lock_kind_name(SCORCH_LOCK_LLL, 0, user({"main", "site_a", "pthread_mutex_lock", "__lll_lock_wait"})),
             "mutex");
-  EXPECT_EQ(lock_kind_name(SCORCH_LOCK_LLL, 0,
-                           user({"waiter", "pthread_cond_wait@@GLIBC_2.3.2", "__pthread_mutex_cond_lock",
-                                 "__lll_lock_wait"})),
+  EXPECT_EQ(lock_kind_name(
+                SCORCH_LOCK_LLL, 0,
+                user({"waiter", "pthread_cond_wait@@GLIBC_2.3.2", "__pthread_mutex_cond_lock", "__lll_lock_wait"})),
             "mutex (condvar re-acquire)");
   EXPECT_EQ(lock_kind_name(SCORCH_LOCK_PI, 0, user({"pi_site", "__pthread_mutex_lock_full", "__futex_lock_pi64"})),
             "pi-mutex");
@@ -59,16 +59,18 @@ TEST(LockKind, BitsetWaitsAreLocksOnlyInRwlocks) {
   EXPECT_EQ(lock_kind_name(SCORCH_LOCK_BITSET, 0,
                            user({"read_site", "pthread_rwlock_rdlock@@GLIBC_2.34", "__futex_abstimed_wait_common"})),
             "rwlock (read)");
-  EXPECT_EQ(lock_kind_name(SCORCH_LOCK_BITSET, 0, user({"w", "__pthread_rwlock_wrlock", "__futex_abstimed_wait_common"})),
-            "rwlock (write)");
+  EXPECT_EQ(
+      lock_kind_name(SCORCH_LOCK_BITSET, 0, user({"w", "__pthread_rwlock_wrlock", "__futex_abstimed_wait_common"})),
+      "rwlock (write)");
   EXPECT_EQ(lock_kind_name(SCORCH_LOCK_BITSET, 0,
                            user({"waiter", "pthread_cond_wait@@GLIBC_2.3.2", "__futex_abstimed_wait_common"})),
             "")
       << "a condition variable's wait is not contention";
   EXPECT_EQ(lock_kind_name(SCORCH_LOCK_BITSET, 0, user({"main", "sem_wait", "__new_sem_wait_slow64"})), "");
   EXPECT_EQ(lock_kind_name(SCORCH_LOCK_BITSET, 0, user({"main", "pthread_join", "__pthread_clockjoin_ex"})), "");
-  EXPECT_EQ(lock_kind_name(SCORCH_LOCK_WAIT, 0, user({"main", "std::__atomic_futex_unsigned_base::_M_futex_wait_until"})),
-            "");
+  EXPECT_EQ(
+      lock_kind_name(SCORCH_LOCK_WAIT, 0, user({"main", "std::__atomic_futex_unsigned_base::_M_futex_wait_until"})),
+      "");
 }
 
 TEST(LockKind, KernelLocksByContentionFlags) {
