@@ -148,3 +148,21 @@ wait_for() {
   done
 }
 
+# Sets BPFTRACE_SKIP to why bpftrace will not run, or to "" when it will: skipped with
+# BENCH_NO_BPFTRACE=1, else installed from Debian unless BENCH_NO_INSTALL=1.
+find_bpftrace() {
+  BPFTRACE_SKIP=""
+  if [[ ${BENCH_NO_BPFTRACE:-0} == 1 ]]; then
+    BPFTRACE_SKIP="skipped (BENCH_NO_BPFTRACE=1)"
+  elif ! command -v bpftrace >/dev/null; then
+    if [[ ${BENCH_NO_INSTALL:-0} == 1 ]]; then
+      BPFTRACE_SKIP="bpftrace is not installed (apt-get install bpftrace)"
+    else
+      say "installing bpftrace"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y bpftrace >/dev/null 2>&1 ||
+        { apt-get update >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y bpftrace >/dev/null 2>&1; } ||
+        true
+      command -v bpftrace >/dev/null || BPFTRACE_SKIP="bpftrace is not installed and apt-get install bpftrace failed"
+    fi
+  fi
+}

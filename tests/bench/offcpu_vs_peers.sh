@@ -72,20 +72,7 @@ trap 'exit 130' INT TERM
 command -v cc >/dev/null || die "no C compiler (apt-get install gcc)"
 if [[ $CPU != none ]]; then command -v taskset >/dev/null || die "no taskset (apt-get install util-linux)"; fi
 
-BPFTRACE_SKIP=""
-if [[ ${BENCH_NO_BPFTRACE:-0} == 1 ]]; then
-  BPFTRACE_SKIP="skipped (BENCH_NO_BPFTRACE=1)"
-elif ! command -v bpftrace >/dev/null; then
-  if [[ ${BENCH_NO_INSTALL:-0} == 1 ]]; then
-    BPFTRACE_SKIP="bpftrace is not installed (apt-get install bpftrace)"
-  else
-    say "installing bpftrace"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y bpftrace >/dev/null 2>&1 ||
-      { apt-get update >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y bpftrace >/dev/null 2>&1; } ||
-      true
-    command -v bpftrace >/dev/null || BPFTRACE_SKIP="bpftrace is not installed and apt-get install bpftrace failed"
-  fi
-fi
+find_bpftrace
 
 WORK=$(mktemp -d /tmp/offcpu_vs_peers.XXXXXX)
 SOCK=$WORK/scorchd.sock
