@@ -239,7 +239,6 @@ void LocksMeasure::drain() {
     for (uint32_t pid : s->core().pids)
       if (s->core().traces(pid)) by_pid[pid].push_back(s);
   }
-  static const std::vector<LocksSession*> kNone;
   auto matching = [&](uint32_t tgid, bool kernel) -> std::vector<LocksSession*> {
     std::vector<LocksSession*> m;
     if (auto p = by_pid.find(tgid); p != by_pid.end()) m = p->second;
