@@ -3,7 +3,8 @@
  * sys_enter_futex (FUTEX_WAIT, WAIT_BITSET, LOCK_PI) with the waiter's user stack, and closes at
  * sys_exit_futex, adding its time to a bucket by process, lock address, kind and stack. A
  * contended release (FUTEX_WAKE, UNLOCK_PI) records the releasing thread and its stack on the
- * address; a wait that ends after such a release is charged to it (--holders). The futex time
+ * address; a wait that ends after such a release is charged to it (--holders). Every mutex wait is
+ * also charged to the thread that owned the mutex when it began, read from the lock. The futex time
  * includes the run-queue delay after the wake. Kernel: lock:contention_begin/end, with the
  * kernel and user stacks of the task that waited. Nothing per wait crosses to user space. */
 #include "scorch.bpf.h"
@@ -48,6 +49,14 @@ struct holders_map {
   __type(value, struct scorch_lock_holder_value);
 };
 struct holders_map holders0 SEC(".maps"), holders1 SEC(".maps");
+
+struct owners_map {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, SCORCH_LOCKS_OWNER_ENTRIES);
+  __type(key, struct scorch_lock_owner_key);
+  __type(value, struct scorch_lock_owner_value);
+};
+struct owners_map owners0 SEC(".maps"), owners1 SEC(".maps");
 
 /* Waiters' stacks by hash, double-buffered with the counts that name them. */
 struct stacks_map {
@@ -197,6 +206,47 @@ static __always_inline void add_wait(struct scorch_lock_wait *w, __u32 tgid, __u
   scorch_count(&counters, SCORCH_LK_WAITS);
 }
 
+/* Charges a wait to the thread that owned the mutex when it began. */
+static __always_inline void add_owner(struct scorch_lock_wait *w, __u32 tgid, __u64 ns, __u32 seq)
+{
+  struct scorch_lock_owner_key key = {.tgid = tgid, .kind = w->kind, .addr = w->addr, .owner = w->owner};
+  void *owners = scorch_active_map(seq, &owners0, &owners1);
+  struct scorch_lock_owner_value *v = bpf_map_lookup_elem(owners, &key);
+  if (!v) {
+    struct scorch_lock_owner_value init = {};
+    v = scorch_insert_or_get(owners, &key, &init);
+    if (!v) {
+      scorch_count(&counters, SCORCH_LK_MAP_FULL);
+      return;
+    }
+  }
+  __sync_fetch_and_add(&v->waited_ns, ns);
+  __sync_fetch_and_add(&v->count, 1);
+}
+
+/* Who holds the mutex at addr now, read from the lock (the waiter's own memory, just touched by
+ * its futex call): glibc's pthread_mutex_t keeps the owner's tid in __owner, 8 bytes past the
+ * futex word (glibc's internal locks, a bare int, have something else there: the daemon keeps
+ * only tids of the process's threads); a PI mutex keeps it in the futex word. 0: unknown. */
+static __always_inline __u32 read_owner(__u64 addr, __u32 kind, __u32 tid, __u32 *flags)
+{
+  __u32 owner = 0;
+  if (kind == SCORCH_LOCK_LLL) {
+    struct {
+      __u32 owner, nusers, kind; /* pthread_mutex_t's __owner, __nusers, __kind */
+    } m;
+    if (bpf_probe_read_user(&m, sizeof(m), (const void *)(addr + 8)))
+      return 0;
+    *flags = SCORCH_LOCK_F_MUTEX_KIND | (m.kind & 0xff);
+    owner = m.owner;
+  } else if (kind == SCORCH_LOCK_PI) {
+    if (bpf_probe_read_user(&owner, sizeof(owner), (const void *)addr))
+      return 0;
+    owner &= 0x3fffffff; /* FUTEX_TID_MASK */
+  }
+  return owner == tid || owner > 4194304 /* PID_MAX_LIMIT */ ? 0 : owner;
+}
+
 /* Charges a woken waiter's time to the last release on its address, if it came after the wait began. */
 static __always_inline void add_holder(struct scorch_lock_wait *w, __u32 tgid, __u64 ns, __u32 seq)
 {
@@ -292,6 +342,7 @@ int scorch_futex_enter(struct trace_event_raw_sys_enter *ctx)
   w->flags = 0;
   w->khash = 0;
   w->holders = f->holders;
+  w->owner = read_owner(addr, kind, tid, &w->flags);
   w->uhash = take_user_stack(ctx, &w->user, tgid);
   w->start_ns = bpf_ktime_get_ns(); /* after the walk: its cost is not the lock's */
   if (f->holders)
@@ -320,6 +371,8 @@ int scorch_futex_exit(struct trace_event_raw_sys_exit *ctx)
   }
   __u32 seq = active_generation;
   add_wait(w, tgid, ns, seq);
+  if (w->owner)
+    add_owner(w, tgid, ns, seq);
   if (ctx->ret == 0 && f->holders)
     add_holder(w, tgid, ns, seq); /* woken (or the lock taken), not timed out nor interrupted */
   return 0;
@@ -351,6 +404,7 @@ int BPF_PROG(scorch_contention_begin, void *lock, unsigned int flags)
   w->addr = (__u64)lock;
   w->kind = SCORCH_LOCK_KERNEL;
   w->flags = flags;
+  w->owner = 0;
   /* Locks inside objects have no symbol: name the two every process contends on (as perf lock
    * contention does), by comparing with the waiter's own. */
   struct mm_struct *mm = task->mm;

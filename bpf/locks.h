@@ -14,9 +14,13 @@
 #ifndef SCORCH_LOCKS_WAKE_ENTRIES
 #define SCORCH_LOCKS_WAKE_ENTRIES 8192
 #endif
+#ifndef SCORCH_LOCKS_OWNER_ENTRIES
+#define SCORCH_LOCKS_OWNER_ENTRIES 4096
+#endif
 #define SCORCH_LOCKS_FILTER_ENTRIES 1024
-#define SCORCH_LOCKS_HIST           32 /* log2 buckets of the wait in ns: [2^i, 2^(i+1)); the last, from 2.1 s, open \
-                                        */
+#define SCORCH_LOCKS_HIST                                                                                    \
+  32 /* log2 buckets of the wait in ns: [2^i, 2^(i+1)); the last, from 2.1 s, open                           \
+      */
 
 /* What kind of wait a futex call is (the daemon names them; see locks_session.cpp):
  * LLL: FUTEX_WAIT with value 2, glibc's contended lock path (__lll_lock_wait: mutexes of every
@@ -37,6 +41,10 @@ enum scorch_lock_kind {
  * a kernel lock is one it can name: the waiter's own mm's mmap_lock, its signal lock. */
 #define SCORCH_LOCK_F_MMAP_LOCK (1u << 24)
 #define SCORCH_LOCK_F_SIGLOCK   (1u << 25)
+/* Set in an LLL wait's flags with the low byte holding what a pthread mutex keeps in __kind
+ * (16 bytes past its futex word): normal 0, recursive 1, error-checking 2, adaptive 3. Only
+ * meaningful when the lock is a pthread mutex (the daemon tells by the waiter's stack). */
+#define SCORCH_LOCK_F_MUTEX_KIND (1u << 26)
 
 /* Per traced process (or SCORCH_PID_ANY for kernel locks of every process). */
 struct scorch_locks_filter {
@@ -59,6 +67,8 @@ struct scorch_lock_wait {
   __u32 flags;   /* kernel: contention_begin's flags */
   __u32 active;  /* 1 while a wait is open */
   __u32 holders; /* it was counted in sleepers (releases were being recorded) */
+  __u32 owner;   /* the thread that held the lock when the wait began (mutexes); 0: unknown */
+  __u32 pad;
   struct scorch_ustack user;
   struct scorch_ustack kernel; /* kernel locks only */
 };
@@ -110,6 +120,21 @@ struct scorch_lock_holder_value {
   __u64 waited_ns; /* others' waits this release ended */
   __u64 count;
   char comm[SCORCH_COMM_LEN]; /* the releasing thread's */
+};
+
+/* Waiting time by owner: the thread that held the mutex when each wait began, read from the
+ * lock itself (a pthread mutex's __owner, 8 bytes past its futex word; a PI mutex's futex word).
+ * Cheap: nothing runs at the release. */
+struct scorch_lock_owner_key {
+  __u32 tgid;
+  __u32 kind;
+  __u64 addr;
+  __u32 owner; /* tid */
+  __u32 pad;
+};
+struct scorch_lock_owner_value {
+  __u64 waited_ns;
+  __u64 count;
 };
 
 enum scorch_locks_counter {

@@ -31,7 +31,8 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: scorchd [--socket PATH] [--socket-mode MODE] [--offcpu-hook HOOK] [--debug-dir DIR]...\n"
+    "usage: scorchd [--socket PATH] [--socket-mode MODE] [--offcpu-hook HOOK] [--kernel-locks auto|off]\n"
+    "               [--locks-map-entries N] [--debug-dir DIR]...\n"
     "               [--debuginfod URLS] [--max-connections-per-user N] [--max-sessions-per-user N]\n"
     "               [--max-session-memory-per-user SIZE] [-v] [--version]\n"
     "\n"
@@ -41,6 +42,12 @@ constexpr const char* kUsage =
     "  --offcpu-hook HOOK  how off-CPU tracing hooks sched_switch: auto (default: tp_btf when the\n"
     "                      kernel has it, else the raw tracepoint), tp_btf, or raw_tp (frame-pointer\n"
     "                      user stacks; for kernels without tp_btf, and to test that path)\n"
+    "  --kernel-locks auto|off\n"
+    "                      off: do not trace kernel locks (scorch locks --kernel is refused, as on a\n"
+    "                      kernel without the lock tracepoints); user-space locks are still traced\n"
+    "  --locks-map-entries N\n"
+    "                      buckets (lock x stack) the lock measure holds per drain (default 16384);\n"
+    "                      past it waits are dropped and counted as map full\n"
     "  --debuginfod URLS   ask these debuginfod servers (space-separated) for debug files not found\n"
     "                      locally; off by default (the daemon then reaches the network)\n"
     "  --debug-dir DIR     also look for separate debug files here, by build id (DIR/.build-id/xx/\n"
@@ -114,7 +121,7 @@ void notify_systemd_ready() {
 
 int main(int argc, char** argv) {
   scorch::ServerOptions options;
-  std::string offcpu_hook = "auto";
+  std::string offcpu_hook = "auto", kernel_locks = "auto", locks_map_entries = "16384";
   scorch::SymbolizerOptions symbolizer_options;
   std::vector<std::string> debug_dirs;
   if (const char* env = std::getenv("SCORCH_SOCKET"); env && *env) options.socket_path = env;
@@ -150,6 +157,21 @@ int main(int argc, char** argv) {
       offcpu_hook = value("--offcpu-hook");
       if (offcpu_hook != "auto" && offcpu_hook != "tp_btf" && offcpu_hook != "raw_tp") {
         std::cerr << "scorchd: --offcpu-hook takes auto, tp_btf or raw_tp, not '" << offcpu_hook << "'\n";
+        return 2;
+      }
+    } else if (a == "--kernel-locks") {
+      kernel_locks = value("--kernel-locks");
+      if (kernel_locks != "auto" && kernel_locks != "off") {
+        std::cerr << "scorchd: --kernel-locks takes auto or off, not '" << kernel_locks << "'\n";
+        return 2;
+      }
+    } else if (a == "--locks-map-entries") {
+      locks_map_entries = value("--locks-map-entries");
+      uint64_t n = 0;
+      if (locks_map_entries.find_first_not_of("0123456789") != std::string::npos ||
+          !parse_amount(locks_map_entries, n) || n == 0 || n > (1u << 24)) {
+        std::cerr << "scorchd: --locks-map-entries takes a number from 1 to 16777216, not '" << locks_map_entries
+                  << "'\n";
         return 2;
       }
     } else if (a == "--max-connections-per-user" || a == "--max-sessions-per-user" ||
@@ -191,7 +213,8 @@ int main(int argc, char** argv) {
   for (const auto& line : features.report()) scorch::log::debug("feature " + line);
   for (const auto& f : features.all())
     if (!f.available) scorch::log::info("unavailable: " + f.name + ": " + f.detail);
-  const std::map<std::string, std::string> settings{{"offcpu-hook", offcpu_hook}};
+  const std::map<std::string, std::string> settings{
+      {"offcpu-hook", offcpu_hook}, {"kernel-locks", kernel_locks}, {"locks-map-entries", locks_map_entries}};
   auto unwind_maps = scorch::UnwindMaps::create();
   if (!unwind_maps) {
     fail(unwind_maps.error());

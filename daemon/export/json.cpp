@@ -26,6 +26,37 @@ void write_histogram(JsonWriter& w, const Histogram& h) {
   w.end_object();
 }
 
+/// {"title","columns":[{"name","numeric"}],"rows":[{column: cell}]}; numeric cells as numbers.
+void write_table(JsonWriter& w, const Table& t) {
+  w.begin_object();
+  w.key("title").value(t.title);
+  w.key("columns").begin_array();
+  for (const auto& c : t.columns) {
+    w.begin_object();
+    w.key("name").value(c.name);
+    w.key("numeric").value(c.numeric);
+    w.end_object();
+  }
+  w.end_array();
+  w.key("rows").begin_array();
+  for (const auto& row : t.rows) {
+    w.begin_object();
+    for (size_t i = 0; i < t.columns.size(); ++i) {
+      const std::string cell = i < row.size() ? row[i] : std::string();
+      w.key(t.columns[i].name);
+      if (t.columns[i].numeric && Table::is_number(cell))
+        w.number_text(cell);
+      else if (t.columns[i].numeric)
+        w.null_value();
+      else
+        w.value(cell);
+    }
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
+}
+
 }  // namespace
 
 std::string render_json(const Profile& profile) {
@@ -84,6 +115,11 @@ std::string render_json(const Profile& profile) {
   if (!profile.histograms.empty()) {
     w.key("histograms").begin_array();
     for (const Histogram& h : profile.histograms) write_histogram(w, h);
+    w.end_array();
+  }
+  if (!profile.tables.empty()) {
+    w.key("tables").begin_array();
+    for (const Table& t : profile.tables) write_table(w, t);
     w.end_array();
   }
 

@@ -12,7 +12,9 @@ namespace scorch {
 ///  "stacks":[{"pid","comm","count","frames":[{"name","kernel"}]}]} with frames root first, then,
 /// when the profile has any, "histograms":[{"label","unit","buckets":[{"low","high","count"}]}]
 /// listing the non-empty buckets only: [low, high) is [2^i, 2^(i+1)), low 0 for bucket 0 (the last
-/// bucket's high, 2^64, is past uint64_t: readers that parse integers as doubles still get it exactly).
+/// bucket's high, 2^64, is past uint64_t: readers that parse integers as doubles still get it exactly),
+/// and "tables":[{"title","columns":[{"name","numeric"}],"rows":[{"<column>": cell}]}] with numeric
+/// cells as JSON numbers (null where one is not a number).
 std::string render_json(const Profile& profile);
 
 }  // namespace scorch

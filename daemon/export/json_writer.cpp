@@ -155,6 +155,12 @@ JsonWriter& JsonWriter::value(double number) {
   return *this;
 }
 
+JsonWriter& JsonWriter::number_text(std::string_view number) {
+  before_value();
+  out_ += number;
+  return *this;
+}
+
 JsonWriter& JsonWriter::null_value() {
   before_value();
   out_ += "null";

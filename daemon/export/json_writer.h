@@ -37,6 +37,8 @@ class JsonWriter {
   JsonWriter& value(bool flag);
   JsonWriter& value(double number);  // NaN and infinities are written as null
   JsonWriter& null_value();
+  /// A number already written as text; the caller checks it is a JSON number.
+  JsonWriter& number_text(std::string_view number);
 
   /// Any other integer type (uint32_t pids, int, size_t on other platforms) without ambiguity.
   /// char is excluded on purpose: write a character as a string.

@@ -97,7 +97,49 @@ std::string render_histogram(const Histogram& h) {
   return out;
 }
 
+constexpr size_t kTableRows = 20;
+
+std::string column_header(const std::string& name) {
+  std::string h = name;
+  for (auto& c : h) c = static_cast<char>(c == '_' ? ' ' : std::toupper(static_cast<unsigned char>(c)));
+  return h;
+}
+
+std::string render_table(const Table& t) {
+  std::string out = "\n" + (t.title.empty() ? std::string("table") : printable(t.title)) + ":\n";
+  if (t.rows.empty()) return out + "(no rows)\n";
+  const size_t n = std::min(t.rows.size(), kTableRows);
+  std::vector<size_t> width(t.columns.size());
+  for (size_t i = 0; i < t.columns.size(); ++i) {
+    width[i] = column_header(t.columns[i].name).size();
+    for (size_t r = 0; r < n; ++r)
+      if (i < t.rows[r].size()) width[i] = std::max(width[i], printable(t.rows[r][i]).size());
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string l;
+    for (size_t i = 0; i < t.columns.size(); ++i) {
+      const std::string cell = i < cells.size() ? printable(cells[i]) : std::string();
+      if (i) l += "  ";
+      const bool last = i + 1 == t.columns.size();
+      l += t.columns[i].numeric ? pad_left(cell, width[i]) : last ? cell : pad_right(cell, width[i]);
+    }
+    return l + "\n";
+  };
+  std::vector<std::string> header;
+  for (const auto& c : t.columns) header.push_back(column_header(c.name));
+  out += line(header);
+  for (size_t r = 0; r < n; ++r) out += line(t.rows[r]);
+  if (n < t.rows.size()) out += "(" + plural(t.rows.size() - n, "more row", "more rows") + ")\n";
+  return out;
+}
+
 }  // namespace
+
+std::string render_tables(const Profile& profile) {
+  std::string out;
+  for (const Table& t : profile.tables) out += render_table(t);
+  return out;
+}
 
 std::string render_histograms(const Profile& profile) {
   std::string out;
@@ -143,6 +185,7 @@ std::string render_top_table(const Profile& profile, size_t limit) {
   std::string out;
   if (total == 0) {
     out += "No samples recorded.\n";
+    out += render_tables(profile);
     out += render_histograms(profile);
     out += drops_line(profile.drops);
     return out;
@@ -167,6 +210,7 @@ std::string render_top_table(const Profile& profile, size_t limit) {
     out += plural(stats.size() - rows, "more function", "more functions");
     out += ")\n";
   }
+  out += render_tables(profile);
   out += render_histograms(profile);
   out += drops_line(profile.drops);
   return out;
@@ -176,7 +220,9 @@ std::string render_stack_values_table(const Profile& profile, size_t limit, size
   std::vector<const StackCount*> rows;
   for (const StackCount& stack : profile.stacks)
     if (!stack.values.empty()) rows.push_back(&stack);
-  if (rows.empty()) return "No allocations recorded.\n" + render_histograms(profile) + drops_line(profile.drops);
+  if (rows.empty())
+    return "No allocations recorded.\n" + render_tables(profile) + render_histograms(profile) +
+           drops_line(profile.drops);
   std::stable_sort(rows.begin(), rows.end(), [](const StackCount* a, const StackCount* b) {
     if (a->count != b->count) return a->count > b->count;
     return a->values < b->values;
@@ -190,11 +236,7 @@ std::string render_stack_values_table(const Profile& profile, size_t limit, size
       out += " " + std::to_string(totals[i]) + " " + profile.value_names[i];
   out += "\n";
   std::vector<std::string> header;
-  for (const auto& name : profile.value_names) {
-    std::string h = name;
-    for (auto& c : h) c = static_cast<char>(c == '_' ? ' ' : std::toupper(static_cast<unsigned char>(c)));
-    header.push_back(h);
-  }
+  for (const auto& name : profile.value_names) header.push_back(column_header(name));
   for (const auto& h : header) out += pad_left(h, std::max<size_t>(h.size(), 12)) + "  ";
   out += "STACK (leaf first)\n";
   const size_t n = limit == 0 ? rows.size() : std::min(limit, rows.size());
@@ -213,6 +255,7 @@ std::string render_stack_values_table(const Profile& profile, size_t limit, size
     out += "\n";
   }
   if (n < rows.size()) out += "(" + plural(rows.size() - n, "more stack", "more stacks") + ")\n";
+  out += render_tables(profile);
   out += render_histograms(profile);
   out += drops_line(profile.drops);
   return out;

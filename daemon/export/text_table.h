@@ -35,6 +35,11 @@ std::string render_top_table(const Profile& profile, size_t limit);
 /// Both tables above end with these (before their "Dropped: ..." line).
 std::string render_histograms(const Profile& profile);
 
+/// Every table of the profile, each after an empty line: a "<title>:" line, a header of the column
+/// names in capitals, then its first 20 rows (numbers right-aligned) and "(N more rows)"; a table
+/// without rows prints "(no rows)". The tables above print these before their histograms.
+std::string render_tables(const Profile& profile);
+
 /// For profiles with per-stack values (malloc): one row per stack, the largest `count` first, a
 /// column per value name, then the stack leaf first ("malloc <- alloc_a <- main"), cut at
 /// `frames` frames. An empty profile prints "No allocations recorded.".

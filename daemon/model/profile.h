@@ -1,7 +1,7 @@
 #pragma once
 /// The profile model every layer shares (probes, sessions, the protocol, exporters, the CLI): a
-/// symbolized, aggregated set of stacks with values in units, log2 histograms a measure adds, and
-/// what was lost, by name.
+/// symbolized, aggregated set of stacks with values in units, the log2 histograms and tables a
+/// measure adds, and what was lost, by name.
 
 #include <cstddef>
 #include <cstdint>
@@ -111,6 +111,36 @@ struct Histogram {
   }
 };
 
+/// A table a measure adds beside its stacks (the threads that held the locks others waited on,
+/// counts per process, ...): named columns and rows of cells. A numeric column's cells are
+/// decimal numbers written as text ("1234", "12.5"), so counts keep every digit.
+struct Table {
+  struct Column {
+    std::string name;  // snake_case, as value_names ("waited_us", "holder")
+    bool numeric = false;
+    bool operator==(const Column&) const = default;
+  };
+  std::string title;  // what the rows are ("top holders: ...")
+  std::vector<Column> columns;
+  std::vector<std::vector<std::string>> rows;  // each with one cell per column
+
+  /// What a numeric cell must be: an optional '-', digits without a leading zero, and at most one
+  /// '.' between digits (a JSON number without exponent).
+  static bool is_number(std::string_view cell) {
+    if (!cell.empty() && cell.front() == '-') cell.remove_prefix(1);
+    if (cell.empty() || cell.front() == '.' || cell.back() == '.') return false;
+    if (cell.size() > 1 && cell[0] == '0' && cell[1] != '.') return false;
+    bool dot = false;
+    for (char c : cell) {
+      if (c == '.' && !dot)
+        dot = true;
+      else if (c < '0' || c > '9')
+        return false;
+    }
+    return true;
+  }
+};
+
 /// A finished profile: what was measured, over which processes, and the stacks.
 struct Profile {
   std::string measure = "cpu";   // "cpu" for sampled on-CPU stacks
@@ -123,6 +153,7 @@ struct Profile {
   std::vector<std::string> notes;        // things the user should know (process exited, ...)
   std::vector<std::string> value_names;  // what StackCount::values hold ("calls", "bytes", ...)
   std::vector<Histogram> histograms;     // the measure's own distributions, if any (lock waits, ...)
+  std::vector<Table> tables;             // the measure's own tables, if any (lock holders, ...)
 
   uint64_t total() const {
     uint64_t t = 0;

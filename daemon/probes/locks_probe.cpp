@@ -21,6 +21,7 @@ static_assert(sizeof(scorch_locks_filter) == 32);
 static_assert(sizeof(scorch_lock_key) == 40);
 static_assert(sizeof(scorch_lock_holder_key) == 40);
 static_assert(sizeof(scorch_lock_wake_key) == 16);
+static_assert(sizeof(scorch_lock_owner_key) == 24);
 
 }  // namespace
 
@@ -34,15 +35,21 @@ std::string kernel_locks_unavailable(const std::function<bool(const char*)>& has
 void LocksProbe::SkelDeleter::operator()(locks_bpf* s) const { locks_bpf__destroy(s); }
 void LocksProbe::LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
 
-Result<std::unique_ptr<LocksProbe>> LocksProbe::load(const UnwindMaps& unwind) {
+Result<std::unique_ptr<LocksProbe>> LocksProbe::load(const UnwindMaps& unwind, const Config& config) {
   std::unique_ptr<LocksProbe> probe(new LocksProbe());
   probe->skel_.reset(locks_bpf__open());
   if (!probe->skel_) return make_errno_error("open BPF object locks", errno);
   if (auto r = unwind.share_with(probe->skel_->obj); !r) return r.error();
+  auto& m = probe->skel_->maps;
+  for (bpf_map* map : {m.counts0, m.counts1, m.holders0, m.holders1, m.owners0, m.owners1})
+    if (int err = bpf_map__set_max_entries(map, config.map_entries); err)
+      return make_errno_error("size the lock maps", -err);
   // The kernel-lock programs need the lock tracepoints in the kernel's BTF; without them the
   // user-space ones still load.
-  probe->kernel_unavailable_ = kernel_locks_unavailable(
-      [](const char* name) { return libbpf_find_vmlinux_btf_id(name, BPF_TRACE_RAW_TP) >= 0; });
+  probe->kernel_unavailable_ =
+      !config.kernel_off.empty() ? config.kernel_off : kernel_locks_unavailable([](const char* name) {
+        return libbpf_find_vmlinux_btf_id(name, BPF_TRACE_RAW_TP) >= 0;
+      });
   if (!probe->kernel_unavailable_.empty()) {
     bpf_program__set_autoload(probe->skel_->progs.scorch_contention_begin, false);
     bpf_program__set_autoload(probe->skel_->progs.scorch_contention_end, false);
@@ -166,11 +173,13 @@ void LocksProbe::remove_filter(uint32_t tgid, bool holders) {
 }
 
 Result<void> LocksProbe::drain(const std::function<void(const RawLockWait&)>& waits,
-                               const std::function<void(const RawLockHolder&)>& holders) {
+                               const std::function<void(const RawLockHolder&)>& holders,
+                               const std::function<void(const RawLockOwner&)>& owners) {
   uint32_t old = skel_->bss->active_generation & 1;
   skel_->bss->active_generation = old ^ 1;
   int counts_fd = bpf_map__fd(old ? skel_->maps.counts1 : skel_->maps.counts0);
   int holders_fd = bpf_map__fd(old ? skel_->maps.holders1 : skel_->maps.holders0);
+  int owners_fd = bpf_map__fd(old ? skel_->maps.owners1 : skel_->maps.owners0);
   int ustacks_fd = bpf_map__fd(old ? skel_->maps.ustacks1 : skel_->maps.ustacks0);
   int kstacks_fd = bpf_map__fd(old ? skel_->maps.kstacks1 : skel_->maps.kstacks0);
   StackReader<uint64_t, scorch_ustack> users(ustacks_fd, lost_stacks_), kernels(kstacks_fd, lost_stacks_),
@@ -205,7 +214,11 @@ Result<void> LocksProbe::drain(const std::function<void(const RawLockWait&)>& wa
     h.count = value.count;
     h.user_ips = stack(releases, key.uhash);
     h.waiter_ips = stack(users, key.whash);
+    h.waiter_hash = key.whash;
     holders(h);
+  });
+  drain_counts<scorch_lock_owner_key, scorch_lock_owner_value>(owners_fd, [&](const auto& key, const auto& value) {
+    owners(RawLockOwner{key.tgid, key.kind, key.addr, key.owner, value.waited_ns, value.count});
   });
   clear_map<uint64_t>(ustacks_fd);
   clear_map<uint64_t>(kstacks_fd);

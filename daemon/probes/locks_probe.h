@@ -42,6 +42,16 @@ struct RawLockHolder {
   uint64_t waited_ns = 0, count = 0;
   std::span<const uint64_t> user_ips;    // where it released the lock
   std::span<const uint64_t> waiter_ips;  // where the waits it ended waited
+  uint64_t waiter_hash = 0;              // waiter_ips' hash (one waiter stack ends many releases)
+};
+
+/// One drained owner bucket: the waits on one mutex that began while one thread owned it.
+struct RawLockOwner {
+  uint32_t tgid = 0;
+  uint32_t kind = 0;
+  uint64_t addr = 0;
+  uint32_t owner = 0;  // tid, as read from the lock (the daemon checks it is a thread of tgid)
+  uint64_t waited_ns = 0, count = 0;
 };
 
 /// Why kernel locks cannot be traced, given which tracepoints the kernel's BTF has; empty when
@@ -50,9 +60,13 @@ std::string kernel_locks_unavailable(const std::function<bool(const char*)>& has
 
 class LocksProbe {
  public:
+  struct Config {
+    uint32_t map_entries = 16384;  // buckets of each generation's waits, holders and owners maps
+    std::string kernel_off;        // non-empty: kernel locks are not traced, for this reason
+  };
   /// tp_btf for the kernel-lock programs needs lock:contention_begin/end; without them (a kernel
-  /// before 5.19) only user-space locks are traced.
-  static Result<std::unique_ptr<LocksProbe>> load(const UnwindMaps& unwind);
+  /// before 5.19), or with config.kernel_off, only user-space locks are traced.
+  static Result<std::unique_ptr<LocksProbe>> load(const UnwindMaps& unwind, const Config& config);
   ~LocksProbe();
   LocksProbe(const LocksProbe&) = delete;
   LocksProbe& operator=(const LocksProbe&) = delete;
@@ -74,7 +88,8 @@ class LocksProbe {
 
   /// Switches to the other generation, then reads and clears the old one.
   Result<void> drain(const std::function<void(const RawLockWait&)>& waits,
-                     const std::function<void(const RawLockHolder&)>& holders);
+                     const std::function<void(const RawLockHolder&)>& holders,
+                     const std::function<void(const RawLockOwner&)>& owners);
 
   struct Counters {
     uint64_t waits = 0, short_waits = 0, map_full = 0, stack_errors = 0, nested = 0, no_storage = 0, wakes = 0,

@@ -110,6 +110,55 @@ std::vector<Histogram> get_histograms(wire::Reader& r) {
   return v;
 }
 
+// Each table: title, columns (name, numeric flag), then rows of one string per column.
+void put_tables(wire::Writer& w, const std::vector<Table>& v) {
+  w.u32(static_cast<uint32_t>(v.size()));
+  for (const Table& t : v) {
+    w.str(t.title);
+    w.u32(static_cast<uint32_t>(t.columns.size()));
+    for (const auto& c : t.columns) {
+      w.str(c.name);
+      w.u8(c.numeric ? 1 : 0);
+    }
+    w.u32(static_cast<uint32_t>(t.rows.size()));
+    for (const auto& row : t.rows)
+      for (size_t i = 0; i < t.columns.size(); ++i) w.str(i < row.size() ? row[i] : std::string());
+  }
+}
+
+std::vector<Table> get_tables(wire::Reader& r) {
+  uint32_t n = r.count(kMaxTables, 8);
+  std::vector<Table> v;
+  uint32_t rows_left = kMaxTableRows;
+  for (uint32_t i = 0; i < n && !r.failed(); ++i) {
+    Table t;
+    t.title = r.str(kMaxHistogramLabel);
+    uint32_t nc = r.count(kMaxTableColumns, 5);
+    if (!r.failed() && nc == 0) r.fail("table without columns");
+    for (uint32_t j = 0; j < nc && !r.failed(); ++j) {
+      Table::Column c;
+      c.name = r.str(kMaxDropName);
+      uint8_t numeric = r.u8();
+      if (!r.failed() && (c.name.empty() || numeric > 1)) r.fail("bad table column");
+      c.numeric = numeric == 1;
+      t.columns.push_back(std::move(c));
+    }
+    uint32_t nr = r.count(rows_left, 4 * nc);
+    rows_left -= std::min(nr, rows_left);
+    for (uint32_t j = 0; j < nr && !r.failed(); ++j) {
+      std::vector<std::string> row;
+      for (uint32_t k = 0; k < nc && !r.failed(); ++k) {
+        row.push_back(r.str(kMaxString));
+        if (!r.failed() && t.columns[k].numeric && !Table::is_number(row.back()))
+          r.fail("table cell '" + row.back().substr(0, 32) + "' in numeric column " + t.columns[k].name);
+      }
+      t.rows.push_back(std::move(row));
+    }
+    v.push_back(std::move(t));
+  }
+  return v;
+}
+
 }  // namespace
 
 bool is_known_type(uint16_t type) {
@@ -358,6 +407,7 @@ std::vector<uint8_t> encode(const Profile& p) {
   put_strings(w, p.notes);
   put_strings(w, p.value_names);
   put_histograms(w, p.histograms);
+  put_tables(w, p.tables);
   w.u32(static_cast<uint32_t>(table.size()));
   for (const auto& s : table) w.str(s);
   auto& out = w.bytes();
@@ -377,6 +427,7 @@ Result<Profile> decode_profile(std::span<const uint8_t> payload) {
   p.notes = get_strings(r);
   p.value_names = get_strings(r);
   p.histograms = get_histograms(r);
+  p.tables = get_tables(r);
   uint32_t nstr = r.count(kMaxStrings, 4);
   std::vector<std::string> table;
   table.reserve(nstr);

@@ -17,9 +17,10 @@
 namespace scorch::proto {
 
 inline constexpr uint32_t kMagic = 0x524f4353;  // "SCOR" little-endian
-inline constexpr uint16_t kVersion = 5;         // 2: measures (off-CPU, wall); 3: malloc, stack values;
+inline constexpr uint16_t kVersion = 6;         // 2: measures (off-CPU, wall); 3: malloc, stack values;
                                                 // 4: per-measure options, named drop counters;
-                                                // 5: log2 histograms in profile results
+                                                // 5: log2 histograms in profile results;
+                                                // 6: tables in profile results
 inline constexpr size_t kHeaderSize = 16;
 inline constexpr uint32_t kMaxRequestPayload = 64 * 1024;        // client -> daemon
 inline constexpr uint32_t kMaxReplyPayload = 256 * 1024 * 1024;  // daemon -> client
@@ -71,6 +72,9 @@ struct ProfileRequest {
 };
 inline constexpr uint32_t kMaxOptionsBytes = 4096;
 inline constexpr uint32_t kMaxHistograms = 64 * 1024;  // per profile result; buckets: Histogram::kMaxBuckets
+inline constexpr uint32_t kMaxTables = 64;             // per profile result
+inline constexpr uint32_t kMaxTableColumns = 64;
+inline constexpr uint32_t kMaxTableRows = 1024 * 1024;  // over all tables of a result
 
 /// End the running profile now and send its result.
 struct StopRequest {};

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <map>
+#include <optional>
+#include <tuple>
 #include <unordered_map>
 
 #include <linux/types.h>
@@ -40,9 +43,20 @@ std::string hex(uint64_t v) {
 
 std::string lock_kind_name(uint32_t kind, uint32_t flags, const std::vector<Frame>& frames) {
   switch (kind) {
-    case SCORCH_LOCK_LLL:
+    case SCORCH_LOCK_LLL: {
       // glibc's contended lock path: a mutex (any kind but PI), or a condvar re-taking its mutex.
-      return has_frame(frames, "pthread_cond_") ? "mutex (condvar re-acquire)" : "mutex";
+      if (has_frame(frames, "pthread_cond_")) return "mutex (condvar re-acquire)";
+      // A pthread mutex's own kind, as read from it (glibc's internal locks have none).
+      if ((flags & SCORCH_LOCK_F_MUTEX_KIND) && has_frame(frames, "pthread_mutex_")) switch (flags & 3) {
+          case 1:
+            return "mutex (recursive)";
+          case 2:
+            return "mutex (error-checking)";
+          case 3:
+            return "mutex (adaptive)";
+        }
+      return "mutex";
+    }
     case SCORCH_LOCK_PI:
       return "pi-mutex";
     case SCORCH_LOCK_BITSET:
@@ -110,7 +124,7 @@ class LocksSession : public MeasureSession {
                 const std::string& lock) {
     if (options_.holders) return;
     core_.add(tgid, comm, frames, w.total_ns, w.count);
-    auto& s = stats_[frames_key(tgid, frames)];
+    auto& s = stats_[frames_key(tgid, comm, frames)];
     s.count += w.count;
     s.max_ns = std::max(s.max_ns, w.max_ns);
     auto& h = hist_[{tgid, w.addr}];
@@ -124,7 +138,15 @@ class LocksSession : public MeasureSession {
   void add_holder(uint32_t tgid, std::string_view comm, const std::vector<Frame>& frames, const RawLockHolder& h) {
     if (!options_.holders) return;
     core_.add(tgid, comm, frames, h.waited_ns, h.count);
-    stats_[frames_key(tgid, frames)].count += h.count;
+    stats_[frames_key(tgid, comm, frames)].count += h.count;
+  }
+  /// Waits on one mutex that began while thread o.owner (named comm) owned it.
+  void add_owner(const std::string& comm, const std::string& lock, const RawLockOwner& o) {
+    if (options_.holders) return;
+    auto& h = owners_[{o.tgid, o.owner, lock}];
+    h.ns += o.waited_ns;
+    h.count += o.count;
+    thread_names_[{o.tgid, o.owner}] = comm;
   }
   void excluded(uint64_t count) { excluded_ += count; }
 
@@ -135,7 +157,7 @@ class LocksSession : public MeasureSession {
     for (auto& st : core_.stacks()) {
       const uint64_t ns = st.count;
       st.count = (ns + 500) / 1000;
-      auto it = stats_.find(frames_key(st.pid, st.frames));
+      auto it = stats_.find(frames_key(st.pid, st.comm, st.frames));
       const Stat s = it == stats_.end() ? Stat{} : it->second;
       if (options_.holders)
         st.values = {st.count, s.count};
@@ -170,14 +192,35 @@ class LocksSession : public MeasureSession {
     if (open_bucket)
       p.notes.push_back("a histogram's last bucket, [2^" + std::to_string(SCORCH_LOCKS_HIST - 1) +
                         ", ...) ns, holds every longer wait too");
+    if (!options_.holders && !options_.kernel) p.tables.push_back(holders_table());
   }
 
  private:
   struct Stat {
-    uint64_t count = 0, max_ns = 0;
+    uint64_t count = 0, max_ns = 0, ns = 0;
   };
-  static std::string frames_key(uint32_t pid, const std::vector<Frame>& frames) {
+  using OwnerKey = std::tuple<uint32_t, uint32_t, std::string>;  // pid, holder's tid, lock
+  /// The threads that owned the mutexes others waited on, heaviest first.
+  Table holders_table() const {
+    Table t;
+    t.title = "top holders: threads that owned a mutex when others began to wait for it";
+    t.columns = {{"wait_us", true}, {"waits", true}, {"pid", true}, {"holder", false}, {"lock", false}};
+    std::vector<std::pair<const OwnerKey*, const Stat*>> rows;
+    for (const auto& [k, v] : owners_) rows.emplace_back(&k, &v);
+    std::stable_sort(rows.begin(), rows.end(),
+                     [](const auto& a, const auto& b) { return a.second->ns > b.second->ns; });
+    for (const auto& [k, v] : rows) {
+      const auto [pid, tid, lock] = *k;
+      const auto name = thread_names_.find({pid, tid});
+      t.rows.push_back({std::to_string((v->ns + 500) / 1000), std::to_string(v->count), std::to_string(pid),
+                        "tid " + std::to_string(tid) + " (" + name->second + ")", lock});
+    }
+    return t;
+  }
+  static std::string frames_key(uint32_t pid, std::string_view comm, const std::vector<Frame>& frames) {
     std::string k = std::to_string(pid);
+    k.push_back('\3');
+    k += comm;
     for (const auto& f : frames) {
       k.push_back(f.kernel ? '\2' : '\1');
       k += f.name;
@@ -192,6 +235,8 @@ class LocksSession : public MeasureSession {
   LocksProbe::Counters at_start_;
   std::unordered_map<std::string, Stat> stats_;
   std::map<std::pair<uint32_t, uint64_t>, Histogram> hist_;  // by {pid, lock address}
+  std::map<OwnerKey, Stat> owners_;
+  std::map<std::pair<uint32_t, uint32_t>, std::string> thread_names_;  // {pid, tid} -> comm
   uint64_t excluded_ = 0;
 };
 
@@ -202,7 +247,12 @@ Result<std::unique_ptr<Measure>> LocksMeasure::load(MeasureEnv& env) {
   if (!env.features.has(Feature::kTpBtf))
     return Error{"load the lock program", "no tp_btf: " + env.features.get(Feature::kTpBtf).detail, ENOTSUP, {}};
   if (!env.unwind_maps) return Error{"load the lock program", "no unwind maps", EINVAL, {}};
-  auto probe = LocksProbe::load(*env.unwind_maps);
+  LocksProbe::Config config;
+  if (auto it = env.settings.find("kernel-locks"); it != env.settings.end() && it->second == "off")
+    config.kernel_off = "kernel locks are turned off (scorchd --kernel-locks off)";
+  if (auto it = env.settings.find("locks-map-entries"); it != env.settings.end())
+    config.map_entries = static_cast<uint32_t>(std::stoul(it->second));
+  auto probe = LocksProbe::load(*env.unwind_maps, config);
   if (!probe) return probe.error();
   if (!(*probe)->kernel_unavailable().empty()) log::info("kernel locks unavailable: " + (*probe)->kernel_unavailable());
   return std::unique_ptr<Measure>(new LocksMeasure(std::move(*probe), env.symbolizer));
@@ -217,6 +267,20 @@ Result<std::unique_ptr<MeasureSession>> LocksMeasure::start(Session& core, std::
   auto s = std::make_unique<LocksSession>(*this, core, *o);
   if (auto r = s->attach(); !r) return r.error();
   return std::unique_ptr<MeasureSession>(std::move(s));
+}
+
+std::optional<std::string> LocksMeasure::thread_comm(uint32_t tgid, uint32_t tid) {
+  std::ifstream in("/proc/" + std::to_string(tgid) + "/task/" + std::to_string(tid) + "/comm");
+  std::string comm;
+  if (in && std::getline(in, comm)) {
+    if (threads_.size() >= kMaxThreadNames) threads_.clear();
+    threads_[{tgid, tid}] = comm;
+    return comm;
+  }
+  // Gone since: the name it had at an earlier drain. Never seen: not a thread of the process (a
+  // lock that is not a pthread mutex has something else where __owner would be).
+  if (auto it = threads_.find({tgid, tid}); it != threads_.end()) return it->second;
+  return std::nullopt;
 }
 
 std::string LocksMeasure::lock_name(uint32_t tgid, uint32_t kind, uint32_t flags, uint64_t addr) {
@@ -249,6 +313,7 @@ void LocksMeasure::drain() {
   // Waiters blocked in a syscall or a kernel lock: every user frame is a return address; the
   // kernel stack was taken at the tracepoint, so the tracing machinery is left out.
   static const FrameRules kRules{UserLeaf::kReturnAddress, false, true};
+  std::unordered_map<uint64_t, std::string> waiter_kinds;  // by the waiter's stack hash and kind
   auto result = probe_->drain(
       [&](const RawLockWait& w) {
         auto sessions = matching(w.tgid, w.kind == SCORCH_LOCK_KERNEL);
@@ -268,9 +333,13 @@ void LocksMeasure::drain() {
         auto p = by_pid.find(h.tgid);
         if (p == by_pid.end()) return;
         // Only the waits that are lock contention count: the waiter's stack tells (as above).
-        frames.clear();
-        stack_frames(symbolizer_, h.tgid, h.waiter_ips, {}, kRules, frames);
-        const std::string kind = lock_kind_name(h.kind, 0, frames);
+        auto [known, inserted] = waiter_kinds.try_emplace(h.waiter_hash * 8 + h.kind);
+        if (inserted || h.waiter_hash == 0) {
+          frames.clear();
+          stack_frames(symbolizer_, h.tgid, h.waiter_ips, {}, kRules, frames);
+          known->second = lock_kind_name(h.kind, 0, frames);
+        }
+        const std::string kind = known->second;
         if (kind.empty()) return;
         frames.clear();
         stack_frames(symbolizer_, h.tgid, h.user_ips, {}, kRules, frames);
@@ -278,6 +347,15 @@ void LocksMeasure::drain() {
             "[released " + kind + " " + lock_name(h.tgid, h.kind, 0, h.addr) + " by tid " + std::to_string(h.tid) + "]",
             false});
         for (LocksSession* s : p->second) s->add_holder(h.tgid, h.comm, frames, h);
+      },
+      [&](const RawLockOwner& o) {
+        auto p = by_pid.find(o.tgid);
+        if (p == by_pid.end()) return;
+        const auto comm = thread_comm(o.tgid, o.owner);
+        if (!comm) return;
+        const std::string lock =
+            (o.kind == SCORCH_LOCK_PI ? "pi-mutex " : "mutex ") + lock_name(o.tgid, o.kind, 0, o.addr);
+        for (LocksSession* s : p->second) s->add_owner(*comm, lock, o);
       });
   if (!result) log::warning(result.error().message());
 }

@@ -2,7 +2,11 @@
 /// The lock-contention measure: time threads wait for locks, by waiter stack and lock, and
 /// the releasers that ended the waits (probes/locks_probe).
 
+#include <map>
 #include <memory>
+#include <optional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "probes/locks_probe.h"
@@ -27,9 +31,14 @@ class LocksMeasure : public Measure {
   friend class LocksSession;
   /// The lock's name and address ("mutex_a (0x55..)"), or its address alone.
   std::string lock_name(uint32_t tgid, uint32_t kind, uint32_t flags, uint64_t addr);
+  /// The name of thread tid of tgid (as read at an earlier drain when it is gone since); none
+  /// for a tid that never was one of its threads.
+  std::optional<std::string> thread_comm(uint32_t tgid, uint32_t tid);
+  static constexpr size_t kMaxThreadNames = 64 * 1024;
   std::unique_ptr<LocksProbe> probe_;
   Symbolizer& symbolizer_;
   std::vector<LocksSession*> sessions_;
+  std::map<std::pair<uint32_t, uint32_t>, std::string> threads_;  // {tgid, tid} -> comm, as last read
 };
 
 /// What a futex wait of this kind is, named from the waiter's frames (root first); empty when it

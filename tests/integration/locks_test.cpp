@@ -6,6 +6,8 @@
 
 #include <fstream>
 #include <regex>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "export/folded.h"
@@ -240,6 +242,122 @@ TEST_F(Locks, MinWaitFiltersInTheKernel) {
   EXPECT_EQ(in_histograms, contentions) << "every counted wait is in its lock's histogram\n" << read_file(table);
   EXPECT_LT(static_cast<double>(waited), truth.site_a_us + truth.site_b_us) << "short waits were left out";
   EXPECT_NE(r.err.find("shorter than --min-wait"), std::string::npos) << r.err;
+}
+
+// Every kind of pthread mutex is traced and named: recursive (taken twice by its owner, one wait),
+// error-checking and adaptive (which spins a little in user space first), each within 10% of the
+// program's own figure.
+TEST_F(Locks, EachPthreadMutexKindShowsItsWaitsAndKind) {
+  RunResult r;
+  auto [line, p] = trace({testprog("lock_kinds"), "3", "pthread"}, {}, &r);
+  ASSERT_GE(figure(line, "adaptive_ns"), 0) << line;
+  struct Site {
+    const char *function, *leaf, *key;
+  } sites[] = {{"recursive_site", "[mutex (recursive) (anonymous namespace)::recursive_mu (0x", "recursive_ns"},
+               {"errorcheck_site", "[mutex (error-checking) (anonymous namespace)::errorcheck_mu (0x", "errorcheck_ns"},
+               {"adaptive_site", "[mutex (adaptive) (anonymous namespace)::adaptive_mu (0x", "adaptive_ns"}};
+  for (const Site& s : sites) {
+    const double truth_us = figure(line, s.key) / 1e3;
+    ASSERT_GT(truth_us, 50'000) << s.function << " hardly waited: " << line;
+    EXPECT_NEAR(static_cast<double>(waited_at(p, s.function, s.leaf)), truth_us, truth_us * 0.10)
+        << s.function << " under " << s.leaf << "...]: " << r.err;
+  }
+}
+
+// The default table's top holders: the threads that owned a mutex when others began to wait for
+// it. Only the site_a-N threads ever hold A: A's waits are charged to them, and add up to the
+// time the program measured in site_a.
+TEST_F(Locks, TopHoldersAreTheThreadsThatOwnedTheMutex) {
+  RunResult r;
+  std::string table = dir_ + "/holders.txt";
+  Child prog({testprog("lock_sites"), "3"});
+  ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
+  std::thread t([&] { r = daemon_->cli({"locks", "-p", std::to_string(prog.pid()), "-d", "8", "-o", table}); });
+  ASSERT_TRUE(wait_attached(prog.pid()));
+  ::kill(prog.pid(), SIGUSR1);
+  LockTruth truth = parse_locks(prog.read_line(std::chrono::seconds(20)));
+  t.join();
+  prog.finish(SIGTERM);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_TRUE(truth.ok);
+  const std::string text = read_file(table);
+  const size_t section = text.find("\ntop holders: ");
+  ASSERT_NE(section, std::string::npos) << text;
+  std::istringstream in(text.substr(section));
+  std::string row;
+  uint64_t a_by_site_a = 0, a_by_others = 0, b_by_site_b = 0, holder_rows = 0;
+  std::set<std::string> a_holders;
+  while (std::getline(in, row)) {
+    std::smatch m;
+    if (!std::regex_search(row, m,
+                           std::regex("^\\s*(\\d+)\\s+(\\d+)\\s+" + std::to_string(prog.pid()) +
+                                      "\\s+tid (\\d+) \\(([^)]*)\\)\\s+mutex (\\S+)")))
+      continue;
+    ++holder_rows;
+    const uint64_t us = std::stoull(m[1]);
+    const std::string comm = m[4], lock = m[5];
+    if (lock == "mutex_a") {
+      (comm.rfind("site_a-", 0) == 0 ? a_by_site_a : a_by_others) += us;
+      a_holders.insert(comm);
+    }
+    if (lock == "mutex_b" && comm.rfind("site_b-", 0) == 0) b_by_site_b += us;
+  }
+  ASSERT_GT(holder_rows, 0u) << text;
+  EXPECT_EQ(a_holders.size(), 3u) << "the three site_a threads held A by turns\n" << text;
+  EXPECT_EQ(a_by_others, 0u) << "only site_a threads hold A\n" << text;
+  EXPECT_NEAR(static_cast<double>(a_by_site_a), truth.site_a_us, truth.site_a_us * 0.10) << text;
+  EXPECT_NEAR(static_cast<double>(b_by_site_b), truth.site_b_us, truth.site_b_us * 0.10) << text;
+}
+
+// A daemon that cannot trace kernel locks (here turned off, as a kernel without the lock
+// tracepoints would have it): --kernel is refused with the reason, status says so, user-space
+// locks still work.
+TEST_F(Locks, WithoutKernelLockTracingKernelIsRefusedAndUserLocksWork) {
+  daemon_.reset();
+  daemon_ = std::make_unique<Daemon>(std::vector<std::string>{"--kernel-locks", "off"});
+  Child prog({testprog("lock_sites"), "1"});
+  ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
+  RunResult k = daemon_->cli({"locks", "--kernel", "-p", std::to_string(prog.pid()), "-d", "1"});
+  EXPECT_EQ(k.exit_code, 1);
+  EXPECT_NE(
+      k.err.find("scorch: failed to trace kernel locks: kernel locks are turned off (scorchd --kernel-locks off)"),
+      std::string::npos)
+      << k.err;
+  EXPECT_NE(k.err.find("HINT: scorch locks without --kernel traces user-space locks"), std::string::npos) << k.err;
+  RunResult st = daemon_->cli({"status"});
+  EXPECT_NE(st.out.find("kernel locks: kernel locks are turned off"), std::string::npos) << st.out;
+  prog.finish(SIGTERM);
+
+  auto [truth, p] = trace_locks({});
+  ASSERT_TRUE(truth.ok);
+  const double a = static_cast<double>(waited_in(p, "site_a", {"worker"}).us);
+  EXPECT_NEAR(a, truth.site_a_us, truth.site_a_us * 0.10);
+}
+
+// A full map: with room for two buckets, lock_kinds' four locks overflow it. The waits that did
+// not fit are counted and shown; those that did are still reported.
+TEST_F(Locks, AFullMapIsCountedAndShown) {
+  daemon_.reset();
+  daemon_ = std::make_unique<Daemon>(std::vector<std::string>{"--locks-map-entries", "2"});
+  RunResult r;
+  std::string table = dir_ + "/full.txt";
+  Child prog({testprog("lock_kinds"), "2"});
+  ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
+  std::thread t([&] { r = daemon_->cli({"locks", "-p", std::to_string(prog.pid()), "-d", "6", "-o", table}); });
+  ASSERT_TRUE(wait_attached(prog.pid()));
+  ::kill(prog.pid(), SIGUSR1);
+  std::string line = prog.read_line(std::chrono::seconds(20));
+  t.join();
+  prog.finish(SIGTERM);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_GE(figure(line, "std_ns"), 0) << line;
+  const std::string text = read_file(table);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(text, m, std::regex("Dropped: (?:.*, )?(\\d+) map full"))) << text;
+  EXPECT_GT(std::stoull(m[1]), 100u) << text;
+  EXPECT_NE(text.find("_site"), std::string::npos) << "the waits that fit are reported\n" << text;
+  RunResult st = daemon_->cli({"status"});
+  EXPECT_TRUE(std::regex_search(st.out, std::regex("lost: [1-9]\\d* \\(map full\\)"))) << st.out;
 }
 
 TEST_F(Locks, UnknownPidIsAClearError) {

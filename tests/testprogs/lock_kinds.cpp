@@ -1,15 +1,19 @@
 // lock_kinds: contention on three kinds of lock, timed by the program itself.
 //
-//   lock_kinds [SECONDS]    (default 3)
+//   lock_kinds [SECONDS [pthread]]    (default 3)
 //
 // Prints "ready <pid>", waits for SIGUSR1 (so a tracer can attach first), then for SECONDS:
 //   - 3 threads lock one std::mutex in std_site, holding it ~100 us;
 //   - 1 writer takes a std::shared_mutex exclusively in write_site for ~300 us at a time, while
 //     2 readers take it shared in read_site (~20 us): the writer blocks the readers;
 //   - 2 threads lock one priority-inheritance pthread mutex in pi_site, holding it ~100 us.
+// With "pthread", instead: 2 threads each on a recursive mutex (taken twice, nested) in
+// recursive_site, an error-checking one in errorcheck_site and an adaptive one in adaptive_site,
+// holding it ~100 us.
 // Every lock call is timed (CLOCK_MONOTONIC around it); at the end it prints the time spent inside
 // the lock calls per site:
 //   std_ns=<n> read_ns=<n> write_ns=<n> pi_ns=<n>
+//   recursive_ns=<n> errorcheck_ns=<n> adaptive_ns=<n>    (pthread)
 // Built -O2 -fomit-frame-pointer.
 #include <pthread.h>
 #include <signal.h>
@@ -20,6 +24,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <string>
 #include <shared_mutex>
 #include <thread>
 #include <vector>
@@ -30,7 +35,7 @@ volatile sig_atomic_t go;
 std::atomic<bool> stop{false};
 std::mutex std_mu;
 std::shared_mutex rw_mu;
-pthread_mutex_t pi_mu;
+pthread_mutex_t pi_mu, recursive_mu, errorcheck_mu, adaptive_mu;
 volatile uint64_t sink;
 
 uint64_t now_ns() {
@@ -80,12 +85,59 @@ __attribute__((noinline)) void pi_site(uint64_t& ns) {
   pthread_mutex_unlock(&pi_mu);
 }
 
-int main(int argc, char** argv) {
-  const double seconds = argc > 1 ? std::atof(argv[1]) : 3;
+__attribute__((noinline)) void recursive_site(uint64_t& ns) {
+  uint64_t t0 = now_ns();
+  pthread_mutex_lock(&recursive_mu);
+  ns += now_ns() - t0;
+  pthread_mutex_lock(&recursive_mu);  // the owner takes it again: no wait
+  spin_for(100 * 1000);
+  pthread_mutex_unlock(&recursive_mu);
+  pthread_mutex_unlock(&recursive_mu);
+}
+
+__attribute__((noinline)) void errorcheck_site(uint64_t& ns) {
+  uint64_t t0 = now_ns();
+  if (pthread_mutex_lock(&errorcheck_mu) != 0) std::abort();
+  ns += now_ns() - t0;
+  spin_for(100 * 1000);
+  pthread_mutex_unlock(&errorcheck_mu);
+}
+
+__attribute__((noinline)) void adaptive_site(uint64_t& ns) {
+  uint64_t t0 = now_ns();
+  pthread_mutex_lock(&adaptive_mu);
+  ns += now_ns() - t0;
+  spin_for(100 * 1000);
+  pthread_mutex_unlock(&adaptive_mu);
+}
+
+void init_mutex(pthread_mutex_t* mu, int type, int protocol) {
   pthread_mutexattr_t attr;
   pthread_mutexattr_init(&attr);
-  pthread_mutexattr_setprotocol(&attr, PTHREAD_PRIO_INHERIT);
-  pthread_mutex_init(&pi_mu, &attr);
+  pthread_mutexattr_settype(&attr, type);
+  pthread_mutexattr_setprotocol(&attr, protocol);
+  pthread_mutex_init(mu, &attr);
+  pthread_mutexattr_destroy(&attr);
+}
+
+/// Runs site in a loop on each thread until stop, with ~20 us of work between calls.
+void run_threads(std::vector<std::thread>& threads, uint64_t* ns, int n, void (*site)(uint64_t&)) {
+  for (int i = 0; i < n; ++i)
+    threads.emplace_back([ns, i, site] {
+      while (!stop) {
+        site(ns[i]);
+        spin_for(20 * 1000);
+      }
+    });
+}
+
+int main(int argc, char** argv) {
+  const double seconds = argc > 1 ? std::atof(argv[1]) : 3;
+  const bool pthread_kinds = argc > 2 && std::string(argv[2]) == "pthread";
+  init_mutex(&pi_mu, PTHREAD_MUTEX_NORMAL, PTHREAD_PRIO_INHERIT);
+  init_mutex(&recursive_mu, PTHREAD_MUTEX_RECURSIVE, PTHREAD_PRIO_NONE);
+  init_mutex(&errorcheck_mu, PTHREAD_MUTEX_ERRORCHECK, PTHREAD_PRIO_NONE);
+  init_mutex(&adaptive_mu, PTHREAD_MUTEX_ADAPTIVE_NP, PTHREAD_PRIO_NONE);
 
   struct sigaction sa = {};
   sa.sa_handler = [](int) { go = 1; };
@@ -100,7 +152,22 @@ int main(int argc, char** argv) {
   sigprocmask(SIG_SETMASK, &old, nullptr);
 
   uint64_t std_ns[3] = {}, read_ns[2] = {}, write_ns = 0, pi_ns[2] = {};
+  uint64_t recursive_ns[2] = {}, errorcheck_ns[2] = {}, adaptive_ns[2] = {};
   std::vector<std::thread> threads;
+  const timespec t = {static_cast<time_t>(seconds), static_cast<long>((seconds - static_cast<time_t>(seconds)) * 1e9)};
+  if (pthread_kinds) {
+    run_threads(threads, recursive_ns, 2, recursive_site);
+    run_threads(threads, errorcheck_ns, 2, errorcheck_site);
+    run_threads(threads, adaptive_ns, 2, adaptive_site);
+    nanosleep(&t, nullptr);
+    stop = true;
+    for (auto& th : threads) th.join();
+    std::printf("recursive_ns=%llu errorcheck_ns=%llu adaptive_ns=%llu\n",
+                static_cast<unsigned long long>(recursive_ns[0] + recursive_ns[1]),
+                static_cast<unsigned long long>(errorcheck_ns[0] + errorcheck_ns[1]),
+                static_cast<unsigned long long>(adaptive_ns[0] + adaptive_ns[1]));
+    return 0;
+  }
   for (auto& ns : std_ns)
     threads.emplace_back([&ns] {
       while (!stop) {
@@ -121,14 +188,7 @@ int main(int argc, char** argv) {
       spin_for(300 * 1000);
     }
   });
-  for (auto& ns : pi_ns)
-    threads.emplace_back([&ns] {
-      while (!stop) {
-        pi_site(ns);
-        spin_for(20 * 1000);
-      }
-    });
-  timespec t = {static_cast<time_t>(seconds), static_cast<long>((seconds - static_cast<time_t>(seconds)) * 1e9)};
+  run_threads(threads, pi_ns, 2, pi_site);
   nanosleep(&t, nullptr);
   stop = true;
   for (auto& th : threads) th.join();

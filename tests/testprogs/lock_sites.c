@@ -5,14 +5,16 @@
  * Prints "ready <pid>", waits for SIGUSR1 (so a tracer can attach first), then runs the threads
  * below for SECONDS and prints its figures.
  *
- * Three threads contend on mutex A in site_a, each holding it ~100 us in hold_a; two threads
- * contend on mutex B in site_b (held ~200 us in hold_b); one thread waits on a condition variable
- * that main signals every 10 ms (a wait that is not lock contention). Every pthread_mutex_lock
+ * Three threads (named site_a-0..2) contend on mutex A in site_a, each holding it ~100 us in
+ * hold_a; two threads (site_b-0, site_b-1) contend on mutex B in site_b (held ~200 us in hold_b);
+ * one thread waits on a condition variable that main signals every 10 ms (a wait that is not lock
+ * contention). Only site_a threads ever hold A, only site_b threads B. Every pthread_mutex_lock
  * call is timed (CLOCK_MONOTONIC around it), and at the end the program prints, per site, the
  * time its threads spent inside pthread_mutex_lock and how many calls had to wait:
  *   site_a_ns=<n> site_a_calls=<n> site_b_ns=<n> site_b_calls=<n> cond_wait_ns=<n>
  * Built -O2 -fomit-frame-pointer.
  */
+#define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -92,8 +94,14 @@ struct worker_arg {
   struct site_stats stats;
 };
 
+static int started[2];
+
 __attribute__((noinline)) void* worker(void* p) {
   struct worker_arg* a = p;
+  char name[16];
+  snprintf(name, sizeof(name), "site_%c-%d", a->site == 0 ? 'a' : 'b',
+           __atomic_fetch_add(&started[a->site], 1, __ATOMIC_RELAXED));
+  pthread_setname_np(pthread_self(), name);
   while (!stop_requested) {
     if (a->site == 0)
       site_a(&a->stats);

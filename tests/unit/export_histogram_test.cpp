@@ -1,5 +1,6 @@
-// Histograms in every output: JSON lists the non-empty buckets, the text tables print them as bcc
-// and bpftrace do, folded stacks and the flamegraph leave them out.
+// Histograms and tables in every output: JSON lists the non-empty buckets and the rows, the text
+// tables print histograms as bcc and bpftrace do and tables aligned, folded stacks and the
+// flamegraph leave both out.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -153,6 +154,60 @@ TEST(ExportFolded, HistogramsAreLeftOut) {
   Profile with = locks_profile();
   Profile without = with;
   without.histograms.clear();
+  EXPECT_EQ(render_folded(with), render_folded(without));
+  FlameOptions fo;
+  EXPECT_EQ(render_flamegraph_svg(with, fo), render_flamegraph_svg(without, fo));
+}
+
+Table holders() {
+  Table t;
+  t.title = "top holders";
+  t.columns = {{"wait_us", true}, {"waits", true}, {"holder", false}, {"lock", false}};
+  t.rows = {{"1200", "7", "tid 12 (worker)", "mutex a"}, {"35", "12", "tid 9 (\x1b[31m)", "mutex b"}};
+  return t;
+}
+
+TEST(ExportText, TablesAlignTheirColumnsBeforeTheHistograms) {
+  Profile p = locks_profile();
+  p.tables = {holders()};
+  const std::string text = render_top_table(p, 10);
+  const std::string expected =
+      "\ntop holders:\n"
+      "WAIT US  WAITS  HOLDER           LOCK\n"
+      "   1200      7  tid 12 (worker)  mutex a\n"
+      "     35     12  tid 9 (?[31m)    mutex b\n";
+  const size_t at = text.find(expected);
+  ASSERT_NE(at, std::string::npos) << text;
+  EXPECT_LT(at, text.find("\nlock mutex_a")) << text;
+
+  // Past 20 rows the rest is counted; a table without rows says so.
+  Table many = holders();
+  many.rows.assign(25, {"1", "1", "tid 1 (a)", "mutex"});
+  p.tables = {many, Table{"nothing", {{"n", true}}, {}}};
+  const std::string cut = render_stack_values_table(p, 10);
+  EXPECT_NE(cut.find("(5 more rows)\n\nnothing:\n(no rows)\n"), std::string::npos) << cut;
+}
+
+TEST(ExportJson, TablesWithNumbersAsNumbers) {
+  Profile p;
+  p.tables = {holders()};
+  p.tables[0].rows.push_back({"x", "0.25", "", ""});
+  const std::string json = render_json(p);
+  const std::string expected = R"J(,"tables":[{"title":"top holders","columns":[{"name":"wait_us","numeric":true},)J"
+                               R"J({"name":"waits","numeric":true},{"name":"holder","numeric":false},)J"
+                               R"J({"name":"lock","numeric":false}],"rows":[)J"
+                               R"J({"wait_us":1200,"waits":7,"holder":"tid 12 (worker)","lock":"mutex a"},)J"
+                               R"J({"wait_us":35,"waits":12,"holder":"tid 9 (\u001b[31m)","lock":"mutex b"},)J"
+                               R"J({"wait_us":null,"waits":0.25,"holder":"","lock":""}]}]})J"
+                               "\n";
+  ASSERT_GE(json.size(), expected.size());
+  EXPECT_EQ(json.substr(json.size() - expected.size()), expected) << json;
+}
+
+TEST(ExportFolded, TablesAreLeftOut) {
+  Profile with = locks_profile();
+  with.tables = {holders()};
+  Profile without = locks_profile();
   EXPECT_EQ(render_folded(with), render_folded(without));
   FlameOptions fo;
   EXPECT_EQ(render_flamegraph_svg(with, fo), render_flamegraph_svg(without, fo));

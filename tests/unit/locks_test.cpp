@@ -55,6 +55,21 @@ TEST(LockKind, MutexesAndTheirCondvarReacquire) {
             "pi-mutex");
 }
 
+TEST(LockKind, PthreadMutexKindsFromTheLock) {
+  const auto via_mutex_lock = user({"main", "site", "___pthread_mutex_lock", "__lll_lock_wait"});
+  const uint32_t k = SCORCH_LOCK_F_MUTEX_KIND;
+  EXPECT_EQ(lock_kind_name(SCORCH_LOCK_LLL, k | 0, via_mutex_lock), "mutex");
+  EXPECT_EQ(lock_kind_name(SCORCH_LOCK_LLL, k | 1, via_mutex_lock), "mutex (recursive)");
+  EXPECT_EQ(lock_kind_name(SCORCH_LOCK_LLL, k | 2, via_mutex_lock), "mutex (error-checking)");
+  EXPECT_EQ(lock_kind_name(SCORCH_LOCK_LLL, k | 3, via_mutex_lock), "mutex (adaptive)");
+  EXPECT_EQ(lock_kind_name(SCORCH_LOCK_LLL, k | 128 | 1, via_mutex_lock), "mutex (recursive)") << "process-shared";
+  // A lock taken elsewhere (glibc's own locks: a bare int) has no kind, whatever lies past it.
+  EXPECT_EQ(lock_kind_name(SCORCH_LOCK_LLL, k | 1, user({"main", "malloc", "_int_malloc", "__lll_lock_wait_private"})),
+            "mutex");
+  // Nor a wait whose kind was not read.
+  EXPECT_EQ(lock_kind_name(SCORCH_LOCK_LLL, 1, via_mutex_lock), "mutex");
+}
+
 TEST(LockKind, BitsetWaitsAreLocksOnlyInRwlocks) {
   EXPECT_EQ(lock_kind_name(SCORCH_LOCK_BITSET, 0,
                            user({"read_site", "pthread_rwlock_rdlock@@GLIBC_2.34", "__futex_abstimed_wait_common"})),

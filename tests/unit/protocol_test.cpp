@@ -384,16 +384,65 @@ TEST(Protocol, LyingHistogramCountsAllocateNothing) {
   EXPECT_NE(p.error().reason.find("count"), std::string::npos) << p.error().reason;
 }
 
-TEST(Protocol, PeersOfTheVersionBeforeHistogramsGetTheVersionError) {
-  // A version 4 frame (no histograms in its profiles) is refused by its header, never parsed.
-  static_assert(kVersion == 5);
+TEST(Protocol, PeersOfTheVersionBeforeTablesGetTheVersionError) {
+  // A version 5 frame (no tables in its profiles) is refused by its header, never parsed.
+  static_assert(kVersion == 6);
   auto old = proto::frame(MsgType::kProfileResult, histogram_profile());
-  old[4] = 4;
+  old[4] = 5;
   old[5] = 0;
   auto check = decode_header(header_of(old), kMaxReplyPayload);
   EXPECT_EQ(check.problem, HeaderProblem::kBadVersion);
-  EXPECT_NE(check.reason.find("protocol version 4 not supported (this side speaks 5)"), std::string::npos)
+  EXPECT_NE(check.reason.find("protocol version 5 not supported (this side speaks 6)"), std::string::npos)
       << check.reason;
+}
+
+Table holders_table() {
+  Table t;
+  t.title = "top holders";
+  t.columns = {{"wait_us", true}, {"waits", true}, {"holder", false}};
+  t.rows = {{"18446744073709551615", "3", "tid 12 (worker)"}, {"0.5", "-1", ""}};
+  return t;
+}
+
+TEST(Protocol, TablesRoundTrip) {
+  Profile p = histogram_profile();
+  p.tables = {holders_table(), Table{"empty", {{"n", true}}, {}}};
+  auto back = decode_profile(encode(p));
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  ASSERT_EQ(back->tables.size(), 2u);
+  for (size_t i = 0; i < p.tables.size(); ++i) {
+    EXPECT_EQ(back->tables[i].title, p.tables[i].title);
+    EXPECT_EQ(back->tables[i].columns, p.tables[i].columns);
+    EXPECT_EQ(back->tables[i].rows, p.tables[i].rows);
+  }
+  EXPECT_EQ(back->histograms.size(), p.histograms.size());
+  EXPECT_TRUE(decode_profile(encode(Profile{}))->tables.empty());
+}
+
+TEST(Protocol, BadTablesAreRefused) {
+  Profile p;
+  p.tables = {holders_table()};
+  auto bytes = encode(p);
+  for (size_t cut = 0; cut < bytes.size(); ++cut) {
+    std::vector<uint8_t> part(bytes.begin(), bytes.begin() + static_cast<long>(cut));
+    EXPECT_FALSE(decode_profile(part).ok()) << "accepted a profile cut at " << cut;
+  }
+  // A numeric column's cell that is not a number, in each form a number must not take.
+  for (const char* bad : {"12us", "", "-", "1.", ".5", "1.2.3", "007", "1e3", " 1"}) {
+    p.tables[0].rows[0][0] = bad;
+    auto back = decode_profile(encode(p));
+    ASSERT_FALSE(back.ok()) << "accepted '" << bad << "'";
+    EXPECT_NE(back.error().reason.find("numeric column wait_us"), std::string::npos) << back.error().reason;
+  }
+  // A table without columns, a column without a name, too many tables.
+  p.tables = {Table{"t", {}, {}}};
+  EXPECT_FALSE(decode_profile(encode(p)).ok());
+  p.tables = {Table{"t", {{"", false}}, {}}};
+  EXPECT_FALSE(decode_profile(encode(p)).ok());
+  p.tables.assign(kMaxTables + 1, Table{"t", {{"n", false}}, {}});
+  EXPECT_FALSE(decode_profile(encode(p)).ok());
+  p.tables.assign(kMaxTables, Table{"t", {{"n", false}}, {}});
+  EXPECT_TRUE(decode_profile(encode(p)).ok());
 }
 
 }  // namespace
