@@ -166,3 +166,155 @@ find_bpftrace() {
     fi
   fi
 }
+
+# ---------------------------------------------------------------------------------------------
+# set-up shared by the *_vs_peers scripts
+
+# bench_settings [BUILD_DIR]: the settings every such script has. Needs ROOT (the repository).
+# Sets BUILD (BUILD_DIR, default $ROOT/build; absolute when it exists), SCORCHD and SCORCH (the
+# daemon and the CLI in it), RUNS (BENCH_RUNS, default 5) and SETTLE_MS (BENCH_SETTLE_MS, default
+# 300).
+bench_settings() {
+  BUILD=${1:-$ROOT/build}
+  BUILD=$(cd "$BUILD" 2>/dev/null && pwd || echo "$BUILD")
+  RUNS=${BENCH_RUNS:-5}
+  SETTLE_MS=${BENCH_SETTLE_MS:-300}
+  SCORCHD=$BUILD/bin/scorchd
+  SCORCH=$BUILD/bin/scorch
+}
+
+# check_prereqs: dies unless the script runs as root and finds SCORCHD, SCORCH and a C compiler.
+check_prereqs() {
+  [[ $(id -u) == 0 ]] || die "run as root (the tracers load BPF programs)"
+  [[ -x $SCORCHD && -x $SCORCH ]] || die "no $SCORCHD / $SCORCH: build them (ninja -C $BUILD scorchd scorch)"
+  command -v cc >/dev/null || die "no C compiler (apt-get install gcc)"
+}
+
+# mount_if_absent TYPE DIR: mounts a TYPE file system (tracefs, debugfs) on DIR unless something
+# is mounted there; what it mounts is added to MOUNTED (undone by cleanup). A failed mount is
+# silent.
+mount_if_absent() {
+  if ! mountpoint -q "$2"; then
+    mount -t "$1" nodev "$2" 2>/dev/null && MOUNTED+=("$2")
+  fi
+  return 0
+}
+
+# start_scorchd: starts SCORCHD on the socket SOCK, its stderr in $WORK/scorchd.log, and waits
+# up to 30 s until it is listening (dies if not). Sets SCORCHD_PID (also added to STARTED).
+start_scorchd() {
+  "$SCORCHD" --socket "$SOCK" 2>"$WORK/scorchd.log" &
+  SCORCHD_PID=$!
+  STARTED+=("$SCORCHD_PID")
+  wait_for 30 has listening "$WORK/scorchd.log" || die "scorchd did not start: $(tail -3 "$WORK/scorchd.log")"
+}
+
+# scorch_sessions: prints how many sessions the scorchd on SOCK runs; scorch_attached and
+# scorch_idle: it runs at least one / none
+scorch_sessions() { "$SCORCH" --socket "$SOCK" -j status 2>/dev/null | grep -o '"sessions":\[[^]]*\]' | grep -c '"id"' || true; }
+scorch_attached() { [[ $(scorch_sessions) -ge 1 ]]; }
+scorch_idle() { [[ $(scorch_sessions) -eq 0 ]]; }
+
+# ---------------------------------------------------------------------------------------------
+# a load that waits for "go" on its stdin, and the tracers attached to it
+
+# settle: sleeps SETTLE_MS milliseconds (between "tracer attached" and the start of the loop)
+settle() { sleep "$(awk -v m="$SETTLE_MS" 'BEGIN { printf "%.3f", m / 1000 }')"; }
+
+# start_load NAME FIFO OUT COMMAND...: makes the FIFO and starts COMMAND in the background with
+# its stdin on FIFO and its stdout in OUT; opens FIFO for writing as GO_FD and waits up to 10 s
+# for a line "ready <pid> ..." in OUT (dies with "NAME did not get ready" if none comes). Sets
+# LOAD_PID (COMMAND's pid, also added to STARTED), LOAD_FIFO, LOAD_OUT and READY_PID (the pid on
+# the ready line).
+start_load() {
+  local name=$1
+  LOAD_FIFO=$2
+  LOAD_OUT=$3
+  shift 3
+  mkfifo "$LOAD_FIFO"
+  "$@" <"$LOAD_FIFO" >"$LOAD_OUT" &
+  LOAD_PID=$!
+  STARTED+=("$LOAD_PID")
+  exec {GO_FD}>"$LOAD_FIFO"
+  wait_for 10 has '^ready ' "$LOAD_OUT" || die "$name did not get ready"
+  READY_PID=$(awk '/^ready /{ print $2 }' "$LOAD_OUT")
+}
+
+# release_load NAME WHAT: lets the load of start_load run: settles, writes "go" to GO_FD, closes
+# it (GO_FD becomes "") and waits for LOAD_PID (dies with "NAME failed (WHAT): <its output>" if it
+# fails); then removes LOAD_FIFO.
+release_load() {
+  settle
+  echo go >&"$GO_FD"
+  exec {GO_FD}>&-
+  GO_FD=""
+  wait "$LOAD_PID" || die "$1 failed ($2): $(cat "$LOAD_OUT")"
+  rm -f "$LOAD_FIFO"
+}
+
+# load_elapsed NAME WHAT: sets LOAD_ELAPSED to the value of the line elapsed_s=... in LOAD_OUT;
+# dies with "no elapsed_s from NAME (WHAT)" if there is none.
+load_elapsed() {
+  LOAD_ELAPSED=$(awk -F= '/^elapsed_s=/{ print $2 }' "$LOAD_OUT")
+  [[ -n $LOAD_ELAPSED ]] || die "no elapsed_s from $1 ($2)"
+}
+
+# start_tracer OUT ERR COMMAND...: starts COMMAND in the background, its stdout in OUT and its
+# stderr in ERR. Sets TRACER_PID (also added to STARTED).
+start_tracer() {
+  local out=$1 err=$2
+  shift 2
+  "$@" >"$out" 2>"$err" &
+  TRACER_PID=$!
+  STARTED+=("$TRACER_PID")
+}
+
+# start_bpftrace OUT ERR ARGS...: start_tracer of bpftrace ARGS..., then waits up to 60 s until
+# it prints Attaching (dies if not). Sets TRACER_PID.
+start_bpftrace() {
+  start_tracer "$1" "$2" bpftrace "${@:3}"
+  wait_for 60 has Attaching "$1" "$2" || die "bpftrace did not attach: $(tail -3 "$2")"
+}
+
+# start_perf OUT ERR ARGS...: start_tracer of perf ARGS..., then waits 1 s (perf says nothing
+# when it is attached). Sets TRACER_PID.
+start_perf() {
+  start_tracer "$1" "$2" perf "${@:3}"
+  sleep 1
+}
+
+# start_scorch ERR COMMAND ARGS...: starts scorch --socket SOCK COMMAND ARGS... in the background
+# (stdout not redirected, stderr in ERR) and waits up to 15 s until scorchd lists a session (dies
+# with "scorch COMMAND did not start" if not). Sets TRACER_PID (also added to STARTED).
+start_scorch() {
+  local err=$1
+  shift
+  "$SCORCH" --socket "$SOCK" "$@" 2>"$err" &
+  TRACER_PID=$!
+  STARTED+=("$TRACER_PID")
+  wait_for 15 scorch_attached || die "scorch $1 did not start: $(tail -2 "$err")"
+}
+
+# stop_tracer PID: unless PID is empty, sends it SIGINT and waits up to 60 s for it to end
+# (wait_or_kill).
+stop_tracer() {
+  [[ -n $1 ]] || return 0
+  kill -INT "$1" 2>/dev/null || true
+  wait_or_kill "$1" 60
+}
+
+# run_rounds FUNCTION ITEM...: RUNS rounds, each calling FUNCTION ITEM ITEM.ROUND once for every
+# ITEM (ROUND counts from 0), in an order rotated by one item from a round to the next (the
+# machine's speed drifts: every item gets every place in turn)
+run_rounds() {
+  local fn=$1 r i item
+  shift
+  local -a items=("$@")
+  local n=${#items[@]}
+  for ((r = 0; r < RUNS; r++)); do
+    for ((i = 0; i < n; i++)); do
+      item=${items[$(((i + r) % n))]}
+      "$fn" "$item" "$item.$r"
+    done
+  done
+}

@@ -52,23 +52,17 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BUILD=${1:-$ROOT/build}
-BUILD=$(cd "$BUILD" 2>/dev/null && pwd || echo "$BUILD")
-RUNS=${BENCH_RUNS:-5}
+BENCH_NAME=locks_vs_peers
+# shellcheck source=tests/bench/lib.sh
+source "$ROOT/tests/bench/lib.sh"
+bench_settings "${1:-}"
 THREADS=${BENCH_THREADS:-4}
 ITERS=${BENCH_ITERS:-3000000}
 UNC_ITERS=${BENCH_UNC_ITERS:-6000000}
 MMAP_ITERS=${BENCH_MMAP_ITERS:-5000}
 read -r -a VARIANTS <<<"${BENCH_VARIANTS:-contended uncontended mmap}"
-SETTLE_MS=${BENCH_SETTLE_MS:-300}
-SCORCHD=$BUILD/bin/scorchd
-SCORCH=$BUILD/bin/scorch
-BENCH_NAME=locks_vs_peers
-# shellcheck source=tests/bench/lib.sh
-source "$ROOT/tests/bench/lib.sh"
 LL_SRC=$ROOT/tests/bench/lockloop.c
 
-settle() { sleep "$(awk -v m="$SETTLE_MS" 'BEGIN { printf "%.3f", m / 1000 }')"; }
 # /tmp/bench-running tells other users of the machine that timed runs are under way
 RUNNING_FLAG=""
 on_exit() {
@@ -80,9 +74,7 @@ trap 'exit 130' INT TERM
 # ---------------------------------------------------------------------------------------------
 # prerequisites
 
-[[ $(id -u) == 0 ]] || die "run as root (the tracers load BPF programs)"
-[[ -x $SCORCHD && -x $SCORCH ]] || die "no $SCORCHD / $SCORCH: build them (ninja -C $BUILD scorchd scorch)"
-command -v cc >/dev/null || die "no C compiler (apt-get install gcc)"
+check_prereqs
 
 find_bpftrace
 
@@ -90,9 +82,7 @@ WORK=$(mktemp -d /tmp/locks_vs_peers.XXXXXX)
 SOCK=$WORK/scorchd.sock
 
 # the tracepoints (bpftrace, perf lock) need tracefs
-if ! mountpoint -q /sys/kernel/tracing; then
-  mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null && MOUNTED+=(/sys/kernel/tracing)
-fi
+mount_if_absent tracefs /sys/kernel/tracing
 
 PERF_SKIP=""
 PERF_VERSION=none
@@ -138,14 +128,7 @@ STAT0=$(awk '/^cpu /{ print $2 + $3 + $4 + $6 + $7 + $8, $5 }' /proc/stat)
 # ---------------------------------------------------------------------------------------------
 # scorchd, private to this run
 
-"$SCORCHD" --socket "$SOCK" 2>"$WORK/scorchd.log" &
-SCORCHD_PID=$!
-STARTED+=("$SCORCHD_PID")
-wait_for 30 has listening "$WORK/scorchd.log" || die "scorchd did not start: $(tail -3 "$WORK/scorchd.log")"
-
-scorch_sessions() { "$SCORCH" --socket "$SOCK" -j status 2>/dev/null | grep -o '"sessions":\[[^]]*\]' | grep -c '"id"' || true; }
-scorch_attached() { [[ $(scorch_sessions) -ge 1 ]]; }
-scorch_idle() { [[ $(scorch_sessions) -eq 0 ]]; }
+start_scorchd
 
 declare -A MODES_OF ARGS_OF
 USER_MODES=(bare scorch)
@@ -170,16 +153,11 @@ LABEL[perf]="perf lock record -p"
 # run_one VARIANT MODE TAG: one lockloop run under MODE; appends the elapsed time to
 # ELAPSED[VARIANT.MODE] and what the tracer recorded to NOTE_RUN[VARIANT.MODE]
 run_one() {
-  local variant=$1 mode=$2 tag=$3 key=$1.$2 fifo=$WORK/go.$3 out=$WORK/ll.$3.out ll pid tracer="" t_out t_err
+  local variant=$1 mode=$2 tag=$3 key=$1.$2 out=$WORK/ll.$3.out pid tracer="" t_out t_err
   local -a args
   read -r -a args <<<"${ARGS_OF[$variant]}"
-  mkfifo "$fifo"
-  "$WORK/lockloop" "${args[@]}" stdin <"$fifo" >"$out" &
-  ll=$!
-  STARTED+=("$ll")
-  exec {GO_FD}>"$fifo"
-  wait_for 10 has '^ready ' "$out" || die "lockloop did not get ready"
-  pid=$(awk '/^ready /{ print $2 }' "$out")
+  start_load lockloop "$WORK/go.$tag" "$out" "$WORK/lockloop" "${args[@]}" stdin
+  pid=$READY_PID
   t_out=$WORK/$tag.out
   t_err=$WORK/$tag.err
   case $mode in
@@ -189,44 +167,29 @@ run_one() {
       [[ $mode == scorch_k ]] && kopt=(--kernel)
       t_out=$WORK/$tag.folded
       CMD[$mode]="$SCORCH --socket $SOCK locks ${kopt[*]:+${kopt[*]} }-p PID -o OUT.folded   (SIGINT after the loop)"
-      "$SCORCH" --socket "$SOCK" locks "${kopt[@]}" -p "$pid" -o "$t_out" 2>"$t_err" &
-      tracer=$!
-      STARTED+=("$tracer")
-      wait_for 15 scorch_attached || die "scorch locks did not start: $(tail -2 "$t_err")"
+      start_scorch "$t_err" locks "${kopt[@]}" -p "$pid" -o "$t_out"
+      tracer=$TRACER_PID
       ;;
     bpftrace)
       CMD[$mode]="bpftrace $WORK/futex.bt PID   (script below; SIGINT after the loop)"
-      bpftrace "$WORK/futex.bt" "$pid" >"$t_out" 2>"$t_err" &
-      tracer=$!
-      STARTED+=("$tracer")
-      wait_for 60 has Attaching "$t_out" "$t_err" || die "bpftrace did not attach: $(tail -3 "$t_err")"
+      start_bpftrace "$t_out" "$t_err" "$WORK/futex.bt" "$pid"
+      tracer=$TRACER_PID
       ;;
     perf)
       CMD[$mode]="perf lock record -p PID -o OUT.data   (ends with the process; SIGINT otherwise)"
-      perf lock record -p "$pid" -o "$WORK/$tag.data" >"$t_out" 2>"$t_err" &
-      tracer=$!
-      STARTED+=("$tracer")
-      sleep 1 # perf says nothing when it is attached
+      start_perf "$t_out" "$t_err" lock record -p "$pid" -o "$WORK/$tag.data"
+      tracer=$TRACER_PID
       ;;
   esac
-  settle
-  echo go >&"$GO_FD"
-  exec {GO_FD}>&-
-  GO_FD=""
-  wait "$ll" || die "lockloop failed ($key): $(cat "$out")"
-  rm -f "$fifo"
-  local e
-  e=$(awk -F= '/^elapsed_s=/{ print $2 }' "$out")
-  [[ -n $e ]] || die "no elapsed_s from lockloop ($key)"
+  release_load lockloop "$key"
+  load_elapsed lockloop "$key"
+  local e=$LOAD_ELAPSED
   ELAPSED[$key]+="$e "
   local coll
   coll=$(awk -F= '/^collisions=/{ print $2 }' "$out")
 
   local note=""
-  if [[ -n $tracer ]]; then
-    kill -INT "$tracer" 2>/dev/null || true
-    wait_or_kill "$tracer" 60
-  fi
+  stop_tracer "$tracer"
   case $mode in
     bare) if [[ -n $coll ]]; then note="collisions=$coll"; fi ;;
     scorch | scorch_k)
@@ -284,14 +247,10 @@ for v in "${VARIANTS[@]}"; do
   NOTE_RUN[$v.bare]=""
   for m in ${MODES_OF[$v]}; do JOBS+=("$v.$m"); done
 done
+# run_job VARIANT.MODE TAG: run_one VARIANT MODE TAG
+run_job() { run_one "${1%%.*}" "${1#*.}" "$2"; }
 T0=$(now_us)
-n=${#JOBS[@]}
-for ((r = 0; r < RUNS; r++)); do
-  for ((i = 0; i < n; i++)); do
-    j=${JOBS[$(((i + r) % n))]}
-    run_one "${j%%.*}" "${j#*.}" "$j.$r"
-  done
-done
+run_rounds run_job "${JOBS[@]}"
 T1=$(now_us)
 rm -f "$RUNNING_FLAG"
 RUNNING_FLAG=""

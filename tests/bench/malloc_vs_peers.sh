@@ -39,24 +39,16 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BUILD=${1:-$ROOT/build}
-BUILD=$(cd "$BUILD" 2>/dev/null && pwd || echo "$BUILD")
-RUNS=${BENCH_RUNS:-5}
-SECS=${BENCH_SECS:-4}
-CPU=${BENCH_CPU:-1}
-SETTLE_MS=${BENCH_SETTLE_MS:-300}
-SCORCHD=$BUILD/bin/scorchd
-SCORCH=$BUILD/bin/scorch
 BENCH_NAME=malloc_vs_peers
 # shellcheck source=tests/bench/lib.sh
 source "$ROOT/tests/bench/lib.sh"
+bench_settings "${1:-}"
+SECS=${BENCH_SECS:-4}
+CPU=${BENCH_CPU:-1}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-settle() { sleep "$(awk -v m="$SETTLE_MS" 'BEGIN { printf "%.3f", m / 1000 }')"; }
 
-[[ $(id -u) == 0 ]] || die "run as root (the tracers load BPF programs)"
-[[ -x $SCORCHD && -x $SCORCH ]] || die "no $SCORCHD / $SCORCH: build them (ninja -C $BUILD scorchd scorch)"
-command -v cc >/dev/null || die "no C compiler (apt-get install gcc)"
+check_prereqs
 command -v taskset >/dev/null || die "no taskset (apt-get install util-linux)"
 
 WORK=$(mktemp -d /tmp/malloc_vs_peers.XXXXXX)
@@ -85,16 +77,9 @@ elif ! bcc_kernel_headers; then
   MEMLEAK_OK=0
   SKIPPED+=("memleak: $BCC_SKIP")
 fi
-if ! mountpoint -q /sys/kernel/debug; then
-  mount -t debugfs nodev /sys/kernel/debug 2>/dev/null && MOUNTED+=(/sys/kernel/debug)
-fi
+mount_if_absent debugfs /sys/kernel/debug
 
-"$SCORCHD" --socket "$SOCK" 2>"$WORK/scorchd.log" &
-STARTED+=("$!")
-wait_for 30 has listening "$WORK/scorchd.log" || die "scorchd did not start: $(tail -3 "$WORK/scorchd.log")"
-scorch_sessions() { "$SCORCH" --socket "$SOCK" -j status 2>/dev/null | grep -o '"sessions":\[[^]]*\]' | grep -c '"id"' || true; }
-scorch_attached() { [[ $(scorch_sessions) -ge 1 ]]; }
-scorch_idle() { [[ $(scorch_sessions) -eq 0 ]]; }
+start_scorchd
 
 MODES=(bare count outstanding sampled duty)
 ((BPFTRACE_OK)) && MODES+=(floor bpftrace)
@@ -114,14 +99,9 @@ CMD[memleak]="memleak-bpfcc -p PID"
 
 # run_one MODE TAG: one mallocloop run under MODE; appends its ns per pair to PAIR_NS[MODE]
 run_one() {
-  local mode=$1 tag=$2 fifo=$WORK/go.$2 out=$WORK/loop.$2.out pid tracer="" t_out=$WORK/$2.out t_err=$WORK/$2.err
-  mkfifo "$fifo"
-  taskset -c "$CPU" "$WORK/mallocloop" "$SECS" <"$fifo" >"$out" &
-  local loop=$!
-  STARTED+=("$loop")
-  exec {GO_FD}>"$fifo"
-  wait_for 10 has '^ready ' "$out" || die "mallocloop did not get ready"
-  pid=$(awk '/^ready /{ print $2 }' "$out")
+  local mode=$1 tag=$2 out=$WORK/loop.$2.out pid tracer="" t_out=$WORK/$2.out t_err=$WORK/$2.err
+  start_load mallocloop "$WORK/go.$tag" "$out" taskset -c "$CPU" "$WORK/mallocloop" "$SECS"
+  pid=$READY_PID
   case $mode in
     bare) ;;
     count | outstanding | sampled | duty)
@@ -129,46 +109,31 @@ run_one() {
       [[ $mode == outstanding ]] && extra=(--outstanding)
       [[ $mode == sampled ]] && extra=(--sample-bytes 512KiB)
       [[ $mode == duty ]] && extra=(--duty 1%)
-      "$SCORCH" --socket "$SOCK" malloc -p "$pid" "${extra[@]}" -o "$t_out" 2>"$t_err" &
-      tracer=$!
-      STARTED+=("$tracer")
-      wait_for 15 scorch_attached || die "scorch malloc did not start: $(tail -2 "$t_err")"
+      start_scorch "$t_err" malloc -p "$pid" "${extra[@]}" -o "$t_out"
+      tracer=$TRACER_PID
       ;;
     floor)
-      bpftrace -p "$pid" -e "uprobe:$LIBC:malloc { }" >"$t_out" 2>"$t_err" &
-      tracer=$!
-      STARTED+=("$tracer")
-      wait_for 60 has Attaching "$t_out" "$t_err" || die "bpftrace did not attach: $(tail -3 "$t_err")"
+      start_bpftrace "$t_out" "$t_err" -p "$pid" -e "uprobe:$LIBC:malloc { }"
+      tracer=$TRACER_PID
       ;;
     bpftrace)
-      bpftrace -e "uprobe:$LIBC:malloc /pid == $pid/ { @[ustack] = count(); }" >"$t_out" 2>"$t_err" &
-      tracer=$!
-      STARTED+=("$tracer")
-      wait_for 60 has Attaching "$t_out" "$t_err" || die "bpftrace did not attach: $(tail -3 "$t_err")"
+      start_bpftrace "$t_out" "$t_err" -e "uprobe:$LIBC:malloc /pid == $pid/ { @[ustack] = count(); }"
+      tracer=$TRACER_PID
       ;;
     memleak)
-      memleak-bpfcc -p "$pid" 3600 >"$t_out" 2>"$t_err" &
-      tracer=$!
-      STARTED+=("$tracer")
+      start_tracer "$t_out" "$t_err" memleak-bpfcc -p "$pid" 3600
+      tracer=$TRACER_PID
       wait_for 120 has "Attaching to pid" "$t_out" "$t_err" || die "memleak-bpfcc did not attach: $(tail -3 "$t_err")"
       sleep 1 # it prints before its probes are attached
       ;;
   esac
-  settle
-  echo go >&"$GO_FD"
-  exec {GO_FD}>&-
-  GO_FD=""
-  wait "$loop" || die "mallocloop failed ($mode): $(cat "$out")"
-  rm -f "$fifo"
+  release_load mallocloop "$mode"
   local ns pairs
   ns=$(sed -n 's/.*ns_per_pair=\([0-9.]*\).*/\1/p' "$out")
   pairs=$(sed -n 's/.*pairs=\([0-9]*\).*/\1/p' "$out")
   [[ -n $ns ]] || die "no ns_per_pair from mallocloop ($mode)"
   PAIR_NS[$mode]+="$ns "
-  if [[ -n $tracer ]]; then
-    kill -INT "$tracer" 2>/dev/null || true
-    wait_or_kill "$tracer" 60
-  fi
+  stop_tracer "$tracer"
   local note=""
   case $mode in
     count | outstanding | sampled | duty)
@@ -187,13 +152,7 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 T0=$(now_us)
 run_one bare warmup >/dev/null 2>&1
 PAIR_NS[bare]=""
-n=${#MODES[@]}
-for ((r = 0; r < RUNS; r++)); do
-  for ((i = 0; i < n; i++)); do
-    m=${MODES[$(((i + r) % n))]}
-    run_one "$m" "$m.$r"
-  done
-done
+run_rounds run_one "${MODES[@]}"
 T1=$(now_us)
 
 fmt() { awk -v v="$1" 'BEGIN { printf "%.1f", v }'; }

@@ -48,28 +48,20 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BUILD=${1:-$ROOT/build}
-BUILD=$(cd "$BUILD" 2>/dev/null && pwd || echo "$BUILD")
-RUNS=${BENCH_RUNS:-5}
-TRIPS=${BENCH_TRIPS:-200000}
-CPU=${BENCH_CPU:-1}
-SETTLE_MS=${BENCH_SETTLE_MS:-300}
-SCORCHD=$BUILD/bin/scorchd
-SCORCH=$BUILD/bin/scorch
 BENCH_NAME=offcpu_vs_peers
 # shellcheck source=tests/bench/lib.sh
 source "$ROOT/tests/bench/lib.sh"
+bench_settings "${1:-}"
+TRIPS=${BENCH_TRIPS:-200000}
+CPU=${BENCH_CPU:-1}
 PP_SRC=$ROOT/tests/bench/pingpong.c
 
-settle() { sleep "$(awk -v m="$SETTLE_MS" 'BEGIN { printf "%.3f", m / 1000 }')"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 # ---------------------------------------------------------------------------------------------
 # prerequisites
 
-[[ $(id -u) == 0 ]] || die "run as root (the tracers load BPF programs)"
-[[ -x $SCORCHD && -x $SCORCH ]] || die "no $SCORCHD / $SCORCH: build them (ninja -C $BUILD scorchd scorch)"
-command -v cc >/dev/null || die "no C compiler (apt-get install gcc)"
+check_prereqs
 if [[ $CPU != none ]]; then command -v taskset >/dev/null || die "no taskset (apt-get install util-linux)"; fi
 
 find_bpftrace
@@ -78,12 +70,8 @@ WORK=$(mktemp -d /tmp/offcpu_vs_peers.XXXXXX)
 SOCK=$WORK/scorchd.sock
 
 # tracepoints (bpftrace) need tracefs; BCC looks for kprobes under debugfs
-if ! mountpoint -q /sys/kernel/tracing; then
-  mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null && MOUNTED+=(/sys/kernel/tracing)
-fi
-if ! mountpoint -q /sys/kernel/debug; then
-  mount -t debugfs nodev /sys/kernel/debug 2>/dev/null && MOUNTED+=(/sys/kernel/debug)
-fi
+mount_if_absent tracefs /sys/kernel/tracing
+mount_if_absent debugfs /sys/kernel/debug
 
 cc -O2 -o "$WORK/pingpong" "$PP_SRC" || die "cc -O2 -o $WORK/pingpong $PP_SRC failed"
 PIN=()
@@ -144,14 +132,7 @@ fi
 # ---------------------------------------------------------------------------------------------
 # scorchd, private to this run
 
-"$SCORCHD" --socket "$SOCK" 2>"$WORK/scorchd.log" &
-SCORCHD_PID=$!
-STARTED+=("$SCORCHD_PID")
-wait_for 30 has listening "$WORK/scorchd.log" || die "scorchd did not start: $(tail -3 "$WORK/scorchd.log")"
-
-scorch_sessions() { "$SCORCH" --socket "$SOCK" -j status 2>/dev/null | grep -o '"sessions":\[[^]]*\]' | grep -c '"id"' || true; }
-scorch_attached() { [[ $(scorch_sessions) -ge 1 ]]; }
-scorch_idle() { [[ $(scorch_sessions) -eq 0 ]]; }
+start_scorchd
 
 # ---------------------------------------------------------------------------------------------
 # perf --off-cpu: supported?
@@ -185,14 +166,9 @@ LABEL[perf_pid]="perf record --off-cpu -p parent"
 # run_one MODE OUTPUT_TAG: one pingpong run under MODE; appends the elapsed time to ELAPSED[MODE]
 # and what the tracer recorded to NOTE_RUN[MODE]
 run_one() {
-  local mode=$1 tag=$2 fifo=$WORK/go.$2 out=$WORK/pp.$2.out pp parent tracer="" t_out t_err
-  mkfifo "$fifo"
-  "${PIN[@]}" "$WORK/pingpong" "$TRIPS" stdin <"$fifo" >"$out" &
-  pp=$!
-  STARTED+=("$pp")
-  exec {GO_FD}>"$fifo"
-  wait_for 10 has '^ready ' "$out" || die "pingpong did not get ready"
-  parent=$(awk '/^ready /{ print $2 }' "$out")
+  local mode=$1 tag=$2 parent tracer="" t_out t_err
+  start_load pingpong "$WORK/go.$tag" "$WORK/pp.$tag.out" "${PIN[@]}" "$WORK/pingpong" "$TRIPS" stdin
+  parent=$READY_PID
   t_out=$WORK/$tag.out
   t_err=$WORK/$tag.err
   case $mode in
@@ -203,45 +179,30 @@ run_one() {
       [[ $mode == scorch_pid_u ]] && pidarg=(-U -p "$parent")
       t_out=$WORK/$tag.folded
       CMD[$mode]="$SCORCH --socket $SOCK offcpu $([[ $mode == scorch_pid ]] && echo "-p PARENT_PID " || true)$([[ $mode == scorch_pid_u ]] && echo "-U -p PARENT_PID " || true)-o OUT.folded   (SIGINT after the loop)"
-      "$SCORCH" --socket "$SOCK" offcpu "${pidarg[@]}" -o "$t_out" 2>"$t_err" &
-      tracer=$!
-      STARTED+=("$tracer")
-      wait_for 15 scorch_attached || die "scorch offcpu did not start: $(tail -2 "$t_err")"
+      start_scorch "$t_err" offcpu "${pidarg[@]}" -o "$t_out"
+      tracer=$TRACER_PID
       ;;
     bpftrace_pid | bpftrace_all | bpftrace_pid_u)
       local arg=0 script=$WORK/offcpu.bt
       [[ $mode != bpftrace_all ]] && arg=$parent
       [[ $mode == bpftrace_pid_u ]] && script=$WORK/offcpu_u.bt
       CMD[$mode]="bpftrace $script $([[ $mode != bpftrace_all ]] && echo PARENT_PID || echo 0)   (script below; SIGINT after the loop)"
-      bpftrace "$script" "$arg" >"$t_out" 2>"$t_err" &
-      tracer=$!
-      STARTED+=("$tracer")
-      wait_for 60 has Attaching "$t_out" "$t_err" || die "bpftrace did not attach: $(tail -3 "$t_err")"
+      start_bpftrace "$t_out" "$t_err" "$script" "$arg"
+      tracer=$TRACER_PID
       ;;
     perf_pid)
       CMD[$mode]="perf record --off-cpu -p PARENT_PID -o OUT.data   (SIGINT after the loop)"
-      perf record --off-cpu -p "$parent" -o "$WORK/$tag.data" >"$t_out" 2>"$t_err" &
-      tracer=$!
-      STARTED+=("$tracer")
-      sleep 1 # perf says nothing when it is attached
+      start_perf "$t_out" "$t_err" record --off-cpu -p "$parent" -o "$WORK/$tag.data"
+      tracer=$TRACER_PID
       ;;
   esac
-  settle
-  echo go >&"$GO_FD"
-  exec {GO_FD}>&-
-  GO_FD=""
-  wait "$pp" || die "pingpong failed ($mode): $(cat "$out")"
-  rm -f "$fifo"
-  local e
-  e=$(awk -F= '/^elapsed_s=/{ print $2 }' "$out")
-  [[ -n $e ]] || die "no elapsed_s from pingpong ($mode)"
+  release_load pingpong "$mode"
+  load_elapsed pingpong "$mode"
+  local e=$LOAD_ELAPSED
   ELAPSED[$mode]+="$e "
 
   local note=""
-  if [[ -n $tracer ]]; then
-    kill -INT "$tracer" 2>/dev/null || true
-    wait_or_kill "$tracer" 60
-  fi
+  stop_tracer "$tracer"
   case $mode in
     scorch_pid | scorch_all | scorch_pid_u)
       wait_for 10 scorch_idle || say "scorchd still reports a session after scorch ended"
@@ -273,13 +234,7 @@ T0=$(now_us)
 run_one bare warmup >/dev/null
 ELAPSED[bare]="" # the warm-up is not counted
 NOTE_RUN[bare]=""
-n=${#MODES[@]}
-for ((r = 0; r < RUNS; r++)); do
-  for ((i = 0; i < n; i++)); do
-    m=${MODES[$(((i + r) % n))]}
-    run_one "$m" "$m.$r"
-  done
-done
+run_rounds run_one "${MODES[@]}"
 T1=$(now_us)
 
 # ---------------------------------------------------------------------------------------------
