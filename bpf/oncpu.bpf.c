@@ -147,6 +147,7 @@ static __always_inline void record(struct bpf_perf_event_data *ctx, void *counts
     }
   }
   __sync_fetch_and_add(&val->count, 1);
+  __sync_fetch_and_add(&val->weight, ctx->sample_period);
 }
 
 /* Which sampler fired: the daemon gives each sampler's events its own attach cookie (never 0).

@@ -36,6 +36,7 @@ struct scorch_oncpu_key {
 
 struct scorch_oncpu_value {
   __u64 count;
+  __u64 weight; /* events the samples stand for: their periods summed (varies in frequency mode) */
   char comm[SCORCH_COMM_LEN];
 };
 

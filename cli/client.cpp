@@ -95,4 +95,20 @@ Result<std::optional<Frame>> Client::receive(std::chrono::milliseconds timeout) 
   return std::optional<Frame>(std::move(f));
 }
 
+Result<proto::StatusReply> fetch_status(const std::string& socket_path) {
+  using namespace std::chrono_literals;
+  auto client = Client::connect(socket_path);
+  if (!client) return client.error();
+  if (auto r = client->send(proto::MsgType::kStatusRequest, proto::encode(proto::StatusRequest{})); !r)
+    return r.error();
+  auto got = client->receive(10s);
+  if (!got) return got.error();
+  if (!*got) return Error{"read status from scorchd", "no answer within 10 s", ETIMEDOUT, {}};
+  if ((*got)->type == proto::MsgType::kErrorReply) {
+    auto e = proto::decode_error_reply((*got)->payload);
+    return e ? to_error(*e) : e.error();
+  }
+  return proto::decode_status_reply((*got)->payload);
+}
+
 }  // namespace scorch::cli

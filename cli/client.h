@@ -41,4 +41,7 @@ std::string default_socket_path();
 /// An ErrorReply as a local Error.
 Error to_error(const proto::ErrorReply& e);
 
+/// Asks scorchd at socket_path for its status (10 s at most).
+Result<proto::StatusReply> fetch_status(const std::string& socket_path);
+
 }  // namespace scorch::cli

@@ -15,21 +15,6 @@ using namespace std::chrono_literals;
 
 constexpr const char* kStatusUsage = "usage: scorch status\n";
 
-Result<proto::StatusReply> fetch_status(const GlobalOptions& g) {
-  auto client = Client::connect(g.socket_path);
-  if (!client) return client.error();
-  if (auto r = client->send(proto::MsgType::kStatusRequest, proto::encode(proto::StatusRequest{})); !r)
-    return r.error();
-  auto got = client->receive(10s);
-  if (!got) return got.error();
-  if (!*got) return Error{"read status from scorchd", "no answer within 10 s", ETIMEDOUT, {}};
-  if ((*got)->type == proto::MsgType::kErrorReply) {
-    auto e = proto::decode_error_reply((*got)->payload);
-    return e ? to_error(*e) : e.error();
-  }
-  return proto::decode_status_reply((*got)->payload);
-}
-
 void print_json(const GlobalOptions& g, const proto::StatusReply& st) {
   JsonWriter w;
   w.begin_object();
@@ -93,7 +78,7 @@ void print_text(const GlobalOptions& g, const proto::StatusReply& st) {
 
 int cmd_status(const GlobalOptions& g, const std::vector<std::string>& args) {
   if (auto exit_code = parse_options(args, {}, "status", kStatusUsage)) return *exit_code;
-  auto st = fetch_status(g);
+  auto st = fetch_status(g.socket_path);
   if (!st) {
     print_error(st.error());
     return 1;

@@ -10,6 +10,9 @@ int cmd_profile(const GlobalOptions& g, const std::vector<std::string>& args);
 int cmd_offcpu(const GlobalOptions& g, const std::vector<std::string>& args);
 int cmd_malloc(const GlobalOptions& g, const std::vector<std::string>& args);
 int cmd_locks(const GlobalOptions& g, const std::vector<std::string>& args);
+int cmd_stat(const GlobalOptions& g, const std::vector<std::string>& args);
+int cmd_llc(const GlobalOptions& g, const std::vector<std::string>& args);
+int cmd_list(const GlobalOptions& g, const std::vector<std::string>& args);
 
 namespace {
 
@@ -19,6 +22,9 @@ const Command kCommands[] = {
     {"offcpu", "time threads spend blocked, by stack (scorch offcpu -h)", cmd_offcpu},
     {"malloc", "allocator calls, bytes and live blocks, by stack (scorch malloc -h)", cmd_malloc},
     {"locks", "time threads wait for locks, by stack, and who held them (scorch locks -h)", cmd_locks},
+    {"stat", "exact counts of perf events, per process or system-wide (scorch stat -h)", cmd_stat},
+    {"llc", "last-level cache misses, cycles and IPC per process; --stacks by stack (scorch llc -h)", cmd_llc},
+    {"list", "the perf events this machine has, and why the others are missing", cmd_list},
 };
 
 }  // namespace

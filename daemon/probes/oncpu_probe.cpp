@@ -23,33 +23,20 @@
 #include "probes/map_util.h"
 #include "probes/perf_event.h"
 #include "probes/unwind_maps.h"
+#include "proto/perf_events.h"
 
 namespace scorch {
 namespace {
 
 static_assert(sizeof(scorch_filter_key) == 8);
 static_assert(sizeof(scorch_oncpu_key) == 24);
-static_assert(sizeof(scorch_oncpu_value) == 24);
+static_assert(sizeof(scorch_oncpu_value) == 32);
 static_assert(SCORCH_CNT_MAX <= 8);
 
 /// The event as perf names it ("cpu-clock", "cache-misses"), or its type and config.
 std::string event_name(const SamplerEvent& e) {
-  static const std::map<std::pair<uint32_t, uint64_t>, const char*> names = {
-      {{PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK}, "cpu-clock"},
-      {{PERF_TYPE_SOFTWARE, PERF_COUNT_SW_TASK_CLOCK}, "task-clock"},
-      {{PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS}, "page-faults"},
-      {{PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS_MIN}, "minor-faults"},
-      {{PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS_MAJ}, "major-faults"},
-      {{PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CONTEXT_SWITCHES}, "context-switches"},
-      {{PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_MIGRATIONS}, "cpu-migrations"},
-      {{PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES}, "cycles"},
-      {{PERF_TYPE_HARDWARE, PERF_COUNT_HW_INSTRUCTIONS}, "instructions"},
-      {{PERF_TYPE_HARDWARE, PERF_COUNT_HW_CACHE_REFERENCES}, "cache-references"},
-      {{PERF_TYPE_HARDWARE, PERF_COUNT_HW_CACHE_MISSES}, "cache-misses"},
-      {{PERF_TYPE_HARDWARE, PERF_COUNT_HW_BRANCH_INSTRUCTIONS}, "branches"},
-      {{PERF_TYPE_HARDWARE, PERF_COUNT_HW_BRANCH_MISSES}, "branch-misses"},
-  };
-  if (auto it = names.find({e.type, e.config}); it != names.end()) return it->second;
+  for (const proto::PerfEventDef& def : proto::perf_events())
+    if (def.type == e.type && def.config == e.config) return std::string(def.name);
   char buf[64];
   std::snprintf(buf, sizeof(buf), "type %u config 0x%llx", e.type, static_cast<unsigned long long>(e.config));
   return buf;
@@ -59,6 +46,7 @@ std::string event_name(const SamplerEvent& e) {
 std::string describe(const SamplerEvent& e) {
   bool clock =
       e.type == PERF_TYPE_SOFTWARE && (e.config == PERF_COUNT_SW_CPU_CLOCK || e.config == PERF_COUNT_SW_TASK_CLOCK);
+  if (e.freq) return event_name(e) + " perf event (" + std::to_string(e.period) + " samples/s)";
   return event_name(e) + " perf event (every " + std::to_string(e.period) + (clock ? " ns)" : " events)");
 }
 
@@ -79,7 +67,8 @@ int open_event(const SamplerEvent& e, int pid, int cpu, bool inherit) {
   attr.size = sizeof(attr);
   attr.type = e.type;
   attr.config = e.config;
-  attr.sample_period = e.period;  // a fixed count of events (ns for the clocks)
+  attr.sample_period = e.period;  // a fixed count of events (ns for the clocks), or with freq:
+  attr.freq = e.freq ? 1 : 0;     // samples per second (the union's sample_freq)
   attr.inherit = inherit ? 1 : 0;
   return perf_event_open(&attr, pid, cpu);
 }
@@ -271,6 +260,7 @@ Result<void> OnCpuProbe::drain(const std::function<void(const RawSample&)>& fn) 
     s.sampler = key.sampler;
     s.comm = std::string_view(value.comm, strnlen(value.comm, sizeof(value.comm)));
     s.count = value.count;
+    s.weight = value.weight;
     s.user_ips = key.user_stack_hash ? unwound.get(key.user_stack_hash) : stack(key.user_stack_id);
     s.kernel_ips = stack(key.kernel_stack_id);
     fn(s);

@@ -30,7 +30,8 @@ class UnwindMaps;
 struct SamplerEvent {
   uint32_t type = PERF_TYPE_SOFTWARE;         // perf_event_attr.type
   uint64_t config = PERF_COUNT_SW_CPU_CLOCK;  // perf_event_attr.config
-  uint64_t period = 0;                        // events per sample (ns for cpu-clock)
+  uint64_t period = 0;                        // events per sample (ns for cpu-clock); samples/s with freq
+  bool freq = false;                          // period is a frequency the kernel keeps by adjusting the period
   auto operator<=>(const SamplerEvent&) const = default;
   static SamplerEvent cpu_clock(uint64_t period_ns);
 };
@@ -40,7 +41,8 @@ struct RawSample {
   uint32_t tgid = 0;
   uint32_t sampler = 0;  // the sampler's id (its attach cookie)
   std::string_view comm;
-  uint64_t count = 0;
+  uint64_t count = 0;   // samples
+  uint64_t weight = 0;  // the events they stand for (their periods summed)
   std::span<const uint64_t> user_ips;
   std::span<const uint64_t> kernel_ips;
 };

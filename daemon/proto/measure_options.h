@@ -21,6 +21,7 @@ inline constexpr uint8_t kOffCpuMeasure = 1;
 inline constexpr uint8_t kWallMeasure = 2;
 inline constexpr uint8_t kMallocMeasure = 3;
 inline constexpr uint8_t kLocksMeasure = 4;
+inline constexpr uint8_t kStatMeasure = 5;
 
 /// Ends the decoding of one measure's options: an error naming the measure when a field was
 /// refused or bytes are left over.

@@ -303,6 +303,12 @@ std::vector<uint8_t> encode(const StatusReply& m) {
   put_drops(w, m.drops);
   w.u64(m.symbol_cache_bytes);
   put_strings(w, m.notes);
+  w.u32(static_cast<uint32_t>(m.events.size()));
+  for (const auto& f : m.events) {
+    w.str(f.name);
+    w.u8(f.available ? 1 : 0);
+    w.str(f.detail);
+  }
   return std::move(w.bytes());
 }
 
@@ -337,6 +343,14 @@ Result<StatusReply> decode_status_reply(std::span<const uint8_t> payload) {
   m.drops = get_drops(r);
   m.symbol_cache_bytes = r.u64();
   m.notes = get_strings(r);
+  uint32_t ne = r.count(kMaxListItems, 9);
+  for (uint32_t k = 0; k < ne && !r.failed(); ++k) {
+    FeatureStatus f;
+    f.name = r.str(kMaxString);
+    f.available = r.u8() != 0;
+    f.detail = r.str(kMaxString);
+    m.events.push_back(std::move(f));
+  }
   return finish(r, "status reply", std::move(m));
 }
 

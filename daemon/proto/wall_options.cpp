@@ -15,6 +15,7 @@ Result<WallOptions> decode_wall_options(std::span<const uint8_t> bytes) {
   WallOptions o;
   read_options(r, o.cpu);
   read_options(r, o.offcpu);
+  if (!r.failed() && (!o.cpu.event.empty() || o.cpu.period)) r.fail("wall-clock profiles sample cpu-clock only");
   return finish_options(r, "wall", o);
 }
 

@@ -1,5 +1,8 @@
 #include "server/server.h"
 
+#include "probes/counter_probe.h"
+#include "proto/perf_events.h"
+
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -42,6 +45,12 @@ Server::Server(asio::io_context& io, ServerOptions options, const Features& feat
       started_(std::chrono::steady_clock::now()),
       worker_guard_(worker_io_.get_executor()),
       drain_timer_(worker_io_) {
+  for (const auto& ev : proto::perf_events()) {
+    auto ok = check_perf_event(ev, "count " + std::string(ev.name));
+    std::string detail = std::string(proto::perf_event_kind(ev.type)) + ": " + std::string(ev.about);
+    if (!ok) detail = ok.error().reason;
+    events_.push_back({std::string(ev.name), ok.ok(), detail});
+  }
   if (options_.max_connections_all_users == 0) {
     // Users together get a quarter of the descriptors; the rest stays for root's clients, perf
     // events and BPF objects.
@@ -324,6 +333,7 @@ void Server::refresh_snapshot() {
   r.version = options_.version;
   r.daemon_pid = static_cast<uint32_t>(::getpid());
   for (const auto& f : features_.all()) r.features.push_back({f.name, f.available, f.detail});
+  r.events = events_;
   for (const auto& s : profiler_.sessions()) {
     r.sessions.push_back(proto::SessionInfo{s.id, s.spec.uid, s.spec.pids, s.measure, s.detail, s.events,
                                             static_cast<uint64_t>(s.elapsed.count()),

@@ -87,6 +87,7 @@ class Server {
   boost::asio::io_context& io_;
   ServerOptions options_;
   const Features& features_;
+  std::vector<proto::FeatureStatus> events_;  // which perf events open here (checked once, at start)
   Profiler& profiler_;
   const Symbolizer& symbolizer_;
   boost::asio::local::stream_protocol::acceptor acceptor_;

@@ -1,9 +1,12 @@
 #include "session/cpu_session.h"
 
 #include <algorithm>
+#include <optional>
 #include <unordered_map>
 
 #include "common/log.h"
+#include "probes/counter_probe.h"
+#include "proto/perf_events.h"
 #include "session/frames.h"
 #include "symbolize/symbolizer.h"
 
@@ -29,12 +32,23 @@ class ProbeSource : public SampleSource {
 
 uint64_t period_for_hz(uint32_t hz) { return hz == 0 ? 0 : 1'000'000'000ull / hz; }
 
+namespace {
+
+/// What the options ask to sample: cpu-clock at their frequency by default; a clock event at
+/// -c ns or the frequency's period; any other event every -c events, or at the frequency (the
+/// kernel then adjusts the period, and each sample stands for its own).
+SamplerEvent sampler_event(const proto::CpuOptions& o) {
+  const auto def = o.event.empty() ? std::nullopt : proto::find_perf_event(o.event);
+  if (!def) return SamplerEvent::cpu_clock(o.period ? o.period : period_for_hz(o.frequency_hz));
+  if (def->time) return SamplerEvent{def->type, def->config, o.period ? o.period : period_for_hz(o.frequency_hz)};
+  if (o.period) return SamplerEvent{def->type, def->config, o.period};
+  return SamplerEvent{def->type, def->config, o.frequency_hz, true};
+}
+
+}  // namespace
+
 CpuSession::CpuSession(CpuMeasure& measure, Session& core, const proto::CpuOptions& options, bool time_weighted)
-    : measure_(measure),
-      core_(core),
-      options_(options),
-      event_(SamplerEvent::cpu_clock(period_for_hz(options.frequency_hz))),
-      time_weighted_(time_weighted) {
+    : measure_(measure), core_(core), options_(options), event_(sampler_event(options)), time_weighted_(time_weighted) {
   measure_.sessions_.push_back(this);
 }
 
@@ -43,7 +57,15 @@ CpuSession::~CpuSession() {
   std::erase(measure_.sessions_, this);
 }
 
+bool CpuSession::counts_events() const {
+  const auto def = options_.event.empty() ? std::nullopt : proto::find_perf_event(options_.event);
+  return def && !def->time;
+}
+
 Result<void> CpuSession::attach() {
+  // An event this machine lacks (a hardware one in a VM) is refused with its reason first.
+  if (const auto def = options_.event.empty() ? std::nullopt : proto::find_perf_event(options_.event))
+    if (auto r = check_perf_event(*def, "sample " + options_.event); !r) return r.error();
   at_start_ = measure_.source_->counters();
   for (uint32_t target : core_.targets()) {
     auto id = measure_.source_->add_sampler(target, event_);
@@ -53,7 +75,11 @@ Result<void> CpuSession::attach() {
   return {};
 }
 
-std::string CpuSession::detail() const { return std::to_string(options_.frequency_hz) + " Hz"; }
+std::string CpuSession::detail() const {
+  std::string d = options_.event.empty() ? std::string() : options_.event + ", ";
+  if (event_.freq || (!options_.period && !event_.freq)) return d + std::to_string(options_.frequency_hz) + " Hz";
+  return d + "every " + std::to_string(options_.period) + (counts_events() ? " events" : " ns");
+}
 
 void CpuSession::lose(uint32_t pid) {
   if (auto it = samplers_.find(pid); it != samplers_.end()) {
@@ -65,6 +91,21 @@ void CpuSession::lose(uint32_t pid) {
 void CpuSession::finish(Profile& p) {
   p.unit = "samples";
   p.period_ns = event_.period;  // the time one sample stands for
+  if (counts_events()) {
+    // Each stack weighs the events its samples stand for (samples x period), as perf reports.
+    p.unit = options_.event;
+    p.period_ns = 0;
+    if (event_.freq)
+      p.notes.push_back("values are " + options_.event +
+                        " events, approximate: each sample counts for the period the "
+                        "kernel set to keep " +
+                        std::to_string(event_.period) +
+                        " samples/s, a guess that bursts of events throw off (as perf's \"Event count (approx.)\"); "
+                        "-c PERIOD counts exactly");
+    else
+      p.notes.push_back("values are " + options_.event + " events: each sample counts for its period, every " +
+                        std::to_string(event_.period) + " events");
+  }
   DropCounters d = measure_.source_->counters().since(at_start_);
   d.samples = 0;
   p.drops.merge(d);
@@ -124,7 +165,9 @@ void CpuMeasure::drain() {
       if (f.target != kPidAny && f.target != raw.tgid) continue;
       if (frames.empty()) stack_frames(symbolizer_, raw.tgid, raw.user_ips, raw.kernel_ips, kRules, frames);
       // Wall profiles count time: each sample stands for one period of CPU time.
-      const uint64_t count = f.session->time_weighted() ? raw.count * f.session->period_ns() : raw.count;
+      const uint64_t count = f.session->time_weighted()   ? raw.count * f.session->period_ns()
+                             : f.session->counts_events() ? raw.weight
+                                                          : raw.count;
       f.session->core().add(raw.tgid, raw.comm, frames, count, raw.count);
     }
   });

@@ -41,6 +41,8 @@ class CpuSession : public MeasureSession {
 
   Session& core() { return core_; }
   bool time_weighted() const { return time_weighted_; }
+  /// It samples an event other than a clock: a stack's count is the events its samples stand for.
+  bool counts_events() const;
   uint64_t period_ns() const { return event_.period; }
   /// The samplers of this session: target -> sampler id.
   const std::map<uint32_t, uint32_t>& samplers() const { return samplers_; }

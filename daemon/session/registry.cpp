@@ -5,6 +5,7 @@
 #include "session/malloc_session.h"
 #include "session/measure.h"
 #include "session/offcpu_session.h"
+#include "session/stat_session.h"
 #include "session/wall_session.h"
 
 namespace scorch {
@@ -16,6 +17,7 @@ std::span<const MeasureDef> registry() {
       {proto::kWallMeasure, "wall", "samples and blocks", false, false, "profile", WallMeasure::load},
       {proto::kMallocMeasure, "malloc", "allocator calls", true, false, "trace allocations of", MallocMeasure::load},
       {proto::kLocksMeasure, "locks", "waits", false, false, "trace locks of", LocksMeasure::load},
+      {proto::kStatMeasure, "stat", "events", false, false, "count events of", StatMeasure::load},
   };
   return kMeasures;
 }

@@ -89,13 +89,12 @@ class Locks : public DaemonTest {
 
   /// Runs prog_argv (a program that prints "ready", waits for SIGUSR1, works, prints its own
   /// figures in one line) under `scorch locks -p PID -d 8 extra...`, starting it once attached.
-  /// Returns the program's line and the profile.
-  std::pair<std::string, Profile> trace(const std::vector<std::string>& prog_argv,
-                                        const std::vector<std::string>& extra, RunResult* cli = nullptr) {
+  /// Returns the program's line and the CLI's result.
+  std::pair<std::string, RunResult> run_traced(const std::vector<std::string>& prog_argv,
+                                               const std::vector<std::string>& extra) {
     Child prog(prog_argv);
     EXPECT_EQ(prog.read_line().rfind("ready", 0), 0u);
-    std::string out = dir_ + "/locks.folded";
-    std::vector<std::string> args = {"locks", "-p", std::to_string(prog.pid()), "-d", "8", "-o", out};
+    std::vector<std::string> args = {"locks", "-p", std::to_string(prog.pid()), "-d", "8"};
     args.insert(args.end(), extra.begin(), extra.end());
     RunResult r;
     std::thread t([&] { r = daemon_->cli(args); });
@@ -106,6 +105,16 @@ class Locks : public DaemonTest {
     t.join();
     prog.finish(SIGTERM);
     EXPECT_EQ(r.exit_code, 0) << r.err;
+    return {line, r};
+  }
+
+  /// As run_traced, with the folded profile.
+  std::pair<std::string, Profile> trace(const std::vector<std::string>& prog_argv,
+                                        const std::vector<std::string>& extra, RunResult* cli = nullptr) {
+    std::string out = dir_ + "/locks.folded";
+    std::vector<std::string> args = {"-o", out};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto [line, r] = run_traced(prog_argv, args);
     if (cli) *cli = r;
     return {line, ::access(out.c_str(), F_OK) == 0 ? load_folded(out) : Profile{}};
   }
@@ -202,19 +211,10 @@ TEST_F(Locks, KernelLocksShowStacksTheLockAndTheProcess) {
 // Acceptance 4: --min-wait is applied in the kernel: no counted wait is shorter, and the shorter
 // ones are counted as such.
 TEST_F(Locks, MinWaitFiltersInTheKernel) {
-  RunResult r;
   std::string table = dir_ + "/min.txt";
-  Child prog({testprog("lock_sites"), "3"});
-  ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
-  std::thread t([&] {
-    r = daemon_->cli({"locks", "-p", std::to_string(prog.pid()), "-d", "8", "--min-wait", "1ms", "-o", table});
-  });
-  ASSERT_TRUE(wait_attached(prog.pid()));
-  ::kill(prog.pid(), SIGUSR1);
-  LockTruth truth = parse_locks(prog.read_line(std::chrono::seconds(20)));
-  t.join();
-  prog.finish(SIGTERM);
+  auto [line, r] = run_traced({testprog("lock_sites"), "3"}, {"--min-wait", "1ms", "-o", table});
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  LockTruth truth = parse_locks(line);
   ASSERT_TRUE(truth.ok);
   // Rows: WAIT US, CONTENTIONS, MAX WAIT US, stack; then a log2 histogram of the waits per lock,
   // one line per bucket: "[low, high)  count |@@@ |".
@@ -268,17 +268,10 @@ TEST_F(Locks, EachPthreadMutexKindShowsItsWaitsAndKind) {
 // it. Only the site_a-N threads ever hold A: A's waits are charged to them, and add up to the
 // time the program measured in site_a.
 TEST_F(Locks, TopHoldersAreTheThreadsThatOwnedTheMutex) {
-  RunResult r;
   std::string table = dir_ + "/holders.txt";
-  Child prog({testprog("lock_sites"), "3"});
-  ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
-  std::thread t([&] { r = daemon_->cli({"locks", "-p", std::to_string(prog.pid()), "-d", "8", "-o", table}); });
-  ASSERT_TRUE(wait_attached(prog.pid()));
-  ::kill(prog.pid(), SIGUSR1);
-  LockTruth truth = parse_locks(prog.read_line(std::chrono::seconds(20)));
-  t.join();
-  prog.finish(SIGTERM);
+  auto [line, r] = run_traced({testprog("lock_sites"), "3"}, {"-o", table});
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  LockTruth truth = parse_locks(line);
   ASSERT_TRUE(truth.ok);
   const std::string text = read_file(table);
   const size_t section = text.find("\ntop holders: ");
@@ -290,7 +283,7 @@ TEST_F(Locks, TopHoldersAreTheThreadsThatOwnedTheMutex) {
   while (std::getline(in, row)) {
     std::smatch m;
     if (!std::regex_search(row, m,
-                           std::regex("^\\s*(\\d+)\\s+(\\d+)\\s+" + std::to_string(prog.pid()) +
+                           std::regex("^\\s*(\\d+)\\s+(\\d+)\\s+\\d+"
                                       "\\s+tid (\\d+) \\(([^)]*)\\)\\s+mutex (\\S+)")))
       continue;
     ++holder_rows;
@@ -339,16 +332,8 @@ TEST_F(Locks, WithoutKernelLockTracingKernelIsRefusedAndUserLocksWork) {
 TEST_F(Locks, AFullMapIsCountedAndShown) {
   daemon_.reset();
   daemon_ = std::make_unique<Daemon>(std::vector<std::string>{"--locks-map-entries", "2"});
-  RunResult r;
   std::string table = dir_ + "/full.txt";
-  Child prog({testprog("lock_kinds"), "2"});
-  ASSERT_EQ(prog.read_line().rfind("ready", 0), 0u);
-  std::thread t([&] { r = daemon_->cli({"locks", "-p", std::to_string(prog.pid()), "-d", "6", "-o", table}); });
-  ASSERT_TRUE(wait_attached(prog.pid()));
-  ::kill(prog.pid(), SIGUSR1);
-  std::string line = prog.read_line(std::chrono::seconds(20));
-  t.join();
-  prog.finish(SIGTERM);
+  auto [line, r] = run_traced({testprog("lock_kinds"), "2"}, {"-o", table});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ASSERT_GE(figure(line, "std_ns"), 0) << line;
   const std::string text = read_file(table);

@@ -22,7 +22,7 @@ TEST(Protocol, ProfileRequestRoundTrip) {
   r.pids = {1, 4242, kMaxPid};
   r.duration_ms = 5000;
   r.measure = kCpuMeasure;
-  r.options = encode(CpuOptions{999});
+  r.options = encode(CpuOptions{999, {}, 0});
   auto frame = proto::frame(MsgType::kProfileRequest, r);
   auto check = decode_header(header_of(frame), kMaxRequestPayload);
   ASSERT_EQ(check.problem, HeaderProblem::kNone) << check.reason;
@@ -64,7 +64,7 @@ TEST(Protocol, OffCpuRequestRoundTrip) {
   EXPECT_EQ(off->states, 0x2u);
   EXPECT_TRUE(off->by_state);
   // A wall profile carries both: the sampling rate and the off-CPU filter.
-  auto wall = decode_wall_options(encode(WallOptions{CpuOptions{250}, o}));
+  auto wall = decode_wall_options(encode(WallOptions{CpuOptions{250, {}, 0}, o}));
   ASSERT_TRUE(wall.ok()) << wall.error().message();
   EXPECT_EQ(wall->cpu.frequency_hz, 250u);
   EXPECT_EQ(wall->offcpu.states, 0x2u);
@@ -146,8 +146,12 @@ TEST(Protocol, StatusAndErrorRoundTrip) {
   s.features = {{"tp_btf", true, "attached"}, {"kprobes", false, "no kprobe PMU"}};
   s.sessions = {{3, 1000, {5, 6}, "wall", "99 Hz", "samples and blocks", 1500, 10000, 148}};
   s.drops.samples = 9;
+  s.events = {{"cycles", false, "this machine has no hardware PMU"}, {"page-faults", true, "software"}};
   auto back = decode_status_reply(encode(s));
   ASSERT_TRUE(back.ok()) << back.error().message();
+  ASSERT_EQ(back->events.size(), 2u);
+  EXPECT_EQ(back->events[0].detail, "this machine has no hardware PMU");
+  EXPECT_TRUE(back->events[1].available);
   ASSERT_EQ(back->features.size(), 2u);
   EXPECT_FALSE(back->features[1].available);
   EXPECT_EQ(back->sessions[0].pids, (std::vector<uint32_t>{5, 6}));
@@ -193,9 +197,9 @@ TEST(Protocol, HeaderProblemsAreNamed) {
 TEST(Protocol, InvalidFieldsAreRefused) {
   auto encoded = [](ProfileRequest r) { return encode(r); };
   ProfileRequest r;
-  EXPECT_FALSE(decode_cpu_options(encode(CpuOptions{0})).ok());
-  EXPECT_FALSE(decode_cpu_options(encode(CpuOptions{kMaxFrequencyHz + 1})).ok());
-  EXPECT_TRUE(decode_cpu_options(encode(CpuOptions{99})).ok());
+  EXPECT_FALSE(decode_cpu_options(encode(CpuOptions{0, {}, 0})).ok());
+  EXPECT_FALSE(decode_cpu_options(encode(CpuOptions{kMaxFrequencyHz + 1, {}, 0})).ok());
+  EXPECT_TRUE(decode_cpu_options(encode(CpuOptions{99, {}, 0})).ok());
   r.pids = {0};
   auto zero = decode_profile_request(encoded(r));
   ASSERT_FALSE(zero.ok());
@@ -236,7 +240,7 @@ TEST(Protocol, InvalidFieldsAreRefused) {
   auto crossed = decode_cpu_options(encode(o));
   ASSERT_FALSE(crossed.ok());
   EXPECT_EQ(crossed.error().what, "decode cpu options");
-  EXPECT_FALSE(decode_offcpu_options(encode(CpuOptions{99})).ok());
+  EXPECT_FALSE(decode_offcpu_options(encode(CpuOptions{99, {}, 0})).ok());
 }
 
 TEST(Protocol, TruncatedAndTrailingPayloadsAreRefused) {
@@ -384,15 +388,16 @@ TEST(Protocol, LyingHistogramCountsAllocateNothing) {
   EXPECT_NE(p.error().reason.find("count"), std::string::npos) << p.error().reason;
 }
 
-TEST(Protocol, PeersOfTheVersionBeforeTablesGetTheVersionError) {
-  // A version 5 frame (no tables in its profiles) is refused by its header, never parsed.
-  static_assert(kVersion == 6);
+TEST(Protocol, PeersOfTheVersionBeforeGetTheVersionError) {
+  // A frame of the version before (6: no perf events in the status reply) is refused by its
+  // header, never parsed.
+  static_assert(kVersion == 7);
   auto old = proto::frame(MsgType::kProfileResult, histogram_profile());
-  old[4] = 5;
+  old[4] = 6;
   old[5] = 0;
   auto check = decode_header(header_of(old), kMaxReplyPayload);
   EXPECT_EQ(check.problem, HeaderProblem::kBadVersion);
-  EXPECT_NE(check.reason.find("protocol version 5 not supported (this side speaks 6)"), std::string::npos)
+  EXPECT_NE(check.reason.find("protocol version 6 not supported (this side speaks 7)"), std::string::npos)
       << check.reason;
 }
 

@@ -121,7 +121,7 @@ class SessionLayer : public ::testing::Test {
 constexpr uint64_t kPeriod = 10'000'000;  // 100 Hz
 
 TEST_F(SessionLayer, SamplesReachOnlyTheSessionsOfTheirSampler) {
-  const auto options = proto::encode(proto::CpuOptions{100});
+  const auto options = proto::encode(proto::CpuOptions{100, {}, 0});
   uint64_t system = start(proto::kCpuMeasure, {}, options);
   uint64_t mine = start(proto::kCpuMeasure, {kPid}, options);
   const uint32_t any_id = samples_->id_of(kPidAny, kPeriod), pid_id = samples_->id_of(kPid, kPeriod);
@@ -155,7 +155,7 @@ TEST_F(SessionLayer, SamplesReachOnlyTheSessionsOfTheirSampler) {
 }
 
 TEST_F(SessionLayer, TwoSessionsOfOneProcessShareItsSampler) {
-  const auto options = proto::encode(proto::CpuOptions{100});
+  const auto options = proto::encode(proto::CpuOptions{100, {}, 0});
   uint64_t a = start(proto::kCpuMeasure, {kPid}, options);
   uint64_t b = start(proto::kCpuMeasure, {kPid}, options);
   const uint32_t id = samples_->id_of(kPid, kPeriod);
@@ -169,7 +169,8 @@ TEST_F(SessionLayer, TwoSessionsOfOneProcessShareItsSampler) {
 }
 
 TEST_F(SessionLayer, WallClockScalesSamplesByTheirPeriodAndAddsBlockedTime) {
-  uint64_t id = start(proto::kWallMeasure, {kPid}, proto::encode(proto::WallOptions{proto::CpuOptions{100}, {}}));
+  uint64_t id =
+      start(proto::kWallMeasure, {kPid}, proto::encode(proto::WallOptions{proto::CpuOptions{100, {}, 0}, {}}));
   EXPECT_EQ(blocks_->filters.count(kPid), 1u);
   samples_->queued = {{kPid, samples_->id_of(kPid, kPeriod), 3}};  // 3 samples of 10 ms: 30 ms on CPU
   RawBlock b;
@@ -199,7 +200,7 @@ TEST_F(SessionLayer, DropsAreCountedOverTheSessionOnlyByName) {
   samples_->totals.add("map_full", 4);  // before the session: not its own
   samples_->totals.add("lost_stacks", 0);
   blocks_->totals.map_full = 1;
-  uint64_t cpu = start(proto::kCpuMeasure, {kPid}, proto::encode(proto::CpuOptions{100}));
+  uint64_t cpu = start(proto::kCpuMeasure, {kPid}, proto::encode(proto::CpuOptions{100, {}, 0}));
   uint64_t off = start(proto::kOffCpuMeasure, {kPid}, {});
   samples_->totals = {};
   samples_->totals.add("map_full", 10);

@@ -1,0 +1,54 @@
+#pragma once
+/// Counting perf events (scorch stat, scorch llc): exact counts per process from per-thread
+/// counters the kernel inherits into threads created later (as `perf stat -p`), or per CPU for
+/// the whole system; and whether an event can be opened on this machine at all.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "common/unique_fd.h"
+#include "proto/perf_events.h"
+
+namespace scorch {
+
+/// Whether this machine can count ev: opens it on the calling thread. The error names the event
+/// (what: "count <name>") and says why: no hardware PMU, not permitted, not supported.
+Result<void> check_perf_event(const proto::PerfEventDef& ev, const std::string& what);
+
+/// One event's count so far, with the time it was enabled and running (they differ when the
+/// kernel multiplexes more hardware events than the PMU has counters).
+struct CounterReading {
+  uint64_t value = 0, enabled_ns = 0, running_ns = 0;
+  /// value scaled to the whole enabled time (as perf stat does); value when never multiplexed.
+  uint64_t scaled() const;
+};
+
+class CounterGroup {
+ public:
+  static constexpr uint32_t kPidAny = 0xffffffffu;
+  /// Starts counting events for tgid (every thread now and every thread created later) or, for
+  /// kPidAny, on every online CPU. what names the action in errors ("count page-faults").
+  static Result<CounterGroup> open(uint32_t tgid, std::vector<proto::PerfEventDef> events, const std::string& what);
+  /// Opens the threads that appeared since (created by a thread not yet counted when it was
+  /// opened). Threads that cannot be opened any more (they exited) are skipped.
+  void add_new_threads();
+  /// Per event (in the order given to open), summed over threads or CPUs.
+  std::vector<CounterReading> read() const;
+  uint32_t target() const { return tgid_; }
+
+ private:
+  uint32_t tgid_ = 0;
+  std::vector<proto::PerfEventDef> events_;
+  struct Fd {
+    size_t event = 0;
+    uint32_t tid_or_cpu = 0;
+    UniqueFd fd;
+  };
+  std::vector<Fd> fds_;
+  std::vector<uint32_t> tids_;  // threads opened (per-process groups), sorted
+  Result<void> open_thread(uint32_t tid, bool must);
+};
+
+}  // namespace scorch
