@@ -110,6 +110,29 @@ std::vector<Histogram> get_histograms(wire::Reader& r) {
   return v;
 }
 
+// Each: name, available, detail (kernel features, perf events).
+void put_features(wire::Writer& w, const std::vector<FeatureStatus>& v) {
+  w.u32(static_cast<uint32_t>(v.size()));
+  for (const auto& f : v) {
+    w.str(f.name);
+    w.u8(f.available ? 1 : 0);
+    w.str(f.detail);
+  }
+}
+
+std::vector<FeatureStatus> get_features(wire::Reader& r) {
+  std::vector<FeatureStatus> v;
+  uint32_t n = r.count(kMaxListItems, 9);
+  for (uint32_t i = 0; i < n && !r.failed(); ++i) {
+    FeatureStatus f;
+    f.name = r.str(kMaxString);
+    f.available = r.u8() != 0;
+    f.detail = r.str(kMaxString);
+    v.push_back(std::move(f));
+  }
+  return v;
+}
+
 // Each table: title, columns (name, numeric flag), then rows of one string per column.
 void put_tables(wire::Writer& w, const std::vector<Table>& v) {
   w.u32(static_cast<uint32_t>(v.size()));
@@ -282,12 +305,7 @@ std::vector<uint8_t> encode(const StatusReply& m) {
   w.str(m.version);
   w.u32(m.daemon_pid);
   w.u64(m.uptime_ms);
-  w.u32(static_cast<uint32_t>(m.features.size()));
-  for (const auto& f : m.features) {
-    w.str(f.name);
-    w.u8(f.available ? 1 : 0);
-    w.str(f.detail);
-  }
+  put_features(w, m.features);
   w.u32(static_cast<uint32_t>(m.sessions.size()));
   for (const auto& s : m.sessions) {
     w.u64(s.id);
@@ -303,12 +321,7 @@ std::vector<uint8_t> encode(const StatusReply& m) {
   put_drops(w, m.drops);
   w.u64(m.symbol_cache_bytes);
   put_strings(w, m.notes);
-  w.u32(static_cast<uint32_t>(m.events.size()));
-  for (const auto& f : m.events) {
-    w.str(f.name);
-    w.u8(f.available ? 1 : 0);
-    w.str(f.detail);
-  }
+  put_features(w, m.events);
   return std::move(w.bytes());
 }
 
@@ -318,14 +331,7 @@ Result<StatusReply> decode_status_reply(std::span<const uint8_t> payload) {
   m.version = r.str(kMaxString);
   m.daemon_pid = r.u32();
   m.uptime_ms = r.u64();
-  uint32_t nf = r.count(kMaxListItems, 9);
-  for (uint32_t i = 0; i < nf && !r.failed(); ++i) {
-    FeatureStatus f;
-    f.name = r.str(kMaxString);
-    f.available = r.u8() != 0;
-    f.detail = r.str(kMaxString);
-    m.features.push_back(std::move(f));
-  }
+  m.features = get_features(r);
   uint32_t ns = r.count(kMaxListItems, 48);
   for (uint32_t i = 0; i < ns && !r.failed(); ++i) {
     SessionInfo s;
@@ -343,14 +349,7 @@ Result<StatusReply> decode_status_reply(std::span<const uint8_t> payload) {
   m.drops = get_drops(r);
   m.symbol_cache_bytes = r.u64();
   m.notes = get_strings(r);
-  uint32_t ne = r.count(kMaxListItems, 9);
-  for (uint32_t k = 0; k < ne && !r.failed(); ++k) {
-    FeatureStatus f;
-    f.name = r.str(kMaxString);
-    f.available = r.u8() != 0;
-    f.detail = r.str(kMaxString);
-    m.events.push_back(std::move(f));
-  }
+  m.events = get_features(r);
   return finish(r, "status reply", std::move(m));
 }
 

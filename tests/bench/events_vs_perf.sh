@@ -100,9 +100,7 @@ cc -O2 -o "$WORK/faultloop" "$ROOT/tests/bench/faultloop.c" || die "cc -O2 fault
 # the machine, before
 
 say "work directory $WORK; $RUNS runs per mode; loads: ${LOADS[*]}; pinned to CPU $CPU"
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-BUSY_BEFORE=$(ps -eo pcpu=,pid=,comm= --sort=-pcpu | awk '$1 >= 5 { printf "%s%s(%s) %s%%", sep, $3, $2, $1; sep = ", " }')
-STAT0=$(awk '/^cpu /{ print $2 + $3 + $4 + $6 + $7 + $8, $5 }' /proc/stat)
+machine_before
 
 # ---------------------------------------------------------------------------------------------
 # scorchd, private to this run
@@ -242,46 +240,21 @@ run_one() {
 # ---------------------------------------------------------------------------------------------
 # the runs, interleaved
 
-RUNNING_FLAG=/tmp/bench-running
-touch "$RUNNING_FLAG"
-JOBS=()
-for l in "${LOADS[@]}"; do
-  [[ -n ${MODES_OF[$l]:-} ]] || die "unknown load $l (pingpong, faultloop)"
-  run_one "$l" bare "$l.warmup" >/dev/null
-  ELAPSED[$l.bare]="" # the warm-up is not counted
-  CPU_MS[$l.bare]=""
-  NOTE_RUN[$l.bare]=""
-  OWN[$l.bare]=""
-  for m in ${MODES_OF[$l]}; do JOBS+=("$l.$m"); done
-done
-# run_job LOAD.MODE TAG: run_one LOAD MODE TAG
-run_job() { run_one "${1%%.*}" "${1#*.}" "$2"; }
-T0=$(now_us)
-run_rounds run_job "${JOBS[@]}"
-T1=$(now_us)
-rm -f "$RUNNING_FLAG"
-RUNNING_FLAG=""
+# forget_warmup LOAD: the warm-up run is not counted
+forget_warmup() {
+  ELAPSED[$1.bare]=""
+  CPU_MS[$1.bare]=""
+  NOTE_RUN[$1.bare]=""
+  OWN[$1.bare]=""
+}
+interleaved_runs forget_warmup "${LOADS[@]}"
 
 # ---------------------------------------------------------------------------------------------
 # report
 
-LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
-BUSY_AFTER=$(ps -eo pcpu=,pid=,comm= --sort=-pcpu | awk '$1 >= 5 { printf "%s%s(%s) %s%%", sep, $3, $2, $1; sep = ", " }')
-STAT1=$(awk '/^cpu /{ print $2 + $3 + $4 + $6 + $7 + $8, $5 }' /proc/stat)
-# whole-machine CPU busy during the runs (this script's own load included)
-BUSY_PCT=$(awk -v a="$STAT0" -v b="$STAT1" 'BEGIN { split(a, x, " "); split(b, y, " "); busy = y[1] - x[1]; idle = y[2] - x[2]; if (busy + idle > 0) printf "%.0f", 100 * busy / (busy + idle); else print "?" }')
+machine_after
 
-spread() { printf '%s\n' "$@" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR) printf "%.3f-%.3f", lo, hi; else print "-" }'; }
 intspread() { printf '%s\n' "$@" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR) printf "%d-%d", lo, hi; else print "-" }'; }
-# paired A B: median over rounds of a[r] / b[r]
-paired() {
-  local -a a b
-  read -r -a a <<<"$1"
-  read -r -a b <<<"$2"
-  local k out=()
-  for ((k = 0; k < ${#a[@]} && k < ${#b[@]}; k++)); do out+=("$(ratio "${a[k]}" "${b[k]}")"); done
-  median "${out[@]}" | awk '{ printf "%.2f", $1 }'
-}
 median_int() { median "$@" | awk '{ printf "%.0f", $1 }'; }
 
 echo

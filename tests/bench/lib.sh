@@ -318,3 +318,61 @@ run_rounds() {
     done
   done
 }
+
+# busy_processes: the processes using 5% of a CPU or more now, as "comm(pid) N%, ..."
+busy_processes() { ps -eo pcpu=,pid=,comm= --sort=-pcpu | awk '$1 >= 5 { printf "%s%s(%s) %s%%", sep, $3, $2, $1; sep = ", " }'; }
+# cpu_ticks: the whole machine's busy and idle jiffies so far, "BUSY IDLE" (/proc/stat)
+cpu_ticks() { awk '/^cpu /{ print $2 + $3 + $4 + $6 + $7 + $8, $5 }' /proc/stat; }
+# machine_before and machine_after: the machine around the timed runs, for the report. before sets
+# LOAD_BEFORE (load average), BUSY_BEFORE (busy_processes) and STAT0; after sets LOAD_AFTER,
+# BUSY_AFTER and BUSY_PCT, the whole machine's CPU busy in between (the benchmark's own load included)
+machine_before() {
+  LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+  BUSY_BEFORE=$(busy_processes)
+  STAT0=$(cpu_ticks)
+}
+machine_after() {
+  LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+  BUSY_AFTER=$(busy_processes)
+  local stat1
+  stat1=$(cpu_ticks)
+  BUSY_PCT=$(awk -v a="$STAT0" -v b="$stat1" 'BEGIN { split(a, x, " "); split(b, y, " "); busy = y[1] - x[1]; idle = y[2] - x[2]; if (busy + idle > 0) printf "%.0f", 100 * busy / (busy + idle); else print "?" }')
+}
+
+# spread VALUE...: "min-max" of the values with three decimals; "-" for none
+spread() { printf '%s\n' "$@" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR) printf "%.3f-%.3f", lo, hi; else print "-" }'; }
+# paired "A..." "B...": the median over rounds of a[r] / b[r], two decimals
+paired() {
+  local -a a b
+  read -r -a a <<<"$1"
+  read -r -a b <<<"$2"
+  local k out=()
+  for ((k = 0; k < ${#a[@]} && k < ${#b[@]}; k++)); do out+=("$(ratio "${a[k]}" "${b[k]}")"); done
+  median "${out[@]}" | awk '{ printf "%.2f", $1 }'
+}
+
+# interleaved_runs RESET ITEM...: for each ITEM (a load, its modes listed in MODES_OF[ITEM]) one
+# untimed bare warm-up, `run_one ITEM bare ITEM.warmup`, after which `RESET ITEM` forgets what that
+# recorded; then every ITEM.MODE in rounds (run_rounds, calling run_one ITEM MODE TAG). Holds
+# /tmp/bench-running meanwhile (RUNNING_FLAG names it, for the script's cleanup to remove); sets T0
+# and T1, the microsecond clock around the timed rounds
+interleaved_runs() {
+  local reset=$1 item m
+  shift
+  RUNNING_FLAG=/tmp/bench-running
+  touch "$RUNNING_FLAG"
+  local -a jobs=()
+  for item in "$@"; do
+    [[ -n ${MODES_OF[$item]:-} ]] || die "unknown load $item"
+    run_one "$item" bare "$item.warmup" >/dev/null
+    "$reset" "$item"
+    for m in ${MODES_OF[$item]}; do jobs+=("$item.$m"); done
+  done
+  T0=$(now_us)
+  run_rounds interleaved_job "${jobs[@]}"
+  T1=$(now_us)
+  rm -f "$RUNNING_FLAG"
+  RUNNING_FLAG=""
+}
+# interleaved_job ITEM.MODE TAG: run_one ITEM MODE TAG
+interleaved_job() { run_one "${1%%.*}" "${1#*.}" "$2"; }

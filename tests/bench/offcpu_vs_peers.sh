@@ -122,8 +122,7 @@ EOF
 # the machine, before
 
 say "work directory $WORK; $RUNS runs per mode of $TRIPS round trips, pinned to CPU $CPU"
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-BUSY_BEFORE=$(ps -eo pcpu=,pid=,comm= --sort=-pcpu | awk '$1 >= 5 { printf "%s%s(%s) %s%%", sep, $3, $2, $1; sep = ", " }')
+machine_before
 FOREIGN_LINKS=""
 if command -v bpftool >/dev/null; then
   FOREIGN_LINKS=$(bpftool link show 2>/dev/null | grep -c "sched_switch" || true)
