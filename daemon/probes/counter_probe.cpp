@@ -5,10 +5,9 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cstring>
-#include <filesystem>
 
+#include "common/proc_tasks.h"
 #include "probes/cpus.h"
 #include "probes/perf_event.h"
 
@@ -38,19 +37,6 @@ int open_counter(const proto::PerfEventDef& ev, int pid, int cpu, bool inherit) 
   attr.read_format = PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
   attr.inherit = inherit ? 1 : 0;
   return perf_event_open(&attr, pid, cpu);
-}
-
-std::vector<uint32_t> threads_of(uint32_t tgid) {
-  std::vector<uint32_t> tids;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc/" + std::to_string(tgid) + "/task", ec)) {
-    const std::string name = entry.path().filename().string();
-    uint32_t tid = 0;
-    auto [p, e] = std::from_chars(name.data(), name.data() + name.size(), tid);
-    if (e == std::errc() && p == name.data() + name.size()) tids.push_back(tid);
-  }
-  std::sort(tids.begin(), tids.end());
-  return tids;
 }
 
 }  // namespace
@@ -103,7 +89,7 @@ Result<CounterGroup> CounterGroup::open(uint32_t tgid, std::vector<proto::PerfEv
       }
     return g;
   }
-  const std::vector<uint32_t> tids = threads_of(tgid);
+  const std::vector<uint32_t> tids = thread_ids(tgid);
   if (tids.empty()) return Error{what, "no such process", ESRCH, {}};
   for (uint32_t tid : tids)
     if (auto r = g.open_thread(tid, false); !r) return r.error();
@@ -114,7 +100,7 @@ Result<CounterGroup> CounterGroup::open(uint32_t tgid, std::vector<proto::PerfEv
 
 void CounterGroup::add_new_threads() {
   if (tgid_ == kPidAny) return;
-  for (uint32_t tid : threads_of(tgid_))
+  for (uint32_t tid : thread_ids(tgid_))
     if (!std::binary_search(tids_.begin(), tids_.end(), tid)) (void)open_thread(tid, false);
 }
 

@@ -8,9 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cstdio>
-#include <filesystem>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -22,6 +20,7 @@
 #include "probes/cpus.h"
 #include "probes/map_util.h"
 #include "probes/perf_event.h"
+#include "common/proc_tasks.h"
 #include "probes/unwind_maps.h"
 #include "proto/perf_events.h"
 
@@ -171,17 +170,13 @@ Result<void> OnCpuProbe::attach_threads(Sampler& sampler, uint32_t tgid, const S
   // its inheritable event yet); threads created afterwards inherit one. An inherited event has no
   // cookie of its own: the program takes its parent's (sampler_id in oncpu.bpf.c).
   for (int pass = 0; pass < 2; ++pass) {
-    std::error_code ec;
-    std::filesystem::directory_iterator dir("/proc/" + std::to_string(tgid) + "/task", ec);
-    if (ec) {
+    const std::vector<uint32_t> tids = thread_ids(tgid);
+    if (tids.empty()) {
       if (sampler.links.empty()) return Error{"profile PID " + std::to_string(tgid), "no such process", ESRCH, {}};
       break;
     }
-    for (const auto& entry : dir) {
-      uint32_t tid = 0;
-      std::string name = entry.path().filename().string();
-      auto [p, err] = std::from_chars(name.data(), name.data() + name.size(), tid);
-      if (err != std::errc() || p != name.data() + name.size() || sampler.tids.count(tid)) continue;
+    for (uint32_t tid : tids) {
+      if (sampler.tids.count(tid)) continue;
       UniqueFd fd(open_event(event, static_cast<int>(tid), -1, true));
       if (!fd.valid()) {
         int e = errno;

@@ -37,8 +37,7 @@ namespace {
 /// What the options ask to sample: cpu-clock at their frequency by default; a clock event at
 /// -c ns or the frequency's period; any other event every -c events, or at the frequency (the
 /// kernel then adjusts the period, and each sample stands for its own).
-SamplerEvent sampler_event(const proto::CpuOptions& o) {
-  const auto def = o.event.empty() ? std::nullopt : proto::find_perf_event(o.event);
+SamplerEvent sampler_event(const proto::CpuOptions& o, const std::optional<proto::PerfEventDef>& def) {
   if (!def) return SamplerEvent::cpu_clock(o.period ? o.period : period_for_hz(o.frequency_hz));
   if (def->time) return SamplerEvent{def->type, def->config, o.period ? o.period : period_for_hz(o.frequency_hz)};
   if (o.period) return SamplerEvent{def->type, def->config, o.period};
@@ -48,7 +47,12 @@ SamplerEvent sampler_event(const proto::CpuOptions& o) {
 }  // namespace
 
 CpuSession::CpuSession(CpuMeasure& measure, Session& core, const proto::CpuOptions& options, bool time_weighted)
-    : measure_(measure), core_(core), options_(options), event_(sampler_event(options)), time_weighted_(time_weighted) {
+    : measure_(measure),
+      core_(core),
+      options_(options),
+      def_(options.event.empty() ? std::nullopt : proto::find_perf_event(options.event)),
+      event_(sampler_event(options, def_)),
+      time_weighted_(time_weighted) {
   measure_.sessions_.push_back(this);
 }
 
@@ -57,15 +61,10 @@ CpuSession::~CpuSession() {
   std::erase(measure_.sessions_, this);
 }
 
-bool CpuSession::counts_events() const {
-  const auto def = options_.event.empty() ? std::nullopt : proto::find_perf_event(options_.event);
-  return def && !def->time;
-}
-
 Result<void> CpuSession::attach() {
   // An event this machine lacks (a hardware one in a VM) is refused with its reason first.
-  if (const auto def = options_.event.empty() ? std::nullopt : proto::find_perf_event(options_.event))
-    if (auto r = check_perf_event(*def, "sample " + options_.event); !r) return r.error();
+  if (def_)
+    if (auto r = check_perf_event(*def_, "sample " + options_.event); !r) return r.error();
   at_start_ = measure_.source_->counters();
   for (uint32_t target : core_.targets()) {
     auto id = measure_.source_->add_sampler(target, event_);
@@ -77,7 +76,7 @@ Result<void> CpuSession::attach() {
 
 std::string CpuSession::detail() const {
   std::string d = options_.event.empty() ? std::string() : options_.event + ", ";
-  if (event_.freq || (!options_.period && !event_.freq)) return d + std::to_string(options_.frequency_hz) + " Hz";
+  if (event_.freq || !options_.period) return d + std::to_string(options_.frequency_hz) + " Hz";
   return d + "every " + std::to_string(options_.period) + (counts_events() ? " events" : " ns");
 }
 

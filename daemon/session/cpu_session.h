@@ -4,10 +4,12 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "probes/oncpu_probe.h"
 #include "proto/cpu_options.h"
+#include "proto/perf_events.h"
 #include "session/measure.h"
 
 namespace scorch {
@@ -42,7 +44,7 @@ class CpuSession : public MeasureSession {
   Session& core() { return core_; }
   bool time_weighted() const { return time_weighted_; }
   /// It samples an event other than a clock: a stack's count is the events its samples stand for.
-  bool counts_events() const;
+  bool counts_events() const { return def_ && !def_->time; }
   uint64_t period_ns() const { return event_.period; }
   /// The samplers of this session: target -> sampler id.
   const std::map<uint32_t, uint32_t>& samplers() const { return samplers_; }
@@ -51,6 +53,7 @@ class CpuSession : public MeasureSession {
   CpuMeasure& measure_;
   Session& core_;
   proto::CpuOptions options_;
+  std::optional<proto::PerfEventDef> def_;  // the -e event; none: cpu-clock
   SamplerEvent event_;
   bool time_weighted_;
   std::map<uint32_t, uint32_t> samplers_;

@@ -1,12 +1,11 @@
 #include "session/offcpu_session.h"
 
 #include <algorithm>
-#include <charconv>
-#include <filesystem>
 #include <unordered_map>
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/proc_tasks.h"
 #include "session/frames.h"
 #include "symbolize/symbolizer.h"
 
@@ -93,11 +92,7 @@ uint64_t OffCpuSession::add_pending_blocks() {
   std::vector<Frame> frames;
   for (uint32_t pid : core_.pids) {
     if (!core_.traces(pid)) continue;
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
-      uint32_t tid = 0;
-      const std::string name = entry.path().filename().string();
-      if (std::from_chars(name.data(), name.data() + name.size(), tid).ec != std::errc{}) continue;
+    for (uint32_t tid : thread_ids(pid)) {
       auto p = measure_.source_->pending(tid);
       if (!p || p->tgid != pid) continue;
       uint64_t start = std::max(p->start_ns, core_.started_mono_ns);
