@@ -140,6 +140,25 @@ TEST(StacksChains, AFrameOneToolLeftUnnamedMatchesAnyNameThere) {
   EXPECT_NEAR(compare(scorch, perf).overlap, 0.8, 1e-9);
 }
 
+TEST(StacksChains, ANamedChainIsNeverCountedAsTheOtherToolsUnnamedOne) {
+  // What a Go run gave: scorch left one sample's frames in a signal trampoline unnamed, and perf
+  // (frame pointers: mix has no frame, so its caller stageB is missing) has a named chain of the
+  // same length. That perf chain must not become scorch's unnamed one, nor scorch's main chain
+  // then become it.
+  Chains scorch, perf;
+  scorch.add({"goexit", "worker", "stageA", "stageB", "mix"}, 6);
+  scorch.add({"goexit", "worker", "stageA", "[go_chain]", "[go_chain]"}, 1);
+  perf.add({"goexit", "worker", "stageA", "mix"}, 6);
+  perf.add({"goexit", "worker", "stageA", "mix", "asyncPreempt"}, 1);
+  reconcile_names(scorch, perf);
+  EXPECT_DOUBLE_EQ((scorch.weight[{"goexit", "worker", "stageA", "stageB", "mix"}]), 6);
+  EXPECT_DOUBLE_EQ((perf.weight[{"goexit", "worker", "stageA", "mix", "asyncPreempt"}]), 1);
+  EXPECT_FALSE((perf.weight.count({"goexit", "worker", "stageA", "[go_chain]", "[go_chain]"})));
+  allow_fp_leaf_skip(scorch, perf);
+  // scorch's unnamed sample is counted as perf's chain it matches but for names, as any is.
+  EXPECT_NEAR(compare(scorch, perf).overlap, 1.0, 1e-9);
+}
+
 }  // namespace
 }  // namespace scorch::stacks
 
