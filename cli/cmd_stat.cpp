@@ -1,6 +1,8 @@
 // scorch stat: exact counts of perf events, like perf stat; scorch llc: last-level cache misses
 // per process; scorch list: which perf events this machine has.
+#include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <map>
 
@@ -19,25 +21,28 @@ int cmd_profile(const GlobalOptions& g, const std::vector<std::string>& args);
 namespace {
 
 constexpr const char* kStatUsage =
-    "usage: scorch stat -e EVENT[,EVENT]... [-p PID]... [-d SECONDS] [-o FILE]\n"
+    "usage: scorch stat -e EVENT[,EVENT]... [-p PID]... [-T] [-d SECONDS] [-o FILE]\n"
     "\n"
-    "Counts perf events exactly (no sampling), as perf stat does: per process with -p (every\n"
-    "thread, and threads created later), else over every CPU (root only). scorch list shows the\n"
-    "events this machine has.\n"
+    "Counts perf events exactly (no sampling), as perf stat does: for each process given with -p\n"
+    "(every thread, and threads created later), else for every process on the machine (root\n"
+    "only). scorch list shows the events this machine has.\n"
     "\n"
     "  -e, --event LIST     events to count, comma-separated (e.g. page-faults,context-switches)\n"
     "  -p, --pid PID        count this process (repeat or comma-separate)\n"
+    "  -T, --per-thread     one row per thread, not per process\n"
     "  -d, --duration SECS  stop after this long (default: until Ctrl-C)\n"
     "  -o, --output FILE    .json: every value; anything else: the table (default: on stdout)\n";
 
 constexpr const char* kLlcUsage =
-    "usage: scorch llc [-p PID]... [-d SECONDS] [-o FILE]\n"
+    "usage: scorch llc [-p PID]... [-T] [-d SECONDS] [-o FILE]\n"
     "       scorch llc --stacks -p PID... [-c PERIOD] [-d SECONDS] [-o FILE]\n"
     "\n"
-    "Last-level cache misses and references, miss %, cycles, instructions and IPC, per process\n"
-    "with -p, else for every CPU together. Needs a hardware PMU (many VMs have none).\n"
+    "Last-level cache misses and references, miss %, cycles, instructions and IPC, for each\n"
+    "process given with -p, else for every process on the machine. Needs a hardware PMU (many\n"
+    "VMs have none).\n"
     "\n"
     "  -p, --pid PID        count this process (repeat or comma-separate)\n"
+    "  -T, --per-thread     one row per thread, not per process\n"
     "  -d, --duration SECS  stop after this long (default: until Ctrl-C)\n"
     "      --stacks         sampled LLC misses by stack instead (scorch profile -e cache-misses,\n"
     "                       one sample every -c misses, default 10000; weight = misses)\n"
@@ -47,23 +52,27 @@ const char* kLlcEvents[] = {"cache-misses", "cache-references", "cycles", "instr
 
 proto::StatOptions req;
 
+Option per_thread_flag() { return flag({"-T", "--per-thread"}, req.per_thread); }
+
 std::vector<Option> stat_options() {
-  return {{{"-e", "--event"}, "a list of events", [](const std::string& v) {
-             size_t start = 0;
-             while (start <= v.size()) {
-               size_t comma = v.find(',', start);
-               std::string name = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-               if (!proto::find_perf_event(name)) return "unknown event '" + name + "' (scorch list shows the events)";
-               for (const auto& e : req.events)
-                 if (e == name) return "event '" + name + "' given twice";
-               if (req.events.size() == proto::kMaxStatEvents)
-                 return "at most " + std::to_string(proto::kMaxStatEvents) + " events at once";
-               req.events.push_back(name);
-               if (comma == std::string::npos) break;
-               start = comma + 1;
-             }
-             return std::string();
-           }}};
+  return {per_thread_flag(), {{"-e", "--event"}, "a list of events", [](const std::string& v) {
+                                size_t start = 0;
+                                while (start <= v.size()) {
+                                  size_t comma = v.find(',', start);
+                                  std::string name =
+                                      v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+                                  if (!proto::find_perf_event(name))
+                                    return "unknown event '" + name + "' (scorch list shows the events)";
+                                  for (const auto& e : req.events)
+                                    if (e == name) return "event '" + name + "' given twice";
+                                  if (req.events.size() == proto::kMaxStatEvents)
+                                    return "at most " + std::to_string(proto::kMaxStatEvents) + " events at once";
+                                  req.events.push_back(name);
+                                  if (comma == std::string::npos) break;
+                                  start = comma + 1;
+                                }
+                                return std::string();
+                              }}};
 }
 
 std::string check_output(const SessionArgs& args) {
@@ -77,12 +86,23 @@ void encode(proto::ProfileRequest& r) {
   r.options = proto::encode(req);
 }
 
-/// The counts table's rows by pid: event -> {count, running %}.
+/// One process or thread of the counts table: event -> {count, running %}.
 struct Count {
   std::string count, running_pct;
 };
-std::map<std::string, std::map<std::string, Count>> counts_by_pid(const Profile& p) {
-  std::map<std::string, std::map<std::string, Count>> out;
+struct Task {
+  std::string pid, tid, comm;
+  std::map<std::string, Count> events;
+  double number(const std::string& event) const {
+    auto it = events.find(event);
+    return it == events.end() ? 0 : std::stod(it->second.count);
+  }
+};
+
+/// The counts table's tasks, in the order of their first rows.
+std::vector<Task> tasks_of(const Profile& p) {
+  std::vector<Task> out;
+  std::map<std::pair<std::string, std::string>, size_t> index;
   for (const Table& t : p.tables) {
     if (t.title != "counts") continue;
     auto col = [&](const char* name) {
@@ -90,24 +110,81 @@ std::map<std::string, std::map<std::string, Count>> counts_by_pid(const Profile&
         if (t.columns[i].name == name) return i;
       return t.columns.size();
     };
-    const size_t pid = col("pid"), event = col("event"), count = col("count"), pct = col("running_pct");
-    for (const auto& row : t.rows)
-      if (pid < row.size() && event < row.size() && count < row.size() && pct < row.size())
-        out[row[pid]][row[event]] = Count{row[count], row[pct]};
+    const size_t pid = col("pid"), tid = col("tid"), comm = col("comm"), event = col("event"), count = col("count"),
+                 pct = col("running_pct");
+    for (const auto& row : t.rows) {
+      if (std::max({pid, tid, comm, event, count, pct}) >= row.size()) continue;
+      auto [it, added] = index.try_emplace({row[pid], row[tid]}, out.size());
+      if (added) out.push_back(Task{row[pid], row[tid], row[comm], {}});
+      out[it->second].events[row[event]] = Count{row[count], row[pct]};
+    }
   }
   return out;
 }
 
-std::string target_name(const std::string& pid) { return pid == "0" ? "all CPUs" : "PID " + pid; }
+constexpr size_t kTopRows = 25;
+
+/// A row per task, heaviest first by the first event (then the next); past kTopRows, how many more.
+std::string render_rows(std::vector<Task> tasks, const std::vector<std::string>& events,
+                        const std::function<std::string(const Task&)>& cells, const std::string& header) {
+  std::stable_sort(tasks.begin(), tasks.end(), [&](const Task& a, const Task& b) {
+    for (const auto& e : events)
+      if (a.number(e) != b.number(e)) return a.number(e) > b.number(e);
+    return false;
+  });
+  const bool threads = !tasks.empty() && tasks.front().tid != "0";
+  char line[96];
+  std::snprintf(line, sizeof(line), "%8s %-16s", threads ? "TID" : "PID", "COMM");
+  std::string out = std::string(line) + header + "\n";
+  for (size_t i = 0; i < tasks.size() && i < kTopRows; ++i) {
+    const Task& t = tasks[i];
+    std::snprintf(line, sizeof(line), "%8s %-16s", (threads ? t.tid : t.pid).c_str(), t.comm.c_str());
+    out += line + cells(t) + "\n";
+  }
+  if (tasks.size() > kTopRows)
+    out += "... and " + std::to_string(tasks.size() - kTopRows) + " more " + (threads ? "threads" : "processes") +
+           " (every one: -o FILE.json)\n";
+  return out;
+}
+
+std::string target_name(const Task& t) { return "PID " + t.pid + (t.comm.empty() ? "" : " (" + t.comm + ")"); }
+
+/// The table's layout: a block per process given with -p (as perf stat), rows otherwise.
+bool one_block_per_process(const SessionRun& run) { return !run.args.request.pids.empty() && !req.per_thread; }
 
 std::string render_stat(const SessionRun& run, const Profile& p) {
   if (run.format == OutputFormat::kJson) return render_json(p);
-  std::string out;
-  for (const auto& [pid, events] : counts_by_pid(p)) {
-    out += "\nCounts for " + target_name(pid) + " (" + format_seconds(p.duration_ns / 1'000'000) + "):\n\n";
+  const std::vector<Task> tasks = tasks_of(p);
+  if (tasks.empty()) return "No counts.\n";
+  const std::string span = format_seconds(p.duration_ns / 1'000'000);
+  if (!one_block_per_process(run)) {
+    std::string header;
     for (const auto& name : req.events) {
-      auto it = events.find(name);
-      if (it == events.end()) continue;
+      char h[64];
+      std::snprintf(h, sizeof(h), " %18s", name.c_str());
+      header += h;
+    }
+    return "\nCounts, " + span + ":\n\n" +
+           render_rows(
+               tasks, req.events,
+               [](const Task& t) {
+                 std::string cells;
+                 for (const auto& name : req.events) {
+                   char c[64];
+                   auto it = t.events.find(name);
+                   std::snprintf(c, sizeof(c), " %18s", it == t.events.end() ? "-" : it->second.count.c_str());
+                   cells += c;
+                 }
+                 return cells;
+               },
+               header);
+  }
+  std::string out;
+  for (const Task& t : tasks) {
+    out += "\nCounts for " + target_name(t) + " (" + span + "):\n\n";
+    for (const auto& name : req.events) {
+      auto it = t.events.find(name);
+      if (it == t.events.end()) continue;
       char line[160];
       std::snprintf(line, sizeof(line), "%20s  %s", it->second.count.c_str(), name.c_str());
       out += line;
@@ -115,7 +192,7 @@ std::string render_stat(const SessionRun& run, const Profile& p) {
       out += "\n";
     }
   }
-  return out.empty() ? "No counts.\n" : out;
+  return out;
 }
 
 void summarize_stat(const SessionRun& run, const Profile& p) {
@@ -123,27 +200,26 @@ void summarize_stat(const SessionRun& run, const Profile& p) {
     print_summary(p, run.args.output, "counted", std::to_string(p.drops.samples) + " events");
 }
 
-double number(const std::map<std::string, Count>& m, const char* name) {
-  auto it = m.find(name);
-  return it == m.end() ? 0 : std::stod(it->second.count);
-}
-
 std::string render_llc(const SessionRun& run, const Profile& p) {
   if (run.format == OutputFormat::kJson) return render_json(p);
-  std::string out = "LLC misses, " + format_seconds(p.duration_ns / 1'000'000) + ":\n";
-  char line[256];
-  std::snprintf(line, sizeof(line), "%-12s %14s %14s %7s %16s %16s %6s\n", "TARGET", "LLC MISSES", "LLC REFS", "MISS %",
-                "CYCLES", "INSTRUCTIONS", "IPC");
-  out += line;
-  for (const auto& [pid, ev] : counts_by_pid(p)) {
-    const double misses = number(ev, "cache-misses"), refs = number(ev, "cache-references"),
-                 cycles = number(ev, "cycles"), instructions = number(ev, "instructions");
-    std::snprintf(line, sizeof(line), "%-12s %14.0f %14.0f %7.2f %16.0f %16.0f %6.2f\n", target_name(pid).c_str(),
-                  misses, refs, refs > 0 ? 100.0 * misses / refs : 0.0, cycles, instructions,
-                  cycles > 0 ? instructions / cycles : 0.0);
-    out += line;
-  }
-  return out;
+  char header[160];
+  std::snprintf(header, sizeof(header), " %14s %14s %7s %16s %16s %6s", "LLC MISSES", "LLC REFS", "MISS %", "CYCLES",
+                "INSTRUCTIONS", "IPC");
+  const std::vector<Task> tasks = tasks_of(p);
+  if (tasks.empty()) return "No counts.\n";
+  return "LLC misses, " + format_seconds(p.duration_ns / 1'000'000) + ":\n" +
+         render_rows(
+             tasks, req.events,
+             [](const Task& t) {
+               const double misses = t.number("cache-misses"), refs = t.number("cache-references"),
+                            cycles = t.number("cycles"), instructions = t.number("instructions");
+               char cells[160];
+               std::snprintf(cells, sizeof(cells), " %14.0f %14.0f %7.2f %16.0f %16.0f %6.2f", misses, refs,
+                             refs > 0 ? 100.0 * misses / refs : 0.0, cycles, instructions,
+                             cycles > 0 ? instructions / cycles : 0.0);
+               return std::string(cells);
+             },
+             header);
 }
 
 }  // namespace
@@ -184,7 +260,7 @@ int cmd_llc(const GlobalOptions& g, const std::vector<std::string>& args) {
                                    kLlcUsage,
                                    "counting",
                                    "events",
-                                   [] { return std::vector<Option>{}; },
+                                   [] { return std::vector<Option>{per_thread_flag()}; },
                                    [](const SessionArgs& a) {
                                      req.events.assign(std::begin(kLlcEvents), std::end(kLlcEvents));
                                      req.purpose = "count LLC misses";

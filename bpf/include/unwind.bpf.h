@@ -420,9 +420,11 @@ static long scorch_unwind_step(__u32 index, void *arg)
 }
 
 /* Walks the user stack of tgid from st's start registers into st->stack. Returns the number of
- * frames, or 0 when the process has no tables (the caller then walks frame pointers). One
- * subprogram, so the verifier checks the walk once per program. */
-static __noinline __u32 scorch_unwind_walk(__u32 tgid)
+ * frames, or 0 when the process has no tables (the caller then walks frame pointers). A global
+ * function, so the verifier checks the walk once, apart from its callers' states (as a static
+ * subprogram it was checked in each of them, and the malloc program passed the verifier's limit of
+ * a million instructions on kernel 6.18.44). */
+__noinline __u32 scorch_unwind_walk(__u32 tgid)
 {
   struct scorch_unwind_proc *proc = bpf_map_lookup_elem(&unwind_procs, &tgid);
   if (!proc)

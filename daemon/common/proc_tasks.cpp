@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 namespace scorch {
@@ -18,6 +19,15 @@ std::vector<uint32_t> thread_ids(uint32_t pid) {
   }
   std::sort(tids.begin(), tids.end());
   return tids;
+}
+
+std::optional<std::string> task_comm(uint32_t pid, uint32_t tid) {
+  std::string path = "/proc/" + std::to_string(pid);
+  if (tid != 0) path += "/task/" + std::to_string(tid);
+  std::ifstream in(path + "/comm");
+  std::string comm;
+  if (!in || !std::getline(in, comm)) return std::nullopt;
+  return comm;
 }
 
 }  // namespace scorch

@@ -8,28 +8,20 @@
 #include <cstring>
 
 #include "common/proc_tasks.h"
-#include "probes/cpus.h"
 #include "probes/perf_event.h"
 
 namespace scorch {
-namespace {
-
-bool is_hardware(uint32_t type) { return type == PERF_TYPE_HARDWARE || type == PERF_TYPE_HW_CACHE; }
-
-/// Why perf_event_open of ev failed with err, as the user should read it, and what to do.
-Error open_error(const proto::PerfEventDef& ev, const std::string& what, int err) {
+Error counter_open_error(const proto::PerfEventDef& ev, const std::string& what, int err) {
   const std::string because = std::strerror(err);
-  if (is_hardware(ev.type) && (err == ENOENT || err == ENODEV || err == EOPNOTSUPP))
-    return Error{what, "this machine has no hardware PMU (" + std::string(ev.name) + ": " + because + ")", err,
-                 "usual in a VM without a virtual PMU (QEMU/KVM: -cpu host; clouds: an instance type with PMU "
-                 "access); software events still work: scorch list"};
-  if (err == EACCES || err == EPERM) return Error{what, because, err, "scorchd needs root (CAP_PERFMON)"};
+  const std::string hint = perf_open_hint(ev.type, err, false);
+  if (is_hardware_event(ev.type) && (err == ENOENT || err == ENODEV || err == EOPNOTSUPP))
+    return Error{what, "this machine has no hardware PMU (" + std::string(ev.name) + ": " + because + ")", err, hint};
   if (err == ENOENT || err == EINVAL)
-    return Error{what, "the kernel does not know this event (" + because + ")", err, "scorch list shows what works"};
-  return make_errno_error(what, err);
+    return Error{what, "the kernel does not know this event (" + because + ")", err, hint};
+  return Error{what, because, err, hint};
 }
 
-int open_counter(const proto::PerfEventDef& ev, int pid, int cpu, bool inherit) {
+int open_counting_event(const proto::PerfEventDef& ev, int pid, int cpu, bool inherit) {
   perf_event_attr attr{};
   attr.size = sizeof(attr);
   attr.type = ev.type;
@@ -39,27 +31,26 @@ int open_counter(const proto::PerfEventDef& ev, int pid, int cpu, bool inherit) 
   return perf_event_open(&attr, pid, cpu);
 }
 
-}  // namespace
-
 uint64_t CounterReading::scaled() const {
   if (running_ns == 0 || running_ns >= enabled_ns) return value;
   return static_cast<uint64_t>(static_cast<unsigned __int128>(value) * enabled_ns / running_ns);
 }
 
 Result<void> check_perf_event(const proto::PerfEventDef& ev, const std::string& what) {
-  UniqueFd fd(open_counter(ev, 0, -1, false));
-  if (!fd.valid()) return open_error(ev, what, errno);
+  UniqueFd fd(open_counting_event(ev, 0, -1, false));
+  if (!fd.valid()) return counter_open_error(ev, what, errno);
   return {};
 }
 
 Result<void> CounterGroup::open_thread(uint32_t tid, bool must) {
   std::vector<Fd> opened;
   for (size_t i = 0; i < events_.size(); ++i) {
-    UniqueFd fd(open_counter(events_[i], static_cast<int>(tid), -1, true));
+    UniqueFd fd(open_counting_event(events_[i], static_cast<int>(tid), -1, true));
     if (!fd.valid()) {
       const int e = errno;
       if (e == ESRCH && !must) return {};  // it exited meanwhile
-      return open_error(events_[i], "count " + std::string(events_[i].name) + " of thread " + std::to_string(tid), e);
+      return counter_open_error(events_[i],
+                                "count " + std::string(events_[i].name) + " of thread " + std::to_string(tid), e);
     }
     opened.push_back(Fd{i, tid, std::move(fd)});
   }
@@ -75,33 +66,14 @@ Result<CounterGroup> CounterGroup::open(uint32_t tgid, std::vector<proto::PerfEv
   g.events_ = std::move(events);
   for (const auto& ev : g.events_)
     if (auto r = check_perf_event(ev, what); !r) return r.error();
-  if (tgid == kPidAny) {
-    auto cpus = online_cpus();
-    if (!cpus) return cpus.error();
-    for (uint32_t cpu : *cpus)
-      for (size_t i = 0; i < g.events_.size(); ++i) {
-        UniqueFd fd(open_counter(g.events_[i], -1, static_cast<int>(cpu), false));
-        if (!fd.valid()) {
-          if (errno == ENODEV) continue;  // went offline meanwhile
-          return open_error(g.events_[i], what, errno);
-        }
-        g.fds_.push_back(Fd{i, cpu, std::move(fd)});
-      }
-    return g;
-  }
   const std::vector<uint32_t> tids = thread_ids(tgid);
   if (tids.empty()) return Error{what, "no such process", ESRCH, {}};
   for (uint32_t tid : tids)
     if (auto r = g.open_thread(tid, false); !r) return r.error();
+  // One pass, as perf stat -p: a thread created later by one of these inherits its counters, and
+  // reading a counter sums its inherited copies, so opening that thread too would count it twice.
   if (g.tids_.empty()) return Error{what, "no such process", ESRCH, {}};
-  g.add_new_threads();  // those created while the first ones were opened
   return g;
-}
-
-void CounterGroup::add_new_threads() {
-  if (tgid_ == kPidAny) return;
-  for (uint32_t tid : thread_ids(tgid_))
-    if (!std::binary_search(tids_.begin(), tids_.end(), tid)) (void)open_thread(tid, false);
 }
 
 std::vector<CounterReading> CounterGroup::read() const {

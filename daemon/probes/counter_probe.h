@@ -1,7 +1,8 @@
 #pragma once
 /// Counting perf events (scorch stat, scorch llc): exact counts per process from per-thread
-/// counters the kernel inherits into threads created later (as `perf stat -p`), or per CPU for
-/// the whole system; and whether an event can be opened on this machine at all.
+/// counters the kernel inherits into threads created later (as `perf stat -p`); and whether an
+/// event can be opened on this machine at all. Counts per task over the whole system (or per
+/// thread) are probes/switch_counters.
 
 #include <cstdint>
 #include <string>
@@ -12,6 +13,13 @@
 #include "proto/perf_events.h"
 
 namespace scorch {
+
+/// Opens ev as a counter (pid/cpu as perf_event_open(2); value, time enabled and time running
+/// on read); -1 with errno on failure.
+int open_counting_event(const proto::PerfEventDef& ev, int pid, int cpu, bool inherit);
+/// Why opening ev failed with err, as the user should read it (what: "count page-faults"), and
+/// what to do.
+Error counter_open_error(const proto::PerfEventDef& ev, const std::string& what, int err);
 
 /// Whether this machine can count ev: opens it on the calling thread. The error names the event
 /// (what: "count <name>") and says why: no hardware PMU, not permitted, not supported.
@@ -27,14 +35,10 @@ struct CounterReading {
 
 class CounterGroup {
  public:
-  static constexpr uint32_t kPidAny = 0xffffffffu;
-  /// Starts counting events for tgid (every thread now and every thread created later) or, for
-  /// kPidAny, on every online CPU. what names the action in errors ("count page-faults").
+  /// Starts counting events for tgid: every thread now, and every thread created later (by
+  /// inheritance). what names the action in errors ("count page-faults").
   static Result<CounterGroup> open(uint32_t tgid, std::vector<proto::PerfEventDef> events, const std::string& what);
-  /// Opens the threads that appeared since (created by a thread not yet counted when it was
-  /// opened). Threads that cannot be opened any more (they exited) are skipped.
-  void add_new_threads();
-  /// Per event (in the order given to open), summed over threads or CPUs.
+  /// Per event (in the order given to open), summed over threads.
   std::vector<CounterReading> read() const;
   uint32_t target() const { return tgid_; }
 
@@ -43,7 +47,7 @@ class CounterGroup {
   std::vector<proto::PerfEventDef> events_;
   struct Fd {
     size_t event = 0;
-    uint32_t tid_or_cpu = 0;
+    uint32_t tid = 0;
     UniqueFd fd;
   };
   std::vector<Fd> fds_;

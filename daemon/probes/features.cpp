@@ -5,6 +5,7 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 #include <linux/perf_event.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -146,6 +147,22 @@ FeatureResult probe_probe_pmu(Feature f, const char* name, const char* pmu, bool
   return yes(f, name, std::string("via the ") + pmu + " PMU");
 }
 
+// libbpf finds a tracepoint's id in tracefs: /sys/kernel/tracing, else debugfs's tracing/. Where
+// neither is mounted (a VM's minimal init; systemd mounts it on most machines), scorchd mounts it.
+FeatureResult probe_tracefs() {
+  const char* name = "tracefs";
+  struct stat st {};
+  if (::stat("/sys/kernel/tracing/events", &st) == 0) return yes(Feature::kTracefs, name, "/sys/kernel/tracing");
+  if (::stat("/sys/kernel/debug/tracing/events", &st) == 0)
+    return yes(Feature::kTracefs, name, "/sys/kernel/debug/tracing");
+  if (::mount("nodev", "/sys/kernel/tracing", "tracefs", 0, nullptr) == 0 &&
+      ::stat("/sys/kernel/tracing/events", &st) == 0)
+    return yes(Feature::kTracefs, name, "/sys/kernel/tracing (it was not mounted: scorchd mounted it)");
+  return no(Feature::kTracefs, name,
+            "not mounted, and mounting it on /sys/kernel/tracing failed: " + errno_text(errno) +
+                " (tracepoints by name, syscalls:sys_enter_futex among them, are then missing)");
+}
+
 }  // namespace
 
 Features Features::from(std::vector<FeatureResult> results) {
@@ -171,6 +188,7 @@ Features Features::probe() {
   r.push_back(probe_probe_pmu(Feature::kKprobes, "kprobes", "kprobe", false));
   r.push_back(
       probe_tracing(Feature::kFentry, "fentry", vmlinux.get(), BPF_TRACE_FENTRY, "do_nanosleep", BTF_KIND_FUNC));
+  r.push_back(probe_tracefs());
   return from(std::move(r));
 }
 

@@ -19,6 +19,7 @@ enum class Feature {
   kUprobes,        // uprobe PMU
   kKprobes,        // kprobe PMU
   kFentry,         // fentry/fexit trampolines
+  kTracefs,        // tracefs mounted (tracepoint ids for syscalls:*: the lock measure)
   kCount,
 };
 

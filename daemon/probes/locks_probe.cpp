@@ -77,7 +77,8 @@ Result<void> LocksProbe::attach_user() {
       user_links_.clear();
       return make_errno_error("attach the lock program to the futex syscall tracepoints", e,
                               e == ENOENT ? "the kernel has no syscalls:sys_enter_futex tracepoint "
-                                            "(built without CONFIG_FTRACE_SYSCALLS)"
+                                            "(built without CONFIG_FTRACE_SYSCALLS), or tracefs is not mounted "
+                                            "(scorch status: tracefs; mount -t tracefs nodev /sys/kernel/tracing)"
                                           : "");
     }
     user_links_.emplace_back(link);

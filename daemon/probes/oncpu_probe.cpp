@@ -50,16 +50,7 @@ std::string describe(const SamplerEvent& e) {
 }
 
 /// What to tell the user when perf_event_open of this event fails with err.
-std::string open_hint(const SamplerEvent& e, int err) {
-  if (err == EACCES || err == EPERM) return "scorchd needs root (CAP_PERFMON)";
-  bool hardware = e.type == PERF_TYPE_HARDWARE || e.type == PERF_TYPE_HW_CACHE || e.type == PERF_TYPE_RAW;
-  if (hardware && (err == ENOENT || err == ENODEV || err == EOPNOTSUPP))
-    return "this machine has no PMU for hardware events (usual in a VM without a virtual PMU): use a software "
-           "event such as cpu-clock";
-  if (err == EOPNOTSUPP) return "this event cannot sample (the kernel counts it but raises no overflow)";
-  if (err == ENOENT || err == EINVAL) return "the kernel does not know this event type and config";
-  return "";
-}
+std::string open_hint(const SamplerEvent& e, int err) { return perf_open_hint(e.type, err, true); }
 
 int open_event(const SamplerEvent& e, int pid, int cpu, bool inherit) {
   perf_event_attr attr{};

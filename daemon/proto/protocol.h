@@ -17,11 +17,12 @@
 namespace scorch::proto {
 
 inline constexpr uint32_t kMagic = 0x524f4353;  // "SCOR" little-endian
-inline constexpr uint16_t kVersion = 7;         // 2: measures (off-CPU, wall); 3: malloc, stack values;
+inline constexpr uint16_t kVersion = 8;         // 2: measures (off-CPU, wall); 3: malloc, stack values;
                                                 // 4: per-measure options, named drop counters;
                                                 // 5: log2 histograms in profile results;
                                                 // 6: tables in profile results;
-                                                // 7: perf events in the status reply
+                                                // 7: perf events in the status reply;
+                                                // 8: stat per thread
 inline constexpr size_t kHeaderSize = 16;
 inline constexpr uint32_t kMaxRequestPayload = 64 * 1024;        // client -> daemon
 inline constexpr uint32_t kMaxReplyPayload = 256 * 1024 * 1024;  // daemon -> client

@@ -11,6 +11,7 @@ std::vector<uint8_t> encode(const StatOptions& o) {
   w.u32(static_cast<uint32_t>(o.events.size()));
   for (const auto& e : o.events) w.str(e);
   w.str(o.purpose);
+  w.u8(o.per_thread ? 1 : 0);
   return std::move(w.bytes());
 }
 
@@ -29,6 +30,9 @@ Result<StatOptions> decode_stat_options(std::span<const uint8_t> bytes) {
     o.events.push_back(std::move(name));
   }
   o.purpose = r.str(128);
+  const uint8_t per_thread = r.u8();
+  if (!r.failed() && per_thread > 1) r.fail("per_thread must be 0 or 1");
+  o.per_thread = per_thread == 1;
   return finish_options(r, "stat", o);
 }
 

@@ -14,6 +14,8 @@ struct StatOptions {
   std::vector<std::string> events;  // perf's names (proto/perf_events.h); at least one
   /// What the counting is for, in errors ("count LLC misses"); empty: "count <events>".
   std::string purpose;
+  /// Counts per thread (scorch stat -T), not per process.
+  bool per_thread = false;
 };
 
 std::vector<uint8_t> encode(const StatOptions& o);

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <tuple>
@@ -11,6 +10,7 @@
 #include <linux/types.h>
 
 #include "common/log.h"
+#include "common/proc_tasks.h"
 #include "locks.h"
 #include "session/frames.h"
 #include "symbolize/symbolizer.h"
@@ -270,11 +270,9 @@ Result<std::unique_ptr<MeasureSession>> LocksMeasure::start(Session& core, std::
 }
 
 std::optional<std::string> LocksMeasure::thread_comm(uint32_t tgid, uint32_t tid) {
-  std::ifstream in("/proc/" + std::to_string(tgid) + "/task/" + std::to_string(tid) + "/comm");
-  std::string comm;
-  if (in && std::getline(in, comm)) {
+  if (auto comm = task_comm(tgid, tid)) {
     if (threads_.size() >= kMaxThreadNames) threads_.clear();
-    threads_[{tgid, tid}] = comm;
+    threads_[{tgid, tid}] = *comm;
     return comm;
   }
   // Gone since: the name it had at an earlier drain. Never seen: not a thread of the process (a

@@ -11,6 +11,7 @@
 #include "alloc/allocator.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/proc_tasks.h"
 #include "malloc.h"
 #include "session/frames.h"
 #include "session/profiler.h"  // process_alive
@@ -28,17 +29,6 @@ std::string human_bytes(uint64_t b) {
   else
     std::snprintf(buf, sizeof(buf), "%llu bytes", static_cast<unsigned long long>(b));
   return buf;
-}
-
-std::string read_comm(uint32_t pid) {
-  std::string comm;
-  if (FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/comm").c_str(), "r")) {
-    char buf[64] = {};
-    if (std::fgets(buf, sizeof(buf), f)) comm = buf;
-    std::fclose(f);
-  }
-  while (!comm.empty() && comm.back() == '\n') comm.pop_back();
-  return comm;
 }
 
 }  // namespace
@@ -130,7 +120,7 @@ Result<void> MallocSession::attach() {
     if (!allocator) return allocator.error();
     if (auto r = probe.attach(pid, *allocator, cfg); !r) return r.error();
     attached_.push_back(pid);
-    comms_[pid] = read_comm(pid);
+    comms_[pid] = task_comm(pid).value_or("");
     std::string who = core_.pids.size() > 1 ? "PID " + std::to_string(pid) + ": " : "";
     core_.notes.push_back(who + "allocator: " + allocator->describe());
     core_.notes.push_back(
@@ -232,7 +222,7 @@ void MallocSession::finish(Profile& p) {
     // The comm at the start: a process that exec'd since (a privileged program included) is
     // shown under the name it had while traced.
     auto c = comms_.find(key.first);
-    sc.comm = c != comms_.end() ? c->second : read_comm(key.first);
+    sc.comm = c != comms_.end() ? c->second : task_comm(key.first).value_or("");
     auto named = frames_at_loss_.find(key);
     sc.frames = named != frames_at_loss_.end() ? named->second : frames(key.first, key.second);
     sc.values = row.values;

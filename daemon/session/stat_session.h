@@ -1,7 +1,8 @@
 #pragma once
-/// The counting measure (scorch stat, scorch llc): exact counts of perf events per traced
-/// process, or over every CPU (probes/counter_probe). No BPF program: the kernel counts per
-/// thread and inherits the counters into threads created later.
+/// The counting measure (scorch stat, scorch llc): exact counts of perf events per traced process
+/// from inherited per-thread counters (probes/counter_probe), or per process over the whole
+/// system and per thread from per-CPU counters charged at each context switch by a BPF program
+/// (probes/switch_counters, bpf/stat.bpf.c).
 
 #include <memory>
 #include <vector>
@@ -19,7 +20,7 @@ class StatMeasure : public Measure {
   static Result<std::unique_ptr<Measure>> load(MeasureEnv& env);
 
   Result<std::unique_ptr<MeasureSession>> start(Session& core, std::span<const uint8_t> options) override;
-  /// Opens the counters of threads that appeared since (see CounterGroup::add_new_threads).
+  /// Updates each session's progress (its events counted so far).
   void drain() override;
 
  private:

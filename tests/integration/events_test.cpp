@@ -4,7 +4,10 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include "export/folded.h"
@@ -42,7 +45,8 @@ class Events : public DaemonTest {
  protected:
   /// Runs each of clis (scorch argument lists, "PID" replaced by the program's pid) at once on
   /// prog_argv, a program that prints "ready", waits for SIGUSR1, works and prints one line of
-  /// figures; starts it once scorchd lists as many sessions. The program's line and the results.
+  /// figures; starts it once scorchd lists as many sessions (of that PID or of all processes).
+  /// The program's line and the results.
   std::pair<std::string, std::vector<RunResult>> run(const std::vector<std::string>& prog_argv,
                                                      std::vector<std::vector<std::string>> clis) {
     Child prog(prog_argv);
@@ -59,8 +63,8 @@ class Events : public DaemonTest {
     for (int i = 0; i < 200 && !attached; ++i) {
       RunResult st = daemon_->cli({"status"});
       size_t n = 0;
-      for (size_t at = st.out.find(" PID " + pid); at != std::string::npos; at = st.out.find(" PID " + pid, at + 1))
-        ++n;
+      for (const std::string& who : {" PID " + pid, std::string("all processes")})
+        for (size_t at = st.out.find(who); at != std::string::npos; at = st.out.find(who, at + 1)) ++n;
       attached = n >= clis.size();
       if (!attached) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
@@ -140,6 +144,56 @@ TEST_F(Events, TwoSessionsWithDifferentEventsStayApart) {
   EXPECT_LT(static_cast<double>(samples), all_faults / 10) << "page faults leaked into the cpu-clock profile";
 }
 
+/// The count of event for pid (and tid: 0 for a process's row) in stat's JSON; -1 when absent.
+double json_count(const std::string& json, const std::string& pid, const std::string& tid, const std::string& event) {
+  std::smatch m;
+  const std::regex row("\"pid\":" + pid + ",\"tid\":" + tid + ",\"comm\":\"[^\"]*\",\"event\":\"" + event +
+                       "\",\"count\":(\\d+)");
+  return std::regex_search(json, m, row) ? std::stod(m[1]) : -1;
+}
+
+// Per process over the whole system (no -p), and per thread (-T): each CPU's counters are read at
+// every context switch and charged to the task that ran. The work runs in a thread created after
+// the sessions started: -p's inherited counters must count it once, not twice, and -T must give
+// it a row of its own with what that thread counted itself.
+TEST_F(Events, WholeSystemAndPerThreadCountsMatchWhatTheProgramCounted) {
+  auto [line, r] = run({testprog("fault_split"), "4000", "1000", "thread"},
+                       {{"-j", "stat", "-e", "page-faults,context-switches", "-d", "4"},
+                        {"-j", "stat", "-e", "page-faults,context-switches", "-p", "PID", "-d", "4"},
+                        {"-j", "stat", "-T", "-e", "page-faults,context-switches", "-p", "PID", "-d", "4"}});
+  for (const RunResult& x : r) ASSERT_EQ(x.exit_code, 0) << x.err;
+  const double faults = figure(line, "faults"), csw = figure(line, "csw"), worker = figure(line, "worker"),
+               worker_faults = figure(line, "worker_faults"), worker_csw = figure(line, "worker_csw");
+  ASSERT_GT(faults, 1000) << line;
+  ASSERT_GT(csw, 500) << line;
+  ASSERT_GT(worker, 0) << line;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r[1].out, m, std::regex(R"("pid":(\d+),"tid":0)"))) << r[1].out;
+  const std::string pid = m[1], tid = std::to_string(static_cast<long>(worker));
+  // A context switch is charged to the task switched in (the kernel counts it after the
+  // tracepoint), which differs by a switch or two per thread from the program's own count.
+  const auto near = [](double measured, double truth) {
+    return std::abs(measured - truth) <= std::max(truth * 0.01, 3.0);
+  };
+  EXPECT_NEAR(json_count(r[0].out, pid, "0", "page-faults"), faults, faults * 0.01) << "whole system\n" << line;
+  EXPECT_TRUE(near(json_count(r[0].out, pid, "0", "context-switches"), csw)) << r[0].out << line;
+  EXPECT_NEAR(json_count(r[1].out, pid, "0", "page-faults"), faults, faults * 0.01) << "-p, counted once\n" << line;
+  EXPECT_TRUE(near(json_count(r[1].out, pid, "0", "context-switches"), csw)) << r[1].out << line;
+  EXPECT_NEAR(json_count(r[2].out, pid, tid, "page-faults"), worker_faults, worker_faults * 0.01) << r[2].out << line;
+  EXPECT_TRUE(near(json_count(r[2].out, pid, tid, "context-switches"), worker_csw)) << r[2].out << line;
+  // The whole system has the other processes that ran too, each once.
+  std::set<std::string> pids;
+  const std::regex row(R"("pid":(\d+),"tid":0,[^}]*"event":"page-faults")");
+  for (std::sregex_iterator it(r[0].out.begin(), r[0].out.end(), row), end; it != end; ++it)
+    EXPECT_TRUE(pids.insert((*it)[1]).second) << "two rows for PID " << (*it)[1];
+  EXPECT_GE(pids.size(), 2u) << r[0].out;
+  // As text: a row per process, the heaviest first by the first event.
+  auto [line2, t] = run({testprog("fault_split"), "4000", "100", "thread"}, {{"stat", "-e", "page-faults", "-d", "3"}});
+  ASSERT_EQ(t[0].exit_code, 0) << t[0].err;
+  EXPECT_NE(t[0].out.find("     PID COMM"), std::string::npos) << t[0].out;
+  EXPECT_TRUE(std::regex_search(t[0].out, std::regex(R"(\n +\d+ fault_split +\d+\n)"))) << t[0].out;
+}
+
 /// Whether scorchd can open the event, from scorch list; the reason when it cannot.
 std::pair<bool, std::string> event_available(Daemon& d, const std::string& event) {
   RunResult l = d.cli({"list"});
@@ -185,6 +239,16 @@ TEST_F(Events, LlcMissesOfALargeWorkingSetExceedASmallOnes) {
   };
   const double large = misses("67108864"), small = misses("65536");
   EXPECT_GE(large, small * 10) << "64 MiB: " << large << " misses, 64 KiB: " << small;
+  // Per process over the whole system: the same misses as counted for the process alone.
+  auto [line, r] = run({testprog("ptr_chase"), "67108864", "20000000"},
+                       {{"-j", "llc", "-p", "PID", "-d", "4"}, {"-j", "llc", "-d", "4"}});
+  ASSERT_EQ(r[0].exit_code, 0) << r[0].err;
+  ASSERT_EQ(r[1].exit_code, 0) << r[1].err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r[0].out, m, std::regex(R"("pid":(\d+),"tid":0)"))) << r[0].out;
+  const double alone = json_count(r[0].out, m[1], "0", "cache-misses"),
+               whole = json_count(r[1].out, m[1], "0", "cache-misses");
+  EXPECT_NEAR(whole, alone, alone * 0.1) << r[1].out;
 }
 
 }  // namespace

@@ -40,11 +40,15 @@ TEST(PerfEvents, EveryNameTheIssueListsIsKnownWithItsTypeAndConfig) {
 }
 
 TEST(PerfEvents, StatOptionsRefuseWhatCannotBeCounted) {
-  proto::StatOptions o{{"page-faults", "context-switches"}, "count LLC misses"};
+  proto::StatOptions o{{"page-faults", "context-switches"}, "count LLC misses", true};
   auto back = proto::decode_stat_options(proto::encode(o));
   ASSERT_TRUE(back.ok()) << back.error().message();
   EXPECT_EQ(back->events, o.events);
   EXPECT_EQ(back->purpose, o.purpose);
+  EXPECT_TRUE(back->per_thread);
+  std::vector<uint8_t> bad_flag = proto::encode(o);
+  bad_flag.back() = 2;
+  EXPECT_FALSE(proto::decode_stat_options(bad_flag).ok());
   auto refused = [](proto::StatOptions bad, const std::string& why) {
     auto r = proto::decode_stat_options(proto::encode(bad));
     ASSERT_FALSE(r.ok()) << why;

@@ -389,15 +389,15 @@ TEST(Protocol, LyingHistogramCountsAllocateNothing) {
 }
 
 TEST(Protocol, PeersOfTheVersionBeforeGetTheVersionError) {
-  // A frame of the version before (6: no perf events in the status reply) is refused by its
+  // A frame of the version before (7: no stat per thread) is refused by its
   // header, never parsed.
-  static_assert(kVersion == 7);
+  static_assert(kVersion == 8);
   auto old = proto::frame(MsgType::kProfileResult, histogram_profile());
-  old[4] = 6;
+  old[4] = 7;
   old[5] = 0;
   auto check = decode_header(header_of(old), kMaxReplyPayload);
   EXPECT_EQ(check.problem, HeaderProblem::kBadVersion);
-  EXPECT_NE(check.reason.find("protocol version 6 not supported (this side speaks 7)"), std::string::npos)
+  EXPECT_NE(check.reason.find("protocol version 7 not supported (this side speaks 8)"), std::string::npos)
       << check.reason;
 }
 
