@@ -23,6 +23,11 @@
 #     scorch stat    scorch stat -e context-switches -p <parent> -o X.txt (a counting perf event on
 #                    each thread of the parent, inherited; SIGINT after the loop)
 #     perf stat      perf stat -e context-switches -p <parent> (SIGINT after the loop)
+#     scorch stat (all)  scorch stat -e context-switches -o X.txt, no -p: per process over the
+#                    whole machine (a counter per CPU, read by a sched_switch BPF program at every
+#                    context switch and charged to the task that ran); the parent's row is its count
+#     perf stat -a   perf stat -a -e context-switches: the machine's total, per CPU (what perf
+#                    counts without -p; Debian's perf has no --bpf-counters to split it by process)
 #   faultloop:
 #     bare           as above
 #     scorch profile scorch profile -e page-faults -c 1 -p <pid> -o X.folded (a sample, kernel and
@@ -108,11 +113,13 @@ machine_before
 start_scorchd
 
 declare -A MODES_OF ELAPSED COUNTS CPU_MS NOTE_RUN CMD LABEL EXTRA OWN
-MODES_OF[pingpong]="bare scorch_stat perf_stat"
+MODES_OF[pingpong]="bare scorch_stat perf_stat scorch_all perf_all"
 MODES_OF[faultloop]="bare scorch_prof perf_rec"
 LABEL[bare]="bare"
 LABEL[scorch_stat]="scorch stat -e context-switches -p"
 LABEL[perf_stat]="perf stat -e context-switches -p"
+LABEL[scorch_all]="scorch stat -e context-switches (every process)"
+LABEL[perf_all]="perf stat -a -e context-switches (the machine's total)"
 LABEL[scorch_prof]="scorch profile -e page-faults -c 1 -p"
 LABEL[perf_rec]="perf record -e page-faults -c 1 -g -p"
 
@@ -161,6 +168,19 @@ run_one() {
       tool=$TRACER_PID
       watch=("$tool")
       ;;
+    scorch_all)
+      t_out=$WORK/$tag.txt
+      CMD[$mode]="$SCORCH --socket $SOCK stat -e context-switches -o OUT.txt   (no -p; SIGINT after the loop)"
+      start_scorch "$t_err" stat -e context-switches -o "$t_out"
+      tool=$TRACER_PID
+      watch+=("$tool")
+      ;;
+    perf_all)
+      CMD[$mode]="perf stat -a -e context-switches   (SIGINT after the loop; counts on stderr)"
+      start_perf "$t_out" "$t_err" stat -a -e context-switches
+      tool=$TRACER_PID
+      watch=("$tool")
+      ;;
     scorch_prof)
       t_out=$WORK/$tag.folded
       CMD[$mode]="$SCORCH --socket $SOCK profile -e page-faults -c 1 -p PID -o OUT.folded   (SIGINT after the loop)"
@@ -194,9 +214,14 @@ run_one() {
       n=$(awk '$2 == "context-switches" { print $1 }' "$t_out" 2>/dev/null | head -1)
       note="context-switches=${n:-?}"
       ;;
-    perf_stat)
+    perf_stat | perf_all)
       n=$(awk '$2 == "context-switches" { gsub(/,/, "", $1); print $1 }' "$t_err" | head -1)
       note="context-switches=${n:-?}"
+      ;;
+    scorch_all)
+      wait_for 10 scorch_idle || say "scorchd still reports a session after scorch ended"
+      n=$(awk -v p="$pid" '$1 == p { print $3; exit }' "$t_out" 2>/dev/null)
+      note="context-switches of the parent=${n:-?} (rows: $(grep -cE '^ +[0-9]+ ' "$t_out" 2>/dev/null || echo 0))"
       ;;
     scorch_prof)
       wait_for 10 scorch_idle || say "scorchd still reports a session after scorch ended"
@@ -299,7 +324,7 @@ for l in "${LOADS[@]}"; do
   done
   if [[ $l == pingpong ]]; then
     echo
-    echo "Expected count: about $TRIPS (the parent blocks in read() once per round trip; the child, forked before the tool attached, is another process and not counted by either tool)."
+    echo "Expected count: about $TRIPS (the parent blocks in read() once per round trip; the child, forked before the tool attached, is another process and not counted by either tool); perf stat -a counts every switch on the machine, the child's and the idle task's too: about twice that and more."
   else
     echo
     # shellcheck disable=SC2086
@@ -321,7 +346,7 @@ echo
 echo "### commands"
 echo "- loads: ${PIN[*]} $WORK/pingpong $TRIPS stdin; ${PIN[*]} $WORK/faultloop $PAGES $ROUNDS stdin   (built with cc -O2 from tests/bench/pingpong.c and faultloop.c); timed: their loops only"
 echo "- scorchd: $SCORCHD --socket $SOCK"
-for m in scorch_stat perf_stat scorch_prof perf_rec; do if [[ -n ${CMD[$m]:-} ]]; then echo "- ${LABEL[$m]}: ${CMD[$m]}"; fi; done
+for m in scorch_stat perf_stat scorch_all perf_all scorch_prof perf_rec; do if [[ -n ${CMD[$m]:-} ]]; then echo "- ${LABEL[$m]}: ${CMD[$m]}"; fi; done
 echo "- perf record's counts, untimed: its \"(N samples)\" line, and perf report -i OUT.data --stdio -g none --sort comm (\"# Event count\", \"# Total Lost Samples\")"
 echo "- tool attached (scorch: session listed by scorch status; perf: 1 s), then ${SETTLE_MS} ms, then the loop starts"
 echo "- tool CPU: the sum of /proc/PID/task/*/schedstat run time, read before the settle pause and right after the loop: scorchd + the scorch CLI, or the perf process (its write-out and post-processing after the loop are not included); for bare, the idle scorchd"
