@@ -3,7 +3,6 @@
 #include <linux/perf_event.h>
 #include <sys/ioctl.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -42,20 +41,19 @@ Result<void> check_perf_event(const proto::PerfEventDef& ev, const std::string& 
   return {};
 }
 
-Result<void> CounterGroup::open_thread(uint32_t tid, bool must) {
+Result<void> CounterGroup::open_thread(uint32_t tid) {
   std::vector<Fd> opened;
   for (size_t i = 0; i < events_.size(); ++i) {
     UniqueFd fd(open_counting_event(events_[i], static_cast<int>(tid), -1, true));
     if (!fd.valid()) {
       const int e = errno;
-      if (e == ESRCH && !must) return {};  // it exited meanwhile
+      if (e == ESRCH) return {};  // it exited meanwhile
       return counter_open_error(events_[i],
                                 "count " + std::string(events_[i].name) + " of thread " + std::to_string(tid), e);
     }
-    opened.push_back(Fd{i, tid, std::move(fd)});
+    opened.push_back(Fd{i, std::move(fd)});
   }
   for (auto& f : opened) fds_.push_back(std::move(f));
-  tids_.insert(std::upper_bound(tids_.begin(), tids_.end(), tid), tid);
   return {};
 }
 
@@ -69,10 +67,10 @@ Result<CounterGroup> CounterGroup::open(uint32_t tgid, std::vector<proto::PerfEv
   const std::vector<uint32_t> tids = thread_ids(tgid);
   if (tids.empty()) return Error{what, "no such process", ESRCH, {}};
   for (uint32_t tid : tids)
-    if (auto r = g.open_thread(tid, false); !r) return r.error();
+    if (auto r = g.open_thread(tid); !r) return r.error();
   // One pass, as perf stat -p: a thread created later by one of these inherits its counters, and
   // reading a counter sums its inherited copies, so opening that thread too would count it twice.
-  if (g.tids_.empty()) return Error{what, "no such process", ESRCH, {}};
+  if (g.fds_.empty()) return Error{what, "no such process", ESRCH, {}};  // every thread exited meanwhile
   return g;
 }
 

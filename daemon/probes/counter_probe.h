@@ -47,12 +47,11 @@ class CounterGroup {
   std::vector<proto::PerfEventDef> events_;
   struct Fd {
     size_t event = 0;
-    uint32_t tid = 0;
     UniqueFd fd;
   };
-  std::vector<Fd> fds_;
-  std::vector<uint32_t> tids_;  // threads opened (per-process groups), sorted
-  Result<void> open_thread(uint32_t tid, bool must);
+  std::vector<Fd> fds_;  // one per event and thread
+  /// Opens every event on thread tid; a thread that exited meanwhile is skipped.
+  Result<void> open_thread(uint32_t tid);
 };
 
 }  // namespace scorch

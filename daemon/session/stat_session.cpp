@@ -11,11 +11,7 @@
 namespace scorch {
 
 /// One row of counts: a process (tid 0) or a thread, per event in the options' order.
-struct CountRow {
-  uint32_t pid = 0, tid = 0;
-  std::string comm;
-  std::vector<CounterReading> readings;
-};
+using CountRow = SwitchCounters::TaskCounts;
 
 class StatSession : public MeasureSession {
  public:
@@ -116,7 +112,7 @@ class StatSession : public MeasureSession {
             pct, sizeof(pct), "%.1f",
             r.enabled_ns ? 100.0 * static_cast<double>(r.running_ns) / static_cast<double>(r.enabled_ns) : 100.0);
         multiplexed |= r.running_ns < r.enabled_ns;
-        t.rows.push_back({std::to_string(row.pid), std::to_string(row.tid), row.comm, options_.events[i],
+        t.rows.push_back({std::to_string(row.tgid), std::to_string(row.tid), row.comm, options_.events[i],
                           std::to_string(r.scaled()), std::to_string(r.value), std::to_string(r.enabled_ns),
                           std::to_string(r.running_ns), pct});
         p.drops.samples += r.scaled();
@@ -149,11 +145,8 @@ class StatSession : public MeasureSession {
 
   /// The counts so far of every task or target still counted.
   std::vector<CountRow> rows() const {
+    if (switch_) return switch_->read();
     std::vector<CountRow> out;
-    if (switch_) {
-      for (auto& t : switch_->read()) out.push_back(CountRow{t.tgid, t.tid, std::move(t.comm), std::move(t.readings)});
-      return out;
-    }
     for (const CounterGroup& g : groups_) {
       auto c = comms_.find(g.target());
       out.push_back(CountRow{g.target(), 0, c != comms_.end() ? c->second : "", g.read()});
